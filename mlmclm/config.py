@@ -1,0 +1,473 @@
+"""Typed, validated experiment configuration.
+
+Precedence (lowest to highest): the dataclass defaults below < the ``--config`` YAML file < the
+``--quick-test`` preset (``configs/quick_test.yaml``) < command-line flags. Every key is checked: an unknown
+key suggests the nearest valid one, wrong types and impossible values raise :class:`ConfigError`, which the
+CLI prints as one line with exit code 2. Registered names (attention mechanisms, masking strategies) are
+read from their registries, never from copies of the lists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlmclm.errors import ConfigError
+
+OBJECTIVES = ("mlm", "clm")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+CORRECTIONS = ("holm", "bonferroni", "fdr_bh", "none")
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+DEFAULT_CONFIG_PATH = CONFIG_DIR / "default.yaml"
+QUICK_TEST_CONFIG_PATH = CONFIG_DIR / "quick_test.yaml"
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass
+class DataConfig:
+    """Where the text comes from, how it is split and tokenized, and how MLM/CLM batches are built."""
+
+    path: str | None = None  # None: the embedded standard-library documentation corpus
+    format: str = "auto"  # auto | txt | jsonl | json | csv | parquet | hf
+    document_separator: str = "line"  # .txt files: one document per "line" or per "blank_line" block
+    text_field: str = "text"  # column / field holding the text in jsonl, json, csv, parquet, hf
+    min_document_chars: int = 20
+    max_documents: int | None = None  # keep only the first N cleaned documents (a slice for quick tests)
+    deduplicate: bool = True
+    tokenizer: str | None = None  # a tokenizer.json / transformers tokenizer directory; None: train one
+    vocab_size: int = 30522
+    max_seq_length: int = 512
+    split_ratios: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
+    split_seed: int = 1234
+    length_bins: int = 5
+    mlm_strategy: str = "standard"
+    clm_strategy: str = "standard"
+    mlm_probability: float = 0.15
+    mask_replace_prob: float = 0.8
+    random_replace_prob: float = 0.1
+    span_geometric_p: float = 0.2
+    span_max_length: int = 10
+    sliding_window_stride: int = 256
+    eval_seed: int = 2024  # fixes the evaluation masks so every MLM run is scored on the same positions
+    cache_dir: str = ".cache/mlmclm"
+
+
+@dataclass
+class ModelConfig:
+    """One BERT-style transformer shared by both objectives; only mask and targets differ between arms."""
+
+    hidden_size: int = 768
+    num_layers: int = 12
+    num_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_dropout: float = 0.1
+    attention_dropout: float = 0.1
+    layer_norm_eps: float = 1e-12
+    norm: str = "post"  # post (BERT) | pre
+    initializer_range: float = 0.02
+    rope_base: float = 10000.0
+    exposb_num_buckets: int = 32
+    exposb_max_distance: int = 128
+    stickbreaking_include_self: bool = True
+    stickbreaking_distance_decay: bool = False
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation and evaluation budget of one run; identical for every run of a comparison."""
+
+    epochs: int = 20
+    max_steps: int | None = None  # overrides epochs when set
+    batch_size: int = 32
+    eval_batch_size: int | None = None  # None: same as batch_size
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-8
+    warmup_ratio: float = 0.1
+    warmup_steps: int | None = None  # overrides warmup_ratio when set
+    scheduler: str = "linear"  # linear | cosine | constant
+    max_grad_norm: float = 1.0
+    gradient_accumulation_steps: int = 1
+    eval_interval: int = 500  # optimizer steps between validation evaluations
+    eval_max_batches: int | None = None  # None: the whole validation split
+    convergence_tolerance: float = 0.01
+    early_stopping: bool = False  # off by default so every run gets the same budget
+    early_stopping_patience: int = 5
+    checkpoint_interval: int = 1000  # optimizer steps between resumable mid-run checkpoints
+    threads: int | None = None  # torch intra-op threads per run; None: divided among workers
+
+
+@dataclass
+class StatisticsConfig:
+    """How runs are compared: tests, intervals, corrections and power."""
+
+    significance_level: float = 0.05
+    confidence_level: float = 0.95
+    correction: str = "holm"
+    primary_metric: str = "val_loss"
+    secondary_metrics: list[str] = field(default_factory=lambda: ["val_accuracy"])
+    bootstrap_resamples: int = 10000
+    power: float = 0.8
+    seed: int = 0
+
+
+@dataclass
+class ProbeConfig:
+    """Objective-neutral downstream probes that make MLM and CLM comparable like for like."""
+
+    enabled: bool = True
+    mode: str = "linear"  # linear (frozen encoder + logistic regression) | finetune
+    tasks: list[str] = field(
+        default_factory=lambda: ["bigram_shift", "sentence_length", "word_content", "coherence"]
+    )
+    data_files: list[str] = field(default_factory=list)  # user tasks: jsonl with text, label[, text_pair]
+    examples_per_task: int = 1000
+    test_fraction: float = 0.3
+    finetune_epochs: int = 3
+    seed: int = 0
+
+
+@dataclass
+class ExperimentConfig:
+    """The whole experiment: which conditions, how many runs, and every sub-configuration."""
+
+    experiment_name: str = "mlm_vs_clm"
+    output_dir: str = "outputs"
+    objectives: list[str] = field(default_factory=lambda: list(OBJECTIVES))
+    attention: list[str] = field(default_factory=lambda: ["standard", "rope", "exposb", "absolute"])
+    num_runs: int = 3
+    seeds: list[int] | None = None  # when given, the seeds set the runs (num_runs = len(seeds))
+    base_seed: int = 42  # seeds are base_seed + i when none are given
+    cross_validation: bool = False
+    folds: int = 3
+    device: str = "auto"
+    mixed_precision: bool = False
+    gradient_checkpointing: bool = False
+    workers: int = 1
+    executor: str = "local"  # local | ray
+    resume: bool = True
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    statistics: StatisticsConfig = field(default_factory=StatisticsConfig)
+    probes: ProbeConfig = field(default_factory=ProbeConfig)
+
+    def run_seeds(self) -> list[int]:
+        """The seed list shared by every condition, so runs pair up across conditions by (fold, seed)."""
+        return list(self.seeds) if self.seeds is not None else [self.base_seed + i for i in range(self.num_runs)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping with ``safe_load``; malformed YAML is a one-line error with its line number."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"malformed YAML in {path}{where}: {problem}") from exc
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must contain a mapping of keys, not {type(loaded).__name__}")
+    return loaded
+
+
+def merge_dicts(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``override`` into a copy of ``base`` (nested sections merge key by key)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_dicts(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def resolve_config(
+    config_file: str | Path | None = None,
+    quick_test: bool = False,
+    overrides: dict[str, Any] | None = None,
+) -> ExperimentConfig:
+    """Build the validated config from defaults < YAML file < quick-test preset < CLI overrides."""
+    layers: list[dict[str, Any]] = []
+    if config_file is not None:
+        layers.append(load_yaml(config_file))
+    if quick_test:
+        layers.append(load_yaml(QUICK_TEST_CONFIG_PATH))
+    layers.append(overrides or {})
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = merge_dicts(merged, layer)
+    _apply_seed_rule(merged, layers)
+    config = from_dict(ExperimentConfig, merged, "")
+    validate(config)
+    return config
+
+
+def _apply_seed_rule(merged: dict[str, Any], layers: list[dict[str, Any]]) -> None:
+    """Seeds set the runs: num_runs follows len(seeds) unless num_runs was set explicitly to another value."""
+    seeds = merged.get("seeds")
+    if not isinstance(seeds, list):
+        return
+    explicit = [layer["num_runs"] for layer in layers if "num_runs" in layer]
+    if explicit and explicit[-1] != len(seeds):
+        raise ConfigError(
+            f"num_runs is {explicit[-1]} but {len(seeds)} seeds were given; the seeds set the runs, "
+            f"so give {explicit[-1]} seeds or drop num_runs"
+        )
+    merged["num_runs"] = len(seeds)
+
+
+def from_dict(cls: type, values: Any, prefix: str) -> Any:
+    """Convert a plain mapping into dataclass ``cls``, checking keys and types on the way."""
+    where = prefix.rstrip(".") or "config"
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.5)
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
+            raise ConfigError(f"unknown config key '{prefix}{key}'{hint}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in values.items():
+        kwargs[name] = _coerce(hints[name], value, f"{prefix}{name}")
+    return cls(**kwargs)
+
+
+def _coerce(annotation: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, value, key)
+    if dataclasses.is_dataclass(annotation):
+        return from_dict(annotation, value, f"{key}.")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key} must be a list, got {_describe(value)}")
+        return [_coerce(args[0], item, f"{key}[{i}]") for i, item in enumerate(value)]
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be true or false, got {_describe(value)}")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{key} must be an integer, got {_describe(value)}")
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML reads 5e-5 (without a dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key} must be a number, got {_describe(value)}")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key} must be a string, got {_describe(value)}")
+    raise TypeError(f"unsupported config annotation {annotation!r} for {key}")
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+# ------------------------------------------------------------------------------------------ validation
+
+
+def _choice(key: str, value: str, valid: typing.Sequence[str]) -> None:
+    if value not in valid:
+        close = difflib.get_close_matches(value, list(valid), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"{key}: unknown value {value!r}{hint} (valid: {', '.join(valid)})")
+
+
+def _positive(key: str, value: float | int | None, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if value is None or value <= 0:
+        raise ConfigError(f"{key} must be > 0, got {value}")
+
+
+def _non_negative(key: str, value: float | int) -> None:
+    if value < 0:
+        raise ConfigError(f"{key} must be >= 0, got {value}")
+
+
+def _open_unit(key: str, value: float) -> None:
+    if not 0 < value < 1:
+        raise ConfigError(f"{key} must lie strictly between 0 and 1, got {value}")
+
+
+def validate(config: ExperimentConfig) -> None:
+    """Check every value that types alone cannot: ranges, registered names, consistency."""
+    from mlmclm.data.strategies import CLM_STRATEGIES, MLM_STRATEGIES
+    from mlmclm.model.attention import ATTENTION_MECHANISMS
+
+    if not _PLAIN_NAME.match(config.experiment_name):
+        raise ConfigError(
+            f"experiment_name {config.experiment_name!r} must be a plain file name "
+            "(letters, digits, '.', '_', '-'; no slashes or '..')"
+        )
+    if not config.objectives:
+        raise ConfigError("objectives must name at least one of: " + ", ".join(OBJECTIVES))
+    for objective in config.objectives:
+        _choice("objectives", objective, OBJECTIVES)
+    if not config.attention:
+        raise ConfigError("attention must name at least one of: " + ", ".join(ATTENTION_MECHANISMS.names()))
+    for name in config.attention:
+        _choice("attention", name, ATTENTION_MECHANISMS.names())
+    for values, key in ((config.objectives, "objectives"), (config.attention, "attention")):
+        if len(set(values)) != len(values):
+            raise ConfigError(f"{key} lists a name twice: {values}")
+    _positive("num_runs", config.num_runs)
+    if config.seeds is not None:
+        if not config.seeds:
+            raise ConfigError("seeds must not be empty")
+        if len(set(config.seeds)) != len(config.seeds):
+            raise ConfigError(f"seeds must be distinct, got {config.seeds}")
+        if any(seed < 0 for seed in config.seeds):
+            raise ConfigError(f"seeds must be >= 0, got {config.seeds}")
+    if config.cross_validation and config.folds < 2:
+        raise ConfigError(f"folds must be >= 2 for cross-validation, got {config.folds}")
+    if config.folds < 2:
+        raise ConfigError(f"folds must be >= 2, got {config.folds}")
+    _choice("device", config.device, DEVICES)
+    _choice("executor", config.executor, ("local", "ray"))
+    _positive("workers", config.workers)
+
+    data = config.data
+    _choice("data.format", data.format, ("auto", "txt", "jsonl", "json", "csv", "parquet", "hf"))
+    _choice("data.document_separator", data.document_separator, ("line", "blank_line"))
+    _choice("data.mlm_strategy", data.mlm_strategy, MLM_STRATEGIES.names())
+    _choice("data.clm_strategy", data.clm_strategy, CLM_STRATEGIES.names())
+    _non_negative("data.min_document_chars", data.min_document_chars)
+    _positive("data.max_documents", data.max_documents, allow_none=True)
+    if data.vocab_size < 10:
+        raise ConfigError(f"data.vocab_size must be >= 10, got {data.vocab_size}")
+    if data.max_seq_length < 8:
+        raise ConfigError(f"data.max_seq_length must be >= 8, got {data.max_seq_length}")
+    if len(data.split_ratios) != 3 or any(r < 0 for r in data.split_ratios):
+        raise ConfigError(f"data.split_ratios must be three non-negative numbers, got {data.split_ratios}")
+    if abs(sum(data.split_ratios) - 1.0) > 1e-6:
+        raise ConfigError(f"data.split_ratios must sum to 1, got {data.split_ratios} (sum {sum(data.split_ratios)})")
+    if min(data.split_ratios) == 0:
+        raise ConfigError(f"data.split_ratios must give every split some documents, got {data.split_ratios}")
+    _positive("data.length_bins", data.length_bins)
+    _open_unit("data.mlm_probability", data.mlm_probability)
+    for key in ("mask_replace_prob", "random_replace_prob"):
+        value = getattr(data, key)
+        if not 0 <= value <= 1:
+            raise ConfigError(f"data.{key} must lie in [0, 1], got {value}")
+    if data.mask_replace_prob + data.random_replace_prob > 1 + 1e-9:
+        raise ConfigError("data.mask_replace_prob + data.random_replace_prob must be <= 1")
+    _open_unit("data.span_geometric_p", data.span_geometric_p)
+    _positive("data.span_max_length", data.span_max_length)
+    _positive("data.sliding_window_stride", data.sliding_window_stride)
+    if data.sliding_window_stride >= data.max_seq_length:
+        raise ConfigError(
+            f"data.sliding_window_stride ({data.sliding_window_stride}) must be smaller than "
+            f"data.max_seq_length ({data.max_seq_length})"
+        )
+
+    model = config.model
+    for key in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "exposb_num_buckets"):
+        _positive(f"model.{key}", getattr(model, key))
+    if model.hidden_size % model.num_heads:
+        raise ConfigError(
+            f"model.hidden_size ({model.hidden_size}) must be divisible by model.num_heads ({model.num_heads})"
+        )
+    if (model.hidden_size // model.num_heads) % 2:
+        raise ConfigError("model.hidden_size / model.num_heads must be even (rotary embeddings rotate pairs)")
+    for key in ("hidden_dropout", "attention_dropout"):
+        value = getattr(model, key)
+        if not 0 <= value < 1:
+            raise ConfigError(f"model.{key} must lie in [0, 1), got {value}")
+    _choice("model.norm", model.norm, ("post", "pre"))
+    _positive("model.layer_norm_eps", model.layer_norm_eps)
+    _positive("model.initializer_range", model.initializer_range)
+    _positive("model.rope_base", model.rope_base)
+    if model.exposb_max_distance <= model.exposb_num_buckets // 2:
+        raise ConfigError("model.exposb_max_distance must exceed half of model.exposb_num_buckets")
+
+    training = config.training
+    _positive("training.epochs", training.epochs)
+    _positive("training.max_steps", training.max_steps, allow_none=True)
+    _positive("training.batch_size", training.batch_size)
+    _positive("training.eval_batch_size", training.eval_batch_size, allow_none=True)
+    _positive("training.learning_rate", training.learning_rate)
+    _non_negative("training.weight_decay", training.weight_decay)
+    for key in ("adam_beta1", "adam_beta2"):
+        value = getattr(training, key)
+        if not 0 <= value < 1:
+            raise ConfigError(f"training.{key} must lie in [0, 1), got {value}")
+    _positive("training.adam_epsilon", training.adam_epsilon)
+    if not 0 <= training.warmup_ratio < 1:
+        raise ConfigError(f"training.warmup_ratio must lie in [0, 1), got {training.warmup_ratio}")
+    if training.warmup_steps is not None:
+        _non_negative("training.warmup_steps", training.warmup_steps)
+    _choice("training.scheduler", training.scheduler, ("linear", "cosine", "constant"))
+    _positive("training.max_grad_norm", training.max_grad_norm)
+    _positive("training.gradient_accumulation_steps", training.gradient_accumulation_steps)
+    _positive("training.eval_interval", training.eval_interval)
+    _positive("training.eval_max_batches", training.eval_max_batches, allow_none=True)
+    _non_negative("training.convergence_tolerance", training.convergence_tolerance)
+    _positive("training.early_stopping_patience", training.early_stopping_patience)
+    _positive("training.checkpoint_interval", training.checkpoint_interval)
+    _positive("training.threads", training.threads, allow_none=True)
+
+    stats = config.statistics
+    _open_unit("statistics.significance_level", stats.significance_level)
+    _open_unit("statistics.confidence_level", stats.confidence_level)
+    _open_unit("statistics.power", stats.power)
+    _choice("statistics.correction", stats.correction, CORRECTIONS)
+    if stats.bootstrap_resamples < 100:
+        raise ConfigError(f"statistics.bootstrap_resamples must be >= 100, got {stats.bootstrap_resamples}")
+
+    probes = config.probes
+    _choice("probes.mode", probes.mode, ("linear", "finetune"))
+    from mlmclm.probes.tasks import PROBE_TASKS
+
+    for task in probes.tasks:
+        _choice("probes.tasks", task, PROBE_TASKS.names())
+    if probes.examples_per_task < 20:
+        raise ConfigError(f"probes.examples_per_task must be >= 20, got {probes.examples_per_task}")
+    _open_unit("probes.test_fraction", probes.test_fraction)
+    _positive("probes.finetune_epochs", probes.finetune_epochs)
+
+
+def dump_yaml(config: ExperimentConfig) -> str:
+    """The resolved config as YAML, in the layout of ``configs/default.yaml``."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=None)
