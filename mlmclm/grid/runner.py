@@ -1,0 +1,60 @@
+"""Run a whole experiment grid: plan, prepare the data once, execute, record every run as it finishes."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from mlmclm.config import ExperimentConfig
+from mlmclm.data import control_notes, prepare_data
+from mlmclm.environment import collect_environment
+from mlmclm.grid.executors import make_executor
+from mlmclm.grid.plan import plan_runs
+from mlmclm.grid.results import ResultsStore, config_fingerprint, run_directory
+from mlmclm.grid.worker import RunJob
+from mlmclm.progress import GridProgress
+from mlmclm.train.budget import compute_budget
+from mlmclm.train.device import describe_device, resolve_device
+
+log = logging.getLogger(__name__)
+
+
+def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Path:
+    """Train every planned run not yet finished and return the path of the raw-results file."""
+    output_dir = Path(config.output_dir)
+    specs = plan_runs(config)
+    data = prepare_data(config)
+    budget = compute_budget(config, data)
+    device = resolve_device(config.device)
+    notes = list(data.manifest.get("notes", [])) + control_notes(config.data, config.objectives)
+    header = {
+        "command": command,
+        "config": config.to_dict(),
+        "environment": collect_environment(describe_device(device)),
+        "data": {**data.manifest, "notes": notes},
+        "budget": budget.to_dict(),
+    }
+    store = ResultsStore.open(output_dir, config.experiment_name, header, config.resume)
+    if not config.resume:
+        for spec in specs:
+            shutil.rmtree(run_directory(output_dir, spec), ignore_errors=True)
+    store.order = {spec.run_id: index for index, spec in enumerate(specs)}
+    store.save()
+
+    pending = [spec for spec in specs if store.finished(spec) is None]
+    log.info(
+        "%d runs planned, %d already finished, %d to run; budget %d optimizer steps per run (%.2f epochs)",
+        len(specs), len(specs) - len(pending), len(pending), budget.optimizer_steps, budget.epochs,
+    )
+    fingerprint = config_fingerprint(config.to_dict())
+    jobs = [RunJob(spec, run_directory(output_dir, spec), budget.optimizer_steps, fingerprint) for spec in pending]
+    progress = GridProgress(len(specs), len(specs) - len(pending), quiet)
+    executor = make_executor(config, data, progress.run_callback)
+    try:
+        for record in executor.run(jobs):
+            store.record(record)
+            progress.run_finished(record)
+    finally:
+        progress.close()
+    return store.path

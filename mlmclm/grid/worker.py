@@ -1,0 +1,115 @@
+"""Execute one planned run and turn its outcome into a run record (in-process or in a worker process).
+
+Exceptions inside a run become a ``failed`` record so one crash never stops the grid; Ctrl-C is not
+caught, so an interrupted grid stops cleanly and the rerun continues from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from mlmclm.atomic import atomic_write_json, atomic_write_text
+from mlmclm.config import ExperimentConfig, from_dict
+from mlmclm.data import ExperimentData, prepare_data
+from mlmclm.grid.plan import RunSpec
+from mlmclm.grid.results import RUN_RECORD_NAME
+from mlmclm.train.trainer import StepCallback, train_run
+
+log = logging.getLogger(__name__)
+FINGERPRINT_NAME = "config_fingerprint.txt"
+
+
+@dataclass(frozen=True)
+class RunJob:
+    spec: RunSpec
+    run_dir: Path
+    total_steps: int
+    config_fingerprint: str
+
+
+@dataclass
+class WorkerContext:
+    """What every run of an experiment shares: the config, the prepared data and the probe tasks."""
+
+    config: ExperimentConfig
+    data: ExperimentData
+    probe_tasks: list
+    on_step_factory: object = None  # callable(spec, total_steps) -> StepCallback, for progress bars
+
+    @classmethod
+    def prepare(cls, config: ExperimentConfig, data: ExperimentData | None = None) -> WorkerContext:
+        data = data or prepare_data(config)
+        return cls(config, data, build_probe_tasks(config, data))
+
+
+def build_probe_tasks(config: ExperimentConfig, data: ExperimentData) -> list:
+    """Probe tasks from held-out text only: the test split, plus validation when it is never trained on."""
+    if not config.probes.enabled:
+        return []
+    from mlmclm.probes import build_probe_tasks as build_tasks
+    from mlmclm.probes import load_user_probe_task
+
+    heldout = data.texts("test") + ([] if config.cross_validation else data.texts("validation"))
+    training = data.texts("train") + (data.texts("validation") if config.cross_validation else [])
+    tasks = build_tasks(heldout, training, config.probes)
+    tasks += [load_user_probe_task(path) for path in config.probes.data_files]
+    return tasks
+
+
+_PROCESS_CONTEXT: WorkerContext | None = None
+
+
+def init_worker_process(config_dict: dict, threads: int) -> None:
+    """Pool initializer: limit threads and prepare the data once per worker (the token cache is reused)."""
+    global _PROCESS_CONTEXT
+    torch.set_num_threads(threads)
+    config = from_dict(ExperimentConfig, config_dict, "")
+    _PROCESS_CONTEXT = WorkerContext.prepare(config)
+
+
+def execute_run(job: RunJob, context: WorkerContext | None = None) -> dict:
+    """Train ``job`` and write its record atomically to ``<run_dir>/metrics.json``; return the record."""
+    context = context or _PROCESS_CONTEXT
+    if context is None:
+        raise RuntimeError("execute_run needs a WorkerContext (call init_worker_process first)")
+    spec, run_dir = job.spec, job.run_dir
+    _claim_run_directory(run_dir, job.config_fingerprint)
+    handler = logging.FileHandler(run_dir / "run.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    record = {**spec.to_dict(), "model_dir": str(run_dir), "config_fingerprint": job.config_fingerprint}
+    try:
+        on_step: StepCallback | None = (
+            context.on_step_factory(spec, job.total_steps) if context.on_step_factory else None
+        )
+        outcome = train_run(
+            spec, context.config, context.data, run_dir, job.total_steps, context.probe_tasks, on_step
+        )
+        record.update(status=outcome.status, metrics=outcome.metrics, curves=outcome.curves, **outcome.extra)
+        if outcome.error:
+            record["error"] = outcome.error
+    except Exception as exc:  # one crashed run (e.g. out of memory) is recorded and the grid goes on
+        log.error("%s failed: %s\n%s", spec.run_id, exc, traceback.format_exc())
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", metrics={}, curves={})
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    atomic_write_json(run_dir / RUN_RECORD_NAME, record)
+    return record
+
+
+def _claim_run_directory(run_dir: Path, fingerprint: str) -> None:
+    """Start clean if the directory holds leftovers of another configuration; keep own checkpoints."""
+    marker = run_dir / FINGERPRINT_NAME
+    if run_dir.exists() and (not marker.exists() or marker.read_text().strip() != fingerprint):
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(marker, fingerprint + "\n")
