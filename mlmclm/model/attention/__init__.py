@@ -1,7 +1,29 @@
-"""Attention / position mechanisms: one module each, all listed in ATTENTION_MECHANISMS."""
+"""Attention / position mechanisms: one module each, all listed in ATTENTION_MECHANISMS.
+
+A mechanism is an :class:`~mlmclm.model.attention.base.AttentionMechanism` subclass registered under its
+public name. Adding one is a new module here plus its import below; the CLI, the config validator and the
+report read the names from this registry.
+"""
 
 from __future__ import annotations
 
 from mlmclm.registry import Registry
 
 ATTENTION_MECHANISMS: Registry = Registry("attention mechanism")
+
+# Importing the modules registers them, in the order shown to users.
+# isort: off
+from mlmclm.model.attention import (  # noqa: E402, F401
+    standard,
+    absolute,
+    rope,
+    exposb,
+    alibi,
+    nope,
+    stickbreaking,
+)
+
+# isort: on
+from mlmclm.model.attention.base import AttentionMechanism  # noqa: E402
+
+__all__ = ["ATTENTION_MECHANISMS", "AttentionMechanism"]

@@ -1,0 +1,108 @@
+"""The interface every attention / position mechanism implements, and the softmax attention they share.
+
+A mechanism has three hooks, called by :class:`~mlmclm.model.transformer.Transformer`:
+
+* ``embed_positions(seq_len, device)``: absolute position vectors added to the token embeddings (or None);
+* ``prepare(seq_len, key_padding_mask, device)``: per-forward state every layer reuses (masks, biases,
+  rotation tables), built once per forward pass instead of once per layer;
+* ``attend(q, k, v, state, dropout_p)``: queries, keys and values ``[B, heads, T, head_dim]`` to outputs.
+
+The defaults give position-free softmax attention, so a mechanism overrides only what it changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mlmclm.config import ModelConfig
+
+
+@dataclass(frozen=True)
+class SoftmaxMask:
+    """What ``scaled_dot_product_attention`` needs to know about who may attend to whom.
+
+    ``attn_mask`` is None (no padding, no bias), a boolean mask (True = may attend) or an additive float bias
+    with -inf at forbidden pairs, broadcastable to ``[B, heads, T, T]``. ``is_causal`` is only set when there
+    is no mask, which lets SDPA pick its fused causal kernels.
+    """
+
+    attn_mask: torch.Tensor | None
+    is_causal: bool
+
+
+def build_softmax_mask(
+    seq_len: int,
+    key_padding_mask: torch.Tensor | None,
+    causal: bool,
+    device: torch.device,
+    bias: torch.Tensor | None = None,
+) -> SoftmaxMask:
+    """Combine padding (``[B, T]``, True = real token), causality and an optional ``[heads, T, T]`` bias."""
+    if bias is None and key_padding_mask is None:
+        return SoftmaxMask(None, causal)
+    allowed = None
+    if key_padding_mask is not None:
+        allowed = key_padding_mask[:, None, None, :]
+    if causal:
+        lower = torch.ones(seq_len, seq_len, dtype=torch.bool, device=device).tril()
+        allowed = lower if allowed is None else allowed & lower
+    if bias is None:
+        return SoftmaxMask(allowed, False)
+    bias = bias.unsqueeze(0)
+    if allowed is None:
+        return SoftmaxMask(bias, False)
+    return SoftmaxMask(bias.masked_fill(~allowed, float("-inf")), False)
+
+
+def softmax_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: SoftmaxMask, dropout_p: float
+) -> torch.Tensor:
+    """softmax(q kᵀ / √d + bias) v through PyTorch's fused SDPA kernels."""
+    attn_mask = mask.attn_mask
+    if attn_mask is not None and attn_mask.is_floating_point() and attn_mask.dtype != q.dtype:
+        attn_mask = attn_mask.to(q.dtype)  # under autocast q is bf16/fp16 and SDPA wants matching dtypes
+    return F.scaled_dot_product_attention(
+        q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=mask.is_causal
+    )
+
+
+def head_slopes(num_heads: int) -> torch.Tensor:
+    """ALiBi's geometric head slopes m_h = 2^(-8h/H), h = 1..H (Press et al. 2022, sec. 3)."""
+    exponents = torch.arange(1, num_heads + 1, dtype=torch.float64) * (-8.0 / num_heads)
+    return torch.pow(2.0, exponents).float()
+
+
+def relative_positions(seq_len: int, device: torch.device) -> torch.Tensor:
+    """The ``[T, T]`` matrix of key minus query positions, j - i."""
+    positions = torch.arange(seq_len, device=device)
+    return positions[None, :] - positions[:, None]
+
+
+class AttentionMechanism(nn.Module):
+    """Position-free softmax attention; subclasses add position information through the three hooks."""
+
+    def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
+        super().__init__()
+        self.causal = causal
+        self.max_seq_length = max_seq_length
+        self.num_heads = config.num_heads
+        self.head_dim = config.hidden_size // config.num_heads
+
+    def embed_positions(self, seq_len: int, device: torch.device) -> torch.Tensor | None:
+        """Absolute position vectors ``[T, hidden]`` added to the token embeddings, or None."""
+        return None
+
+    def prepare(self, seq_len: int, key_padding_mask: torch.Tensor | None, device: torch.device) -> Any:
+        """Per-forward state shared by all layers; ``key_padding_mask`` is ``[B, T]`` bool or None."""
+        return build_softmax_mask(seq_len, key_padding_mask, self.causal, device)
+
+    def attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: Any, dropout_p: float
+    ) -> torch.Tensor:
+        """Attention outputs ``[B, heads, T, head_dim]`` for ``q, k, v`` of the same shape."""
+        return softmax_attention(q, k, v, state, dropout_p)

@@ -1,0 +1,95 @@
+"""``stickbreaking``: stick-breaking attention (Tan et al. 2024, "Scaling Stick-Breaking Attention", eq. 1-3).
+
+Each query breaks a stick of length 1, visiting keys from the nearest outward; key j takes the fraction
+β_ij = σ(q_i·k_j/√d) of what is left:
+
+    A_ij = β_ij · ∏_{k visited before j} (1 − β_ik),        o_i = Σ_j A_ij v_j,
+
+so Σ_j A_ij = 1 − ∏_j (1 − β_ij) ≤ 1 and recency is built in: no position embeddings are needed.
+
+Visiting order: the query itself first (distance 0; ``model.stickbreaking_include_self``, otherwise it gets
+zero weight), then causal models go leftwards i−1, i−2, ...; bidirectional models go by increasing distance,
+the left key before the right one at equal distance (i−1, i+1, i−2, i+2, ...). Padded keys are skipped and
+take nothing from the stick.
+
+Computed in log space in float32, log β = logsigmoid(z) and log(1 − β) = logsigmoid(−z): for each (i, j) the
+rank of key j in query i's order is a fixed permutation of each row, so we gather log(1 − β) into visiting
+order, take an exclusive cumulative sum, and gather back. Memory stays O(T²) per head, never O(T³).
+
+Optional (``model.stickbreaking_distance_decay``): β_ij = σ(z_ij − m_h·|i − j|) with ALiBi's fixed slopes
+m_h = 2^(−8h/H); for small β this multiplies the break probability by the exponential decay e^(−m_h|i−j|).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from mlmclm.config import ModelConfig
+from mlmclm.model.attention import ATTENTION_MECHANISMS
+from mlmclm.model.attention.base import AttentionMechanism, head_slopes, relative_positions
+
+
+@dataclass(frozen=True)
+class StickBreakingState:
+    allowed: torch.Tensor  # [B or 1, 1, T, T] bool: key j may take from query i's stick
+    order: torch.Tensor  # [T, T]: order[i, r] is the key query i visits r-th
+    rank: torch.Tensor  # [T, T]: rank[i, j] is when query i visits key j (the inverse permutation)
+    distance: torch.Tensor  # [T, T] float |i − j|
+
+
+def visiting_order(seq_len: int, causal: bool, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per query, the keys in visiting order and the inverse permutation (see the module docstring)."""
+    offset = relative_positions(seq_len, device)
+    if causal:  # self, i−1, i−2, ..., 0; future keys (masked out) last
+        sort_key = torch.where(offset <= 0, -offset, seq_len + offset)
+    else:  # self, i−1, i+1, i−2, i+2, ...
+        sort_key = torch.where(offset < 0, -2 * offset - 1, 2 * offset)
+    order = torch.argsort(sort_key, dim=-1)
+    return order, torch.argsort(order, dim=-1)
+
+
+@ATTENTION_MECHANISMS.register("stickbreaking")
+class StickBreaking(AttentionMechanism):
+    """Stick-breaking attention instead of softmax; position enters only through the visiting order."""
+
+    def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
+        super().__init__(config, max_seq_length=max_seq_length, causal=causal)
+        self.include_self = config.stickbreaking_include_self
+        self.distance_decay = config.stickbreaking_distance_decay
+        self.register_buffer("slopes", head_slopes(config.num_heads), persistent=False)
+
+    def prepare(
+        self, seq_len: int, key_padding_mask: torch.Tensor | None, device: torch.device
+    ) -> StickBreakingState:
+        offset = relative_positions(seq_len, device)
+        allowed = offset <= 0 if self.causal else torch.ones_like(offset, dtype=torch.bool)
+        if not self.include_self:
+            allowed = allowed & (offset != 0)
+        allowed = allowed[None, None]
+        if key_padding_mask is not None:
+            allowed = allowed & key_padding_mask[:, None, None, :]
+        order, rank = visiting_order(seq_len, self.causal, device)
+        return StickBreakingState(allowed, order, rank, offset.abs().float())
+
+    def attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: StickBreakingState, dropout_p: float
+    ) -> torch.Tensor:
+        weights = self.attention_weights(q, k, state)
+        if dropout_p > 0:
+            weights = F.dropout(weights, dropout_p)
+        return weights.to(v.dtype) @ v
+
+    def attention_weights(self, q: torch.Tensor, k: torch.Tensor, state: StickBreakingState) -> torch.Tensor:
+        """A_ij in float32, ``[B, H, T, T]``; rows sum to at most 1."""
+        logits = (q @ k.transpose(-1, -2)).float() / math.sqrt(q.shape[-1])
+        if self.distance_decay:
+            logits = logits - self.slopes[:, None, None] * state.distance
+        log_keep = F.logsigmoid(-logits).masked_fill(~state.allowed, 0.0)
+        in_order = log_keep.gather(-1, state.order.expand_as(log_keep))
+        taken_before = F.pad(in_order[..., :-1], (1, 0)).cumsum(-1)  # exclusive prefix sum in visiting order
+        taken_before = taken_before.gather(-1, state.rank.expand_as(taken_before))
+        return torch.exp(F.logsigmoid(logits) + taken_before).masked_fill(~state.allowed, 0.0)

@@ -1,0 +1,216 @@
+"""One BERT-style transformer for both objectives (Devlin et al. 2019); only the attention mask differs.
+
+token embeddings (+ the mechanism's absolute positions) → LayerNorm → dropout → N blocks of multi-head
+attention and a GELU feed-forward network, post-LN as BERT or pre-LN (with a final LayerNorm) → prediction
+head (dense, GELU, LayerNorm) → vocabulary logits through the transposed token embeddings plus a bias.
+An "mlm" model attends bidirectionally, a "clm" model causally; parameters, head and loss are identical.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from mlmclm.config import OBJECTIVES, ModelConfig
+from mlmclm.errors import ConfigError
+from mlmclm.model.attention import ATTENTION_MECHANISMS, AttentionMechanism
+
+IGNORE_INDEX = -100  # labels at positions that are not scored (HF convention)
+
+
+class LossOutput(NamedTuple):
+    """Mean cross-entropy over labelled positions and the counts behind it (0-dim tensors, no host sync)."""
+
+    loss: torch.Tensor
+    num_correct: torch.Tensor
+    num_predicted: torch.Tensor
+
+
+class SelfAttention(nn.Module):
+    """Multi-head projections around whichever attention mechanism the model uses."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.num_heads = config.num_heads
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
+        self.output = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout_p = config.attention_dropout
+
+    def forward(self, x: torch.Tensor, mechanism: AttentionMechanism, state: Any) -> torch.Tensor:
+        batch, seq_len, hidden = x.shape
+        q, k, v = self.qkv(x).view(batch, seq_len, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        y = mechanism.attend(q, k, v, state, self.dropout_p if self.training else 0.0)
+        return self.output(y.transpose(1, 2).reshape(batch, seq_len, hidden))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.up = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.down = nn.Linear(config.intermediate_size, config.hidden_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(F.gelu(self.up(x)))  # exact (erf) GELU, as BERT
+
+
+class Block(nn.Module):
+    """Attention and feed-forward sublayers with residuals; post-LN (BERT) or pre-LN (Xiong et al. 2020)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.pre_norm = config.norm == "pre"
+        self.attention = SelfAttention(config)
+        self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.feed_forward = FeedForward(config)
+        self.feed_forward_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+
+    def forward(self, x: torch.Tensor, mechanism: AttentionMechanism, state: Any) -> torch.Tensor:
+        if self.pre_norm:
+            x = x + self.dropout(self.attention(self.attention_norm(x), mechanism, state))
+            return x + self.dropout(self.feed_forward(self.feed_forward_norm(x)))
+        x = self.attention_norm(x + self.dropout(self.attention(x, mechanism, state)))
+        return self.feed_forward_norm(x + self.dropout(self.feed_forward(x)))
+
+
+class PredictionHead(nn.Module):
+    """BERT's head (dense, GELU, LayerNorm); the vocabulary projection is tied to the input embeddings."""
+
+    def __init__(self, config: ModelConfig, vocab_size: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.bias = nn.Parameter(torch.zeros(vocab_size))
+
+    def forward(self, hidden: torch.Tensor, token_embeddings: torch.Tensor) -> torch.Tensor:
+        return F.linear(self.norm(F.gelu(self.dense(hidden))), token_embeddings, self.bias)
+
+
+class Transformer(nn.Module):
+    """The encoder plus the shared prediction head; see the module docstring and docs/model.md."""
+
+    def __init__(
+        self,
+        model_config: ModelConfig,
+        *,
+        objective: str,
+        attention: str,
+        vocab_size: int,
+        max_seq_length: int,
+        pad_token_id: int,
+    ) -> None:
+        super().__init__()
+        if objective not in OBJECTIVES:
+            raise ConfigError(f"unknown objective {objective!r} (valid: {', '.join(OBJECTIVES)})")
+        mechanism_class = ATTENTION_MECHANISMS.get(attention)
+        self.config: dict[str, Any] = {
+            "objective": objective,
+            "attention": attention,
+            "vocab_size": vocab_size,
+            "max_seq_length": max_seq_length,
+            "pad_token_id": pad_token_id,
+            **dataclasses.asdict(model_config),
+        }
+        hidden = model_config.hidden_size
+        self.mechanism = mechanism_class(
+            model_config, max_seq_length=max_seq_length, causal=objective == "clm"
+        )
+        self.token_embeddings = nn.Embedding(vocab_size, hidden, padding_idx=pad_token_id)
+        self.embedding_norm = nn.LayerNorm(hidden, eps=model_config.layer_norm_eps)
+        self.embedding_dropout = nn.Dropout(model_config.hidden_dropout)
+        self.blocks = nn.ModuleList(Block(model_config) for _ in range(model_config.num_layers))
+        self.final_norm = (
+            nn.LayerNorm(hidden, eps=model_config.layer_norm_eps)
+            if model_config.norm == "pre"
+            else nn.Identity()
+        )
+        self.head = PredictionHead(model_config, vocab_size)
+        self.gradient_checkpointing = False
+        self.initializer_range = model_config.initializer_range
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """BERT's initialisation: N(0, initializer_range) weights, zero biases, LayerNorm ones/zeros."""
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=self.initializer_range)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=self.initializer_range)
+            if module.padding_idx is not None:
+                nn.init.zeros_(module.weight[module.padding_idx])
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+    @property
+    def causal(self) -> bool:
+        return self.mechanism.causal
+
+    def set_gradient_checkpointing(self, enabled: bool) -> None:
+        """Recompute each block's activations in the backward pass: less memory for ~30% more compute."""
+        self.gradient_checkpointing = enabled
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Final hidden states ``[B, T, hidden]``; ``attention_mask``: 1 = real token, 0 = (right) padding."""
+        seq_len, device = input_ids.shape[1], input_ids.device
+        x = self.token_embeddings(input_ids)
+        positions = self.mechanism.embed_positions(seq_len, device)
+        if positions is not None:
+            x = x + positions
+        x = self.embedding_dropout(self.embedding_norm(x))
+        # Without padding SDPA can use its fused (causal) kernels; the check costs one host sync per forward.
+        key_padding_mask = None
+        if attention_mask is not None and not bool(attention_mask.all()):
+            key_padding_mask = attention_mask.bool()
+        state = self.mechanism.prepare(seq_len, key_padding_mask, device)
+        for block in self.blocks:
+            if self.gradient_checkpointing and torch.is_grad_enabled():
+                x = checkpoint(block, x, self.mechanism, state, use_reentrant=False)
+            else:
+                x = block(x, self.mechanism, state)
+        return self.final_norm(x)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Vocabulary logits ``[B, T, vocab]`` at every position."""
+        return self.head(self.encode(input_ids, attention_mask), self.token_embeddings.weight)
+
+    def loss(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, labels: torch.Tensor
+    ) -> LossOutput:
+        """Mean cross-entropy where ``labels != -100``; only those positions reach the vocabulary layer."""
+        hidden = self.encode(input_ids, attention_mask)
+        scored = labels != IGNORE_INDEX
+        targets = labels[scored]
+        logits = self.head(hidden[scored], self.token_embeddings.weight)
+        num_predicted = scored.sum()
+        loss = F.cross_entropy(logits, targets, reduction="sum") / num_predicted.clamp(min=1)
+        num_correct = (logits.argmax(dim=-1) == targets).sum()
+        return LossOutput(loss, num_correct, num_predicted)
+
+
+def build_model(
+    model_config: ModelConfig,
+    *,
+    objective: str,
+    attention: str,
+    vocab_size: int,
+    max_seq_length: int,
+    pad_token_id: int,
+) -> Transformer:
+    """The model for one (objective, attention) condition, freshly initialised from torch's global RNG."""
+    return Transformer(
+        model_config,
+        objective=objective,
+        attention=attention,
+        vocab_size=vocab_size,
+        max_seq_length=max_seq_length,
+        pad_token_id=pad_token_id,
+    )
