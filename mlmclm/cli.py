@@ -1,0 +1,295 @@
+"""Command line: argument parsing and sub-commands only; the science lives in the packages it calls.
+
+``mlmclm train`` (also ``python train.py``), ``mlmclm analyze``, ``mlmclm setup-tokenizer`` (also
+``python setup_tokenizer.py``) and ``mlmclm export``. A bad input ends with one ``error:`` line on stderr
+and exit code 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from mlmclm.errors import UserError
+
+log = logging.getLogger("mlmclm")
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is a single line (and exit code 2) instead of the usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--debug", action="store_true", help="DEBUG logs and full tracebacks")
+    parser.add_argument("--quiet", action="store_true", help="only warnings, errors and the final summary")
+
+
+def _train_parser(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--config", metavar="YAML", help="experiment config file (e.g. configs/default.yaml)")
+    add("--quick-test", action="store_true", help="tiny model, small data slice, few steps (configs/quick_test.yaml)")
+    add("--dry-run", action="store_true", help="validate everything and print the plan, without training")
+    add("--objectives", nargs="+", metavar="OBJ", help="mlm, clm or both")
+    add("--attention", nargs="+", metavar="NAME", help="attention / position mechanisms to compare")
+    add("--num-runs", type=int, metavar="N", help="runs (seeds) per condition (default 3)")
+    add("--seeds", type=int, nargs="+", metavar="SEED", help="explicit seeds; they set the number of runs")
+    add("--cross-validation", action="store_true", default=None, help="k-fold cross-validation")
+    add("--folds", type=int, metavar="K", help="folds for cross-validation (default 3)")
+    add("--significance-level", type=float, metavar="ALPHA", help="alpha for the tests (default 0.05)")
+    add("--confidence-level", type=float, metavar="LEVEL", help="for confidence intervals (default 0.95)")
+    add("--correction", metavar="METHOD", help="multiple-comparison correction: holm|bonferroni|fdr_bh|none")
+    add("--epochs", type=int, metavar="N")
+    add("--max-steps", type=int, metavar="N", help="optimizer steps per run (overrides --epochs)")
+    add("--batch-size", type=int, metavar="N")
+    add("--learning-rate", type=float, metavar="LR")
+    add("--data", metavar="PATH", help="corpus: .txt/.jsonl/.json/.csv/.parquet (.gz), a directory, or hf:NAME")
+    add("--tokenizer", metavar="PATH", help="tokenizer.json or a transformers tokenizer directory")
+    add("--mlm-strategy", metavar="NAME", help="standard | dynamic | span | whole_word")
+    add("--clm-strategy", metavar="NAME", help="standard | packed | sliding_window")
+    add("--max-seq-length", type=int, metavar="N")
+    add("--gradient-checkpointing", action="store_true", default=None, help="recompute activations per block")
+    add("--mixed-precision", action="store_true", default=None, help="bf16 autocast (fp16 + scaler on old GPUs)")
+    add("--device", choices=["auto", "cpu", "cuda", "mps"], help="default auto: cuda, then mps, then cpu")
+    add("--output-dir", metavar="DIR", help="where results go (default outputs)")
+    add("--experiment-name", metavar="NAME", help="prefix of the output files (a plain file name)")
+    add("--workers", type=int, metavar="N", help="runs executed at the same time (separate processes)")
+    add("--executor", choices=["local", "ray"], help="local processes (default) or a Ray cluster")
+    add("--probe-data", action="append", metavar="FILE.jsonl", help="extra labelled probe task (repeatable)")
+    add("--probe-mode", choices=["linear", "finetune"], help="frozen linear probes (default) or light fine-tuning")
+    add("--no-probes", action="store_true", help="skip the downstream probe tasks")
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument("--resume", dest="resume", action="store_true", default=None,
+                        help="skip finished runs and continue (default)")
+    resume.add_argument("--overwrite", dest="resume", action="store_false", help="discard previous results")
+    _add_common(parser)
+
+
+# CLI flag -> dotted config key. One table, so precedence and documentation stay in one place.
+_FLAG_TO_KEY = {
+    "objectives": "objectives",
+    "attention": "attention",
+    "num_runs": "num_runs",
+    "seeds": "seeds",
+    "cross_validation": "cross_validation",
+    "folds": "folds",
+    "significance_level": "statistics.significance_level",
+    "confidence_level": "statistics.confidence_level",
+    "correction": "statistics.correction",
+    "epochs": "training.epochs",
+    "max_steps": "training.max_steps",
+    "batch_size": "training.batch_size",
+    "learning_rate": "training.learning_rate",
+    "data": "data.path",
+    "tokenizer": "data.tokenizer",
+    "mlm_strategy": "data.mlm_strategy",
+    "clm_strategy": "data.clm_strategy",
+    "max_seq_length": "data.max_seq_length",
+    "gradient_checkpointing": "gradient_checkpointing",
+    "mixed_precision": "mixed_precision",
+    "device": "device",
+    "output_dir": "output_dir",
+    "experiment_name": "experiment_name",
+    "workers": "workers",
+    "executor": "executor",
+    "probe_data": "probes.data_files",
+    "probe_mode": "probes.mode",
+    "resume": "resume",
+}
+
+
+def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags the user actually gave, as a nested dict for the highest-precedence config layer."""
+    overrides: dict[str, Any] = {}
+    for flag, key in _FLAG_TO_KEY.items():
+        value = getattr(args, flag, None)
+        if value is None:
+            continue
+        if flag == "objectives":
+            value = ["mlm", "clm"] if value == ["both"] else value
+        node = overrides
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    if getattr(args, "no_probes", False):
+        overrides.setdefault("probes", {})["enabled"] = False
+    return overrides
+
+
+def _resolve(args: argparse.Namespace):
+    from mlmclm.config import resolve_config
+
+    return resolve_config(args.config, args.quick_test, cli_overrides(args))
+
+
+def cmd_train(args: argparse.Namespace, command: str) -> int:
+    from mlmclm.config import dump_yaml
+    from mlmclm.grid.plan import plan_runs
+
+    config = _resolve(args)
+    if args.dry_run:
+        return _dry_run(config)
+    from mlmclm.grid.runner import run_grid
+    from mlmclm.report import write_analysis
+
+    log.info("experiment %s: %d runs -> %s", config.experiment_name, len(plan_runs(config)), config.output_dir)
+    log.debug("resolved config:\n%s", dump_yaml(config))
+    raw_path = run_grid(config, command, quiet=args.quiet)
+    return _analyze_and_print(raw_path, config.statistics, Path(config.output_dir), write_analysis)
+
+
+def _dry_run(config) -> int:
+    from mlmclm.config import dump_yaml
+    from mlmclm.data import check_data
+    from mlmclm.grid.plan import plan_runs
+
+    data_summary = check_data(config)
+    runs = plan_runs(config)
+    print("# Resolved configuration")
+    print(dump_yaml(config).rstrip())
+    print("\n# Data")
+    for line in data_summary:
+        print(line)
+    print("\n# Experiment plan")
+    for spec in runs:
+        print(spec.describe())
+    print(f"Planned experiments: {len(runs)}")
+    return 0
+
+
+def _analyze_and_print(raw_path: Path, stats_cfg, output_dir: Path, write_analysis: Callable, metrics=None) -> int:
+    from mlmclm.grid.results import load_raw_results
+
+    raw = load_raw_results(raw_path)
+    written = write_analysis(raw, stats_cfg, output_dir, raw["experiment_name"], metrics=metrics)
+    runs = raw["runs"]
+    done = sum(run["status"] == "completed" for run in runs)
+    print(f"Runs: {done} completed, {len(runs) - done} not completed (see the report)")
+    print(f"Raw results: {raw_path}")
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace, command: str) -> int:
+    from mlmclm.config import StatisticsConfig, from_dict, validate_statistics
+    from mlmclm.grid.results import load_raw_results
+    from mlmclm.report import write_analysis
+
+    raw = load_raw_results(args.raw_results)
+    stored = raw.get("config", {}).get("statistics", {})
+    overrides = {
+        key: value
+        for key, value in (
+            ("significance_level", args.significance_level),
+            ("confidence_level", args.confidence_level),
+            ("correction", args.correction),
+        )
+        if value is not None
+    }
+    stats_cfg = from_dict(StatisticsConfig, {**stored, **overrides}, "statistics.")
+    validate_statistics(stats_cfg)
+    output_dir = Path(args.output_dir) if args.output_dir else Path(args.raw_results).resolve().parent
+    return _analyze_and_print(Path(args.raw_results), stats_cfg, output_dir, write_analysis, metrics=args.metric)
+
+
+def cmd_setup_tokenizer(args: argparse.Namespace, command: str) -> int:
+    from mlmclm.config import resolve_config
+    from mlmclm.data import setup_tokenizer
+
+    overrides: dict[str, Any] = {"data": {}}
+    if args.data is not None:
+        overrides["data"]["path"] = args.data
+    if args.vocab_size is not None:
+        overrides["data"]["vocab_size"] = args.vocab_size
+    config = resolve_config(args.config, False, overrides)
+    path = setup_tokenizer(config, Path(args.output) if args.output else None)
+    print(f"Tokenizer: {path}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, command: str) -> int:
+    from mlmclm.model.export import export_huggingface
+
+    out = export_huggingface(Path(args.run_dir), Path(args.hf))
+    print(f"Exported a transformers BertForMaskedLM to {out}")
+    return 0
+
+
+def build_parser(prog: str = "mlmclm") -> argparse.ArgumentParser:
+    parser = OneLineParser(prog=prog, description="Masked vs causal language modelling, compared properly.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    train = sub.add_parser("train", help="train the experiment grid, then analyse it")
+    _train_parser(train)
+    train.set_defaults(handler=cmd_train)
+
+    analyze = sub.add_parser("analyze", help="recompute statistics, report and plots from a raw-results file")
+    analyze.add_argument("raw_results", metavar="RAW_RESULTS.json")
+    analyze.add_argument("--output-dir", metavar="DIR", help="default: the raw-results file's directory")
+    analyze.add_argument("--significance-level", type=float, metavar="ALPHA")
+    analyze.add_argument("--confidence-level", type=float, metavar="LEVEL")
+    analyze.add_argument("--correction", metavar="METHOD", help="holm | bonferroni | fdr_bh | none")
+    analyze.add_argument("--metric", action="append", metavar="NAME",
+                         help="metric(s) to analyse (repeatable; default: the configured primary + secondary)")
+    _add_common(analyze)
+    analyze.set_defaults(handler=cmd_analyze)
+
+    tok = sub.add_parser("setup-tokenizer", help="train the WordPiece tokenizer offline on the training split")
+    tok.add_argument("--config", metavar="YAML")
+    tok.add_argument("--data", metavar="PATH", help="corpus (default: the embedded standard-library docs)")
+    tok.add_argument("--vocab-size", type=int, metavar="N")
+    tok.add_argument("--output", metavar="DIR", help="directory for tokenizer.json (default: the cache)")
+    _add_common(tok)
+    tok.set_defaults(handler=cmd_setup_tokenizer)
+
+    export = sub.add_parser("export", help="export a trained run to the Hugging Face transformers format")
+    export.add_argument("run_dir", metavar="RUN_DIR")
+    export.add_argument("--hf", required=True, metavar="OUT_DIR", help="output transformers directory")
+    _add_common(export)
+    export.set_defaults(handler=cmd_export)
+    return parser
+
+
+def configure_logging(debug: bool, quiet: bool) -> None:
+    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s" if debug else "%(message)s"
+    logging.basicConfig(level=logging.WARNING, format=fmt, stream=sys.stderr, force=True)
+    logging.getLogger("mlmclm").setLevel(level)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "mlmclm") -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(prog).parse_args(argv)
+    configure_logging(args.debug, args.quiet)
+    command = shlex.join(["mlmclm", *argv])
+    try:
+        return args.handler(args, command)
+    except UserError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are saved; rerun the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def train_main() -> None:
+    """``python train.py ...`` is ``mlmclm train ...``."""
+    sys.exit(main(["train", *sys.argv[1:]]))
+
+
+def setup_tokenizer_main() -> None:
+    """``python setup_tokenizer.py ...`` is ``mlmclm setup-tokenizer ...``."""
+    sys.exit(main(["setup-tokenizer", *sys.argv[1:]]))

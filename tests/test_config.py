@@ -1,0 +1,161 @@
+"""Configuration structure: defaults, YAML files, precedence and every validation error."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+
+from mlmclm.config import (
+    DEFAULT_CONFIG_PATH,
+    QUICK_TEST_CONFIG_PATH,
+    ExperimentConfig,
+    load_yaml,
+    resolve_config,
+)
+from mlmclm.errors import ConfigError
+
+
+def write_yaml(path, data) -> str:
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_default_yaml_states_exactly_the_built_in_defaults():
+    assert load_yaml(DEFAULT_CONFIG_PATH) == ExperimentConfig().to_dict()
+
+
+def test_documented_defaults():
+    config = resolve_config(DEFAULT_CONFIG_PATH)
+    assert config.objectives == ["mlm", "clm"]
+    assert config.attention == ["standard", "rope", "exposb", "absolute"]
+    assert (config.training.epochs, config.training.batch_size, config.training.learning_rate) == (20, 32, 5e-5)
+    assert config.data.max_seq_length == 512
+    assert (config.model.hidden_size, config.model.num_layers, config.model.num_heads) == (768, 12, 12)
+    assert (config.data.mlm_strategy, config.data.clm_strategy) == ("standard", "standard")
+    assert config.num_runs == 3 and config.folds == 3
+    assert config.statistics.significance_level == 0.05 and config.statistics.confidence_level == 0.95
+
+
+def test_quick_test_preset_is_tiny_but_keeps_the_default_grid():
+    config = resolve_config(quick_test=True)
+    assert config.model.hidden_size <= 128 and config.model.num_layers <= 2
+    assert config.training.max_steps is not None and config.training.max_steps <= 100
+    assert config.objectives == ["mlm", "clm"] and len(config.attention) == 4
+    assert load_yaml(QUICK_TEST_CONFIG_PATH)
+
+
+def test_precedence_defaults_then_yaml_then_quick_test_then_cli(tmp_path):
+    path = write_yaml(
+        tmp_path / "c.yaml",
+        {"training": {"batch_size": 8, "epochs": 7, "max_steps": 99}, "model": {"hidden_size": 256}},
+    )
+    from_yaml = resolve_config(path)
+    assert (from_yaml.training.batch_size, from_yaml.training.epochs) == (8, 7)
+    assert from_yaml.training.learning_rate == 5e-5  # untouched keys keep the default
+    quick = resolve_config(path, quick_test=True)
+    assert quick.training.batch_size == 16  # the preset overrides the file
+    assert quick.training.epochs == 1
+    cli = resolve_config(path, quick_test=True, overrides={"training": {"batch_size": 4}})
+    assert cli.training.batch_size == 4  # flags override everything
+    assert cli.training.max_steps == quick.training.max_steps
+
+
+def test_seeds_set_the_number_of_runs():
+    config = resolve_config(overrides={"seeds": [7, 8, 9, 10]})
+    assert config.num_runs == 4 and config.run_seeds() == [7, 8, 9, 10]
+    assert resolve_config(overrides={"num_runs": 2}).run_seeds() == [42, 43]
+
+
+def test_seeds_inconsistent_with_explicit_num_runs_is_an_error():
+    with pytest.raises(ConfigError, match="num_runs is 2 but 3 seeds"):
+        resolve_config(overrides={"num_runs": 2, "seeds": [1, 2, 3]})
+
+
+def test_yaml_numbers_without_a_dot_are_accepted():
+    # PyYAML reads "5e-5" (no dot) as a string; a researcher writing it should not get an error.
+    config = resolve_config(overrides={"training": {"learning_rate": "5e-5"}})
+    assert config.training.learning_rate == 5e-5
+
+
+def test_unknown_key_suggests_the_nearest(tmp_path):
+    path = write_yaml(tmp_path / "c.yaml", {"training": {"learnig_rate": 0.1}})
+    with pytest.raises(ConfigError, match=r"unknown config key 'training.learnig_rate'.*'training.learning_rate'"):
+        resolve_config(path)
+    with pytest.raises(ConfigError, match="did you mean 'num_runs'"):
+        resolve_config(overrides={"num_run": 3})
+
+
+def test_malformed_yaml_reports_the_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("training:\n  epochs: 3\n  batch_size: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"malformed YAML .* line \d+"):
+        resolve_config(path)
+
+
+def test_missing_config_file_and_non_mapping_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        resolve_config(tmp_path / "nope.yaml")
+    path = tmp_path / "list.yaml"
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="must contain a mapping"):
+        resolve_config(path)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"training": {"epochs": "three"}}, "training.epochs must be an integer"),
+        ({"training": {"batch_size": 1.5}}, "training.batch_size must be an integer"),
+        ({"cross_validation": "yes"}, "cross_validation must be true or false"),
+        ({"attention": "rope"}, "attention must be a list"),
+        ({"model": 3}, "model must be a mapping"),
+        ({"training": {"learning_rate": 0}}, "training.learning_rate must be > 0"),
+        ({"training": {"learning_rate": -1e-4}}, "training.learning_rate must be > 0"),
+        ({"training": {"batch_size": 0}}, "training.batch_size must be > 0"),
+        ({"training": {"epochs": -1}}, "training.epochs must be > 0"),
+        ({"model": {"hidden_size": 100, "num_heads": 12}}, "must be divisible by model.num_heads"),
+        ({"cross_validation": True, "folds": 1}, "folds must be >= 2"),
+        ({"statistics": {"significance_level": 1.5}}, "significance_level must lie strictly between 0 and 1"),
+        ({"statistics": {"confidence_level": 0}}, "confidence_level must lie strictly between 0 and 1"),
+        ({"statistics": {"correction": "sidak"}}, "statistics.correction: unknown value 'sidak'"),
+        ({"objectives": ["mlm", "plm"]}, "objectives: unknown value 'plm'"),
+        ({"attention": ["roap"]}, "attention: unknown value 'roap'; did you mean 'rope'"),
+        ({"data": {"mlm_strategy": "spam"}}, "data.mlm_strategy: unknown value 'spam'; did you mean 'span'"),
+        ({"data": {"clm_strategy": "pack"}}, "data.clm_strategy: unknown value 'pack'"),
+        ({"data": {"split_ratios": [0.5, 0.5, 0.5]}}, "split_ratios must sum to 1"),
+        ({"data": {"mlm_probability": 1.2}}, "mlm_probability must lie strictly between 0 and 1"),
+        ({"experiment_name": "../x"}, "must be a plain file name"),
+        ({"experiment_name": "a/b"}, "must be a plain file name"),
+        ({"seeds": [1, 1]}, "seeds must be distinct"),
+        ({"device": "tpu"}, "device: unknown value 'tpu'"),
+    ],
+)
+def test_invalid_values_raise_one_line_config_errors(overrides, message):
+    with pytest.raises(ConfigError) as info:
+        resolve_config(overrides=overrides)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_valid_choices_are_read_from_the_registries():
+    from mlmclm.data.strategies import CLM_STRATEGIES, MLM_STRATEGIES
+    from mlmclm.model.attention import ATTENTION_MECHANISMS
+
+    with pytest.raises(ConfigError) as info:
+        resolve_config(overrides={"attention": ["unknown_mechanism"]})
+    for name in ATTENTION_MECHANISMS.names():
+        assert name in str(info.value)
+    assert set(MLM_STRATEGIES.names()) == {"standard", "dynamic", "span", "whole_word"}
+    assert set(CLM_STRATEGIES.names()) == {"standard", "packed", "sliding_window"}
+    assert {"standard", "rope", "exposb", "absolute", "alibi", "nope", "stickbreaking"} <= set(
+        ATTENTION_MECHANISMS.names()
+    )
+
+
+def test_every_config_field_has_a_default_in_default_yaml():
+    default = load_yaml(DEFAULT_CONFIG_PATH)
+    for section in ("data", "model", "training", "statistics", "probes"):
+        names = {f.name for f in dataclasses.fields(type(getattr(ExperimentConfig(), section)))}
+        assert names == set(default[section]), section
