@@ -134,7 +134,11 @@ class ProbeConfig:
     examples_per_task: int = 1000
     test_fraction: float = 0.3
     finetune_epochs: int = 3
+    finetune_learning_rate: float = 5e-5
     seed: int = 0
+    max_sentence_words: int = 40  # longer held-out sentences are not used (they would be truncated)
+    length_buckets: int = 5  # sentence_length: number of word-count buckets (equal-frequency edges)
+    word_content_words: int = 10  # word_content: number of mid-frequency target words (= labels)
 
 
 @dataclass
@@ -419,6 +423,11 @@ def validate(config: ExperimentConfig) -> None:
     _positive("model.layer_norm_eps", model.layer_norm_eps)
     _positive("model.initializer_range", model.initializer_range)
     _positive("model.rope_base", model.rope_base)
+    if model.exposb_num_buckets < 4 or model.exposb_num_buckets % 2:
+        raise ConfigError(
+            f"model.exposb_num_buckets must be even and >= 4 (bidirectional models split them into left and "
+            f"right halves), got {model.exposb_num_buckets}"
+        )
     if model.exposb_max_distance <= model.exposb_num_buckets // 2:
         raise ConfigError("model.exposb_max_distance must exceed half of model.exposb_num_buckets")
 
@@ -448,13 +457,7 @@ def validate(config: ExperimentConfig) -> None:
     _positive("training.checkpoint_interval", training.checkpoint_interval)
     _positive("training.threads", training.threads, allow_none=True)
 
-    stats = config.statistics
-    _open_unit("statistics.significance_level", stats.significance_level)
-    _open_unit("statistics.confidence_level", stats.confidence_level)
-    _open_unit("statistics.power", stats.power)
-    _choice("statistics.correction", stats.correction, CORRECTIONS)
-    if stats.bootstrap_resamples < 100:
-        raise ConfigError(f"statistics.bootstrap_resamples must be >= 100, got {stats.bootstrap_resamples}")
+    validate_statistics(config.statistics)
 
     probes = config.probes
     _choice("probes.mode", probes.mode, ("linear", "finetune"))
@@ -466,6 +469,22 @@ def validate(config: ExperimentConfig) -> None:
         raise ConfigError(f"probes.examples_per_task must be >= 20, got {probes.examples_per_task}")
     _open_unit("probes.test_fraction", probes.test_fraction)
     _positive("probes.finetune_epochs", probes.finetune_epochs)
+    _positive("probes.finetune_learning_rate", probes.finetune_learning_rate)
+    if probes.max_sentence_words < 8:
+        raise ConfigError(f"probes.max_sentence_words must be >= 8, got {probes.max_sentence_words}")
+    for key in ("length_buckets", "word_content_words"):
+        if getattr(probes, key) < 2:
+            raise ConfigError(f"probes.{key} must be >= 2 (a probe needs two labels), got {getattr(probes, key)}")
+
+
+def validate_statistics(stats: StatisticsConfig) -> None:
+    """Separate so that ``mlmclm analyze`` can check its statistics settings without a full config."""
+    _open_unit("statistics.significance_level", stats.significance_level)
+    _open_unit("statistics.confidence_level", stats.confidence_level)
+    _open_unit("statistics.power", stats.power)
+    _choice("statistics.correction", stats.correction, CORRECTIONS)
+    if stats.bootstrap_resamples < 100:
+        raise ConfigError(f"statistics.bootstrap_resamples must be >= 100, got {stats.bootstrap_resamples}")
 
 
 def dump_yaml(config: ExperimentConfig) -> str:
