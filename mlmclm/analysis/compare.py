@@ -1,0 +1,359 @@
+"""The analysis of one experiment: condition summaries and every planned comparison, corrected per family.
+
+Pure: a raw-results dict and a :class:`~mlmclm.config.StatisticsConfig` in, frozen result objects out.
+Comparisons (docs/statistics.md): MLM vs CLM for each attention mechanism (family ``mlm_vs_clm/<metric>``)
+and every pair of mechanisms within each objective (family ``attention_within_<objective>/<metric>``). Group a
+minus group b throughout; MLM is group a in cross-objective comparisons.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlmclm.analysis import effect_sizes, hypothesis_tests, intervals, power
+from mlmclm.analysis.conditions import (
+    ConditionSample,
+    ExcludedRun,
+    Observation,
+    collect_samples,
+    is_like_for_like,
+    is_probe_metric,
+    metric_direction,
+    paired_values,
+    recorded_metrics,
+)
+from mlmclm.analysis.intervals import ConfidenceInterval
+from mlmclm.analysis.multiple_comparisons import adjust_pvalues
+from mlmclm.analysis.variance_components import VarianceComponents, fold_seed_variance
+from mlmclm.config import OBJECTIVES, StatisticsConfig
+from mlmclm.errors import UserError
+
+CROSS_OBJECTIVE_CAVEAT = (
+    "MLM and CLM are scored on different prediction tasks (masked tokens seen with context on both sides vs "
+    "the next token seen with left context only), so this difference is not a like-for-like ranking of the "
+    "objectives"
+)
+MLM_VS_CLM = "mlm_vs_clm"
+
+
+@dataclass(frozen=True)
+class ConditionSummary:
+    """Descriptive statistics of one metric in one condition, with the runs that did not count."""
+
+    metric: str
+    objective: str
+    attention: str
+    condition: str
+    n: int
+    mean: float | None
+    std: float | None
+    median: float | None
+    min: float | None
+    max: float | None
+    ci: ConfidenceInterval
+    observations: tuple[Observation, ...]
+    excluded: tuple[ExcludedRun, ...]
+    variance: VarianceComponents | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One two-sided comparison of group a with group b on one metric (fields as in the analysis JSON)."""
+
+    metric: str
+    family: str
+    group_a: str
+    group_b: str
+    n_a: int
+    n_b: int
+    paired: bool
+    direction: str | None
+    mean_a: float | None
+    mean_b: float | None
+    mean_difference: float | None
+    mean_difference_ci: ConfidenceInterval
+    normality: tuple[hypothesis_tests.NormalityResult, ...]
+    test: str
+    test_reason: str
+    statistic: float | None
+    p_value: float | None
+    p_adjusted: float | None
+    significant: bool
+    correction: str
+    alpha: float
+    cohens_d: float | None  # d_z when paired
+    hedges_g: float | None
+    effect_size_ci: ConfidenceInterval  # of hedges_g
+    rank_biserial: float | None
+    rank_biserial_ci: ConfidenceInterval
+    min_detectable_effect: float | None
+    runs_needed: int | None
+    can_reach_significance: bool
+    min_achievable_p: float | None
+    min_runs_for_significance: int | None
+    better_group: str | None
+    like_for_like: bool
+    caveat: str | None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the report needs, in the order it is reported."""
+
+    metrics: tuple[str, ...]
+    primary_metric: str
+    objectives: tuple[str, ...]
+    attentions: tuple[str, ...]
+    summaries: tuple[ConditionSummary, ...]
+    comparisons: tuple[Comparison, ...]
+    unfinished_runs: tuple[ExcludedRun, ...]
+    settings: StatisticsConfig
+
+    def summaries_for(self, metric: str) -> list[ConditionSummary]:
+        return [summary for summary in self.summaries if summary.metric == metric]
+
+    def comparisons_in(self, family: str) -> list[Comparison]:
+        return [comparison for comparison in self.comparisons if comparison.family == family]
+
+
+def _number(value: Any) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _rng(seed: int, key: str) -> np.random.Generator:
+    """A stream per named quantity, so results do not depend on the order things are computed in."""
+    return np.random.default_rng([seed, zlib.crc32(key.encode())])
+
+
+def summarize_condition(sample: ConditionSample, settings: StatisticsConfig) -> ConditionSummary:
+    """n, mean, SD (ddof=1), median, range and a bootstrap CI of the mean."""
+    values = sample.values
+    n = values.size
+    ci = intervals.bootstrap_ci(
+        (values,),
+        intervals.mean_statistic,
+        confidence_level=settings.confidence_level,
+        n_resamples=settings.bootstrap_resamples,
+        rng=_rng(settings.seed, f"mean/{sample.metric}/{sample.label}"),
+    )
+    return ConditionSummary(
+        metric=sample.metric,
+        objective=sample.objective,
+        attention=sample.attention,
+        condition=sample.label,
+        n=n,
+        mean=_number(np.mean(values)) if n else None,
+        std=_number(np.std(values, ddof=1)) if n >= 2 else None,
+        median=_number(np.median(values)) if n else None,
+        min=_number(np.min(values)) if n else None,
+        max=_number(np.max(values)) if n else None,
+        ci=ci,
+        observations=sample.observations,
+        excluded=sample.excluded,
+        variance=fold_seed_variance(sample.observations),
+    )
+
+
+def _better_group(direction: str | None, difference: float | None, a: str, b: str) -> str | None:
+    if direction is None or difference is None or difference == 0:
+        return None
+    a_is_lower = difference < 0
+    return a if a_is_lower == (direction == "lower") else b
+
+
+def compare_samples(
+    a: ConditionSample, b: ConditionSample, *, family: str, settings: StatisticsConfig
+) -> Comparison:
+    """Test, effect sizes, intervals and power for group a vs group b (before the family correction)."""
+    alpha, level = settings.significance_level, settings.confidence_level
+    resamples = settings.bootstrap_resamples
+    key = f"{family}/{a.label}/{b.label}"
+    rng = _rng(settings.seed, key)
+    pairs = paired_values(a, b)
+    boot = {"confidence_level": level, "n_resamples": resamples, "rng": rng}
+    if pairs is not None:
+        x, y = pairs
+        differences = x - y
+        result = hypothesis_tests.paired_test(x, y, alpha=alpha, n_resamples=resamples, rng=rng)
+        samples: tuple[np.ndarray, ...] = (differences,)
+        difference_ci = intervals.bootstrap_ci(samples, intervals.mean_statistic, **boot)
+        d, g = effect_sizes.cohens_dz(differences), effect_sizes.hedges_gz(differences)
+        g_ci = intervals.bootstrap_ci(samples, effect_sizes.hedges_gz, **boot)
+        r = effect_sizes.rank_biserial_paired(differences)
+        r_ci = intervals.bootstrap_ci(samples, effect_sizes.rank_biserial_paired, **boot)
+    else:
+        x, y = a.values, b.values
+        result = hypothesis_tests.independent_test(
+            x, y, labels=(a.label, b.label), alpha=alpha, n_resamples=resamples, rng=rng
+        )
+        samples = (x, y)
+        difference_ci = intervals.bootstrap_ci(samples, intervals.mean_difference_statistic, **boot)
+        enough = x.size >= 2 and y.size >= 2
+        d = effect_sizes.cohens_d(x, y) if enough else math.nan
+        g = effect_sizes.hedges_g(x, y) if enough else math.nan
+        g_ci = intervals.bootstrap_ci(samples, effect_sizes.hedges_g, **boot)
+        r = effect_sizes.rank_biserial_independent(x, y) if x.size and y.size else math.nan
+        r_ci = intervals.bootstrap_ci(samples, effect_sizes.rank_biserial_independent, **boot)
+    paired = pairs is not None
+    mean_a = _number(np.mean(x)) if x.size else None
+    mean_b = _number(np.mean(y)) if y.size else None
+    difference = mean_a - mean_b if mean_a is not None and mean_b is not None else None
+    direction = metric_direction(a.metric)
+    d_value = _number(d)
+    like_for_like = not family.startswith(MLM_VS_CLM) or is_like_for_like(a.metric)
+    return Comparison(
+        metric=a.metric,
+        family=family,
+        group_a=a.label,
+        group_b=b.label,
+        n_a=int(x.size),
+        n_b=int(y.size),
+        paired=paired,
+        direction=direction,
+        mean_a=mean_a,
+        mean_b=mean_b,
+        mean_difference=difference,
+        mean_difference_ci=difference_ci,
+        normality=result.normality,
+        test=result.test,
+        test_reason=result.test_reason,
+        statistic=result.statistic,
+        p_value=result.pvalue,
+        p_adjusted=None,
+        significant=False,
+        correction=settings.correction,
+        alpha=alpha,
+        cohens_d=d_value,
+        hedges_g=_number(g),
+        effect_size_ci=g_ci,
+        rank_biserial=_number(r),
+        rank_biserial_ci=r_ci,
+        min_detectable_effect=power.minimum_detectable_effect(
+            int(x.size), int(y.size), paired=paired, alpha=alpha, power=settings.power
+        ),
+        runs_needed=power.runs_needed(d_value, paired=paired, alpha=alpha, power=settings.power),
+        can_reach_significance=result.can_reach_significance,
+        min_achievable_p=result.min_achievable_p,
+        min_runs_for_significance=result.min_runs_for_significance,
+        better_group=_better_group(direction, difference, a.label, b.label),
+        like_for_like=like_for_like,
+        caveat=None if like_for_like else CROSS_OBJECTIVE_CAVEAT,
+    )
+
+
+def correct_families(comparisons: Sequence[Comparison], settings: StatisticsConfig) -> list[Comparison]:
+    """Adjust p-values within each family; decisions use the adjusted p-values."""
+    corrected = list(comparisons)
+    for family in dict.fromkeys(comparison.family for comparison in comparisons):
+        index = [i for i, comparison in enumerate(comparisons) if comparison.family == family]
+        adjusted = adjust_pvalues(
+            [comparisons[i].p_value for i in index],
+            method=settings.correction,
+            alpha=settings.significance_level,
+        )
+        for position, i in enumerate(index):
+            corrected[i] = dataclasses.replace(
+                comparisons[i],
+                p_adjusted=adjusted.p_adjusted[position],
+                significant=adjusted.reject[position],
+            )
+    return corrected
+
+
+def _ordered(preferred: Sequence[str], present: Sequence[str]) -> tuple[str, ...]:
+    """Names in the config's order first, then any others the runs contain, each once."""
+    present_set = set(present)
+    ordered = [name for name in preferred if name in present_set]
+    ordered += [name for name in dict.fromkeys(present) if name not in ordered]
+    return tuple(ordered)
+
+
+def select_metrics(
+    runs: Sequence[Mapping[str, Any]], settings: StatisticsConfig, metrics: Sequence[str] | None
+) -> tuple[str, ...]:
+    """The metrics to analyse: those asked for, else primary + secondary + every recorded probe metric."""
+    recorded = recorded_metrics(runs)
+    if metrics:
+        unknown = [metric for metric in metrics if metric not in recorded]
+        if unknown:
+            raise UserError(
+                f"metric(s) {', '.join(unknown)} not recorded in any completed run; "
+                f"recorded metrics: {', '.join(recorded) or 'none'}"
+            )
+        return tuple(dict.fromkeys(metrics))
+    chosen = [settings.primary_metric, *settings.secondary_metrics]
+    chosen += [metric for metric in recorded if is_probe_metric(metric)]
+    return tuple(dict.fromkeys(chosen))
+
+
+def analyze(
+    raw_results: Mapping[str, Any], settings: StatisticsConfig, metrics: Sequence[str] | None = None
+) -> Analysis:
+    """Summaries and corrected comparisons for every selected metric of a raw-results dict."""
+    runs = raw_results.get("runs")
+    if not isinstance(runs, list) or not all(isinstance(run, Mapping) for run in runs):
+        raise UserError(
+            "raw results have no 'runs' list; pass the <experiment>_raw_results.json that the grid wrote"
+        )
+    for run in runs:
+        if "objective" not in run or "attention" not in run:
+            run_id = run.get("run_id", "?")
+            raise UserError(f"run {run_id!r} in the raw results lacks 'objective' or 'attention'")
+    chosen = select_metrics(runs, settings, metrics)
+    config = raw_results.get("config") or {}
+    objectives = _ordered(config.get("objectives") or OBJECTIVES, [str(run["objective"]) for run in runs])
+    attentions = _ordered(config.get("attention") or (), [str(run["attention"]) for run in runs])
+
+    summaries: list[ConditionSummary] = []
+    comparisons: list[Comparison] = []
+    for metric in chosen:
+        samples = collect_samples(runs, metric)
+        for objective, attention in itertools.product(objectives, attentions):
+            if (objective, attention) in samples:
+                summaries.append(summarize_condition(samples[(objective, attention)], settings))
+        if {"mlm", "clm"} <= set(objectives):
+            for attention in attentions:
+                if ("mlm", attention) in samples and ("clm", attention) in samples:
+                    comparisons.append(
+                        compare_samples(
+                            samples[("mlm", attention)],
+                            samples[("clm", attention)],
+                            family=f"{MLM_VS_CLM}/{metric}",
+                            settings=settings,
+                        )
+                    )
+        for objective in objectives:
+            present = [attention for attention in attentions if (objective, attention) in samples]
+            for first, second in itertools.combinations(present, 2):
+                comparisons.append(
+                    compare_samples(
+                        samples[(objective, first)],
+                        samples[(objective, second)],
+                        family=f"attention_within_{objective}/{metric}",
+                        settings=settings,
+                    )
+                )
+    unfinished = tuple(
+        ExcludedRun(str(run.get("run_id", "?")), str(run.get("status")), str(run.get("error") or ""))
+        for run in runs
+        if run.get("status") != "completed"
+    )
+    return Analysis(
+        metrics=chosen,
+        primary_metric=settings.primary_metric,
+        objectives=objectives,
+        attentions=attentions,
+        summaries=tuple(summaries),
+        comparisons=tuple(correct_families(comparisons, settings)),
+        unfinished_runs=unfinished,
+        settings=settings,
+    )

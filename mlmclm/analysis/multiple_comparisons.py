@@ -1,0 +1,45 @@
+"""Family-wise corrections with :func:`statsmodels.stats.multitest.multipletests`.
+
+Holm (1979) step-down controls the family-wise error rate and is uniformly more powerful than Bonferroni;
+``fdr_bh`` is Benjamini & Hochberg (1995) false-discovery-rate control; ``none`` leaves p-values as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from statsmodels.stats.multitest import multipletests
+
+from mlmclm.config import CORRECTIONS
+from mlmclm.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class AdjustedPValues:
+    """Adjusted p-values and decisions, aligned with the input; ``None`` where the input p was ``None``."""
+
+    p_adjusted: tuple[float | None, ...]
+    reject: tuple[bool, ...]
+    method: str
+    alpha: float
+
+
+def adjust_pvalues(pvalues: Sequence[float | None], *, method: str, alpha: float) -> AdjustedPValues:
+    """Correct one family; comparisons without a p-value (no test possible) are left out of the family."""
+    if method not in CORRECTIONS:
+        raise ConfigError(f"unknown correction {method!r} (valid: {', '.join(CORRECTIONS)})")
+    index = [i for i, p in enumerate(pvalues) if p is not None]
+    adjusted: list[float | None] = [None] * len(pvalues)
+    reject = [False] * len(pvalues)
+    if index:
+        raw = np.array([pvalues[i] for i in index], dtype=float)
+        if method == "none":
+            decisions, corrected = raw <= alpha, raw
+        else:
+            decisions, corrected, _, _ = multipletests(raw, alpha=alpha, method=method)
+        for position, i in enumerate(index):
+            adjusted[i] = float(corrected[position])
+            reject[i] = bool(decisions[position])
+    return AdjustedPValues(tuple(adjusted), tuple(reject), method, alpha)
