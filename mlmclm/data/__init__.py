@@ -1,0 +1,32 @@
+"""Text to batches: corpus sources, cleaning, splits and folds, tokenizer, token cache, MLM/CLM batches.
+
+Importing the package registers every MLM masking strategy and CLM sequence strategy.
+"""
+
+from __future__ import annotations
+
+from mlmclm.data.batches import TrainStream, budget_sequences, build_eval_batches, control_notes
+from mlmclm.data.corpus import Corpus, load_corpus
+from mlmclm.data.prepare import ExperimentData, FoldData, prepare_data, setup_tokenizer
+from mlmclm.data.splits import Splits, split_documents
+from mlmclm.data.token_cache import TokenizedDocuments
+from mlmclm.data.tokenizer import TokenizerInfo, load_tokenizer, train_tokenizer
+
+__all__ = [
+    "Corpus",
+    "ExperimentData",
+    "FoldData",
+    "Splits",
+    "TokenizedDocuments",
+    "TokenizerInfo",
+    "TrainStream",
+    "budget_sequences",
+    "build_eval_batches",
+    "control_notes",
+    "load_corpus",
+    "load_tokenizer",
+    "prepare_data",
+    "setup_tokenizer",
+    "split_documents",
+    "train_tokenizer",
+]

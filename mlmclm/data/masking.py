@@ -1,0 +1,139 @@
+"""MLM masking strategies: which positions are predicted, and what the model sees there.
+
+A strategy picks *units* (a token, a word or a span) until about ``mlm_probability`` of the maskable
+tokens are selected; special tokens and padding are never maskable. Each unit is then replaced as in BERT
+(Devlin et al., 2019, §3.1): by [MASK] with probability ``mask_replace_prob`` (0.8), by a random
+non-special token with ``random_replace_prob`` (0.1), else left unchanged. Span and whole-word strategies
+decide replacement per unit, as SpanBERT does per span (Joshi et al., 2020, §3.1).
+
+Each example's draws come from its own generator seeded by (seed, example index[, epoch]), so a mask
+does not depend on which other examples share its batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from mlmclm.config import DataConfig
+from mlmclm.data.strategies import MLM_STRATEGIES
+from mlmclm.data.tokenizer import TokenizerInfo
+
+UnitChooser = Callable[[np.ndarray, np.ndarray, np.random.Generator, DataConfig], np.ndarray]
+
+
+@dataclass(frozen=True)
+class MaskingStrategy:
+    """``choose(maskable, word_starts, rng, cfg)`` returns a unit id per position (-1: not selected)."""
+
+    choose: UnitChooser
+    fresh_each_epoch: bool
+
+
+def choose_tokens(
+    maskable: np.ndarray, word_starts: np.ndarray, rng: np.random.Generator, cfg: DataConfig
+) -> np.ndarray:
+    """Each maskable token independently with probability ``mlm_probability`` (BERT; RoBERTa)."""
+    selected = maskable & (rng.random(len(maskable)) < cfg.mlm_probability)
+    return np.where(selected, np.arange(len(maskable)), -1)
+
+
+def word_ids(maskable: np.ndarray, word_starts: np.ndarray) -> np.ndarray:
+    """Word index of every position; a word also starts after any non-maskable position (e.g. [CLS])."""
+    starts = word_starts | ~maskable
+    starts[1:] |= ~maskable[:-1]
+    return np.cumsum(starts) - 1
+
+
+def choose_whole_words(
+    maskable: np.ndarray, word_starts: np.ndarray, rng: np.random.Generator, cfg: DataConfig
+) -> np.ndarray:
+    """Whole words with probability ``mlm_probability``, all of their sub-tokens together (BERT WWM, 2019)."""
+    words = word_ids(maskable, word_starts)
+    chosen = rng.random(int(words[-1]) + 1 if len(words) else 0) < cfg.mlm_probability
+    return np.where(maskable & chosen[words], words, -1)
+
+
+def span_length_distribution(p: float, max_length: int) -> np.ndarray:
+    """P(len = 1..max_length): Geometric(p) truncated at ``max_length`` and renormalised (SpanBERT §3.1)."""
+    pmf = stats.geom.pmf(np.arange(1, max_length + 1), p)
+    return pmf / pmf.sum()
+
+
+def choose_spans(
+    maskable: np.ndarray, word_starts: np.ndarray, rng: np.random.Generator, cfg: DataConfig
+) -> np.ndarray:
+    """Contiguous spans of whole words, lengths ~ clipped Geometric(p), until the token budget is spent.
+
+    As in SpanBERT (Joshi et al., 2020): a span starts at a random unmasked word; its length in words is
+    drawn from Geo(``span_geometric_p``) clipped at ``span_max_length`` (mean 3.8 for p = 0.2, max 10); the
+    last span is cut where the budget of round(``mlm_probability`` x maskable tokens) is met.
+    """
+    units = np.full(len(maskable), -1, dtype=np.int64)
+    candidate_positions = np.flatnonzero(maskable)
+    if len(candidate_positions) == 0:
+        return units
+    budget = max(1, round(cfg.mlm_probability * len(candidate_positions)))
+    words = word_ids(maskable, word_starts)
+    first = np.flatnonzero(maskable & np.r_[True, words[1:] != words[:-1]])  # first token of maskable words
+    ends = first + np.bincount(words)[words[first]]  # a maskable word is a run of one word id
+    lengths = span_length_distribution(cfg.span_geometric_p, cfg.span_max_length)
+    masked = 0
+    span = 0
+    while masked < budget:
+        draws = max(budget - masked, 8)
+        for anchor, length in zip(
+            rng.integers(len(first), size=draws),
+            rng.choice(np.arange(1, len(lengths) + 1), size=draws, p=lengths), strict=True,
+        ):
+            if units[first[anchor]] >= 0:
+                continue  # SpanBERT re-draws anchors that fall inside an existing span
+            last_word = min(anchor + length, len(first)) - 1
+            covered = np.arange(first[anchor], ends[last_word])
+            covered = covered[(units[covered] < 0) & maskable[covered]][: budget - masked]
+            units[covered] = span
+            masked += len(covered)
+            span += 1
+            if masked >= budget:
+                break
+    return units
+
+
+def apply_masking(
+    input_ids: np.ndarray,
+    maskable: np.ndarray,
+    word_starts: np.ndarray,
+    rngs: list[np.random.Generator],
+    strategy: MaskingStrategy,
+    cfg: DataConfig,
+    info: TokenizerInfo,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Masked ``input_ids`` and ``labels`` (original token at selected positions, -100 elsewhere)."""
+    masked_ids = input_ids.copy()
+    labels = np.full_like(input_ids, -100)
+    replaceable = np.setdiff1d(np.arange(info.vocab_size), np.asarray(info.special_ids))
+    for row, rng in enumerate(rngs):
+        units = strategy.choose(maskable[row], word_starts[row], rng, cfg)
+        selected = units >= 0
+        if not selected.any():
+            continue
+        _, unit_index = np.unique(units[selected], return_inverse=True)
+        decision = rng.random(int(unit_index.max()) + 1)[unit_index]
+        positions = np.flatnonzero(selected)
+        labels[row, positions] = input_ids[row, positions]
+        to_mask = positions[decision < cfg.mask_replace_prob]
+        to_random = positions[
+            (decision >= cfg.mask_replace_prob) & (decision < cfg.mask_replace_prob + cfg.random_replace_prob)
+        ]
+        masked_ids[row, to_mask] = info.mask_id
+        masked_ids[row, to_random] = rng.choice(replaceable, size=len(to_random))
+    return masked_ids, labels
+
+
+MLM_STRATEGIES.register("standard")(MaskingStrategy(choose_tokens, fresh_each_epoch=False))
+MLM_STRATEGIES.register("dynamic")(MaskingStrategy(choose_tokens, fresh_each_epoch=True))
+MLM_STRATEGIES.register("span")(MaskingStrategy(choose_spans, fresh_each_epoch=True))
+MLM_STRATEGIES.register("whole_word")(MaskingStrategy(choose_whole_words, fresh_each_epoch=True))

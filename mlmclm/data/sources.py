@@ -1,0 +1,218 @@
+"""Raw document readers: one generator per corpus format, streaming records so large corpora fit in memory.
+
+A source yields raw document strings in file order; cleaning, deduplication and counting happen in
+:mod:`mlmclm.data.corpus`. Every unreadable input ends in a one-line :class:`DataError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import importlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+from mlmclm.errors import DataError
+
+FORMATS_BY_SUFFIX = {
+    ".txt": "txt",
+    ".text": "txt",
+    ".jsonl": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".parquet": "parquet",
+}
+
+
+def detect_format(path: Path, declared: str) -> str:
+    """The corpus format: ``declared`` unless it is "auto", else from the suffix (``.gz`` stripped)."""
+    if declared != "auto":
+        return declared
+    if path.is_dir():
+        return "txt"
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    fmt = FORMATS_BY_SUFFIX.get(suffixes[-1] if suffixes else "")
+    if fmt is None:
+        raise DataError(
+            f"cannot tell the format of {path} from its extension; use one of "
+            f"{', '.join(sorted(FORMATS_BY_SUFFIX))} (optionally .gz), a directory of .txt files, "
+            "or set data.format"
+        )
+    return fmt
+
+
+def iter_raw_documents(path_spec: str, fmt: str, text_field: str, separator: str) -> Iterator[str]:
+    """Yield raw documents from ``path_spec`` (a file, a directory of .txt files, or ``hf:name[:config]``)."""
+    if path_spec.startswith("hf:") or fmt == "hf":
+        yield from _hf_documents(path_spec.removeprefix("hf:"), text_field)
+        return
+    path = Path(path_spec).expanduser()
+    if not path.exists():
+        raise DataError(
+            f"data.path {path} does not exist; give a corpus file or directory, or omit data.path "
+            "for the built-in standard-library documentation corpus"
+        )
+    fmt = detect_format(path, fmt)
+    if path.is_dir():
+        files = sorted(
+            p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith((".txt", ".txt.gz"))
+        )
+        if not files:
+            raise DataError(f"directory {path} contains no .txt or .txt.gz files")
+        for file in files:
+            yield from _guarded(file, lambda f: _text_documents(f, separator))
+        return
+    readers: dict[str, Callable[[IO[str]], Iterator[str]]] = {
+        "txt": lambda f: _text_documents(f, separator),
+        "jsonl": lambda f: _jsonl_documents(f, text_field, path),
+        "json": lambda f: _json_documents(f, text_field, path),
+        "csv": lambda f: _csv_documents(f, text_field, path),
+    }
+    if fmt == "parquet":
+        yield from _parquet_documents(path, text_field)
+    else:
+        yield from _guarded(path, readers[fmt])
+
+
+def _guarded(path: Path, reader: Callable[[IO[str]], Iterator[str]]) -> Iterator[str]:
+    """Open ``path`` (gzip when it ends in .gz) as strict UTF-8 and turn decoding failures into DataError."""
+    try:
+        if path.name.lower().endswith(".gz"):
+            handle: IO[str] = gzip.open(path, "rt", encoding="utf-8", newline="")
+        else:
+            handle = open(path, encoding="utf-8", newline="")
+        with handle:
+            for document in reader(handle):
+                if "\x00" in document:
+                    raise DataError(f"{path} contains NUL bytes; it looks like a binary file, not text")
+                yield document
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path} is not valid UTF-8 (byte {exc.start} of a decoded chunk: {exc.reason}); "
+            "re-encode it as UTF-8"
+        ) from exc
+    except (gzip.BadGzipFile, EOFError) as exc:
+        raise DataError(f"{path} is not a readable gzip file: {exc}") from exc
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}") from exc
+
+
+def _text_documents(handle: IO[str], separator: str) -> Iterator[str]:
+    if separator == "line":
+        yield from handle
+        return
+    block: list[str] = []
+    for line in handle:
+        if line.strip():
+            block.append(line)
+        elif block:
+            yield "".join(block)
+            block = []
+    if block:
+        yield "".join(block)
+
+
+def _field(record: object, text_field: str, where: str) -> str:
+    if isinstance(record, str):
+        return record
+    if not isinstance(record, dict):
+        raise DataError(
+            f"{where}: expected an object with a {text_field!r} field, got {type(record).__name__}"
+        )
+    if text_field not in record:
+        keys = ", ".join(map(str, list(record)[:10]))
+        raise DataError(f"{where}: no field {text_field!r} (fields: {keys}); set data.text_field")
+    value = record[text_field]
+    if not isinstance(value, str):
+        raise DataError(f"{where}: field {text_field!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _jsonl_documents(handle: IO[str], text_field: str, path: Path) -> Iterator[str]:
+    for number, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path} line {number}: invalid JSON ({exc.msg})") from exc
+        yield _field(record, text_field, f"{path} line {number}")
+
+
+def _json_documents(handle: IO[str], text_field: str, path: Path) -> Iterator[str]:
+    """A JSON array of records (or strings); JSON cannot be streamed, so use .jsonl for very large corpora."""
+    try:
+        records = json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: invalid JSON at line {exc.lineno} ({exc.msg})") from exc
+    if isinstance(records, dict) and isinstance(records.get("data"), list):
+        records = records["data"]
+    if not isinstance(records, list):
+        raise DataError(f"{path}: expected a JSON array of records, got {type(records).__name__}")
+    for number, record in enumerate(records):
+        yield _field(record, text_field, f"{path} record {number}")
+
+
+def _csv_documents(handle: IO[str], text_field: str, path: Path) -> Iterator[str]:
+    csv.field_size_limit(sys.maxsize)
+    try:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or text_field not in reader.fieldnames:
+            columns = ", ".join(reader.fieldnames or [])
+            raise DataError(
+                f"{path}: no column {text_field!r} (columns: {columns or 'none'}); set data.text_field"
+            )
+        for row in reader:
+            yield row[text_field] or ""
+    except csv.Error as exc:
+        raise DataError(f"{path}: malformed CSV ({exc})") from exc
+
+
+def _parquet_documents(path: Path, text_field: str) -> Iterator[str]:
+    try:
+        parquet = importlib.import_module("pyarrow.parquet")
+    except ImportError as exc:
+        raise DataError(
+            "reading .parquet needs pyarrow; install it with `pip install mlmclm[parquet]`"
+        ) from exc
+    try:
+        file = parquet.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises its own ArrowInvalid hierarchy
+        raise DataError(f"{path} is not a readable parquet file: {str(exc).splitlines()[0]}") from exc
+    names = file.schema_arrow.names
+    if text_field not in names:
+        raise DataError(
+            f"{path}: no column {text_field!r} (columns: {', '.join(names)}); set data.text_field"
+        )
+    for batch in file.iter_batches(columns=[text_field], batch_size=4096):
+        for value in batch.column(0).to_pylist():
+            yield value or ""
+
+
+def _hf_documents(spec: str, text_field: str) -> Iterator[str]:
+    """A Hugging Face dataset (from the local cache when offline); all of its splits, in split-name order."""
+    try:
+        datasets = importlib.import_module("datasets")
+    except ImportError as exc:
+        raise DataError("data.path 'hf:...' needs the datasets package; `pip install mlmclm[hf]`") from exc
+    name, _, config = spec.partition(":")
+    if not name:
+        raise DataError("data.path 'hf:' needs a dataset name, e.g. hf:wikitext:wikitext-2-raw-v1")
+    try:
+        loaded = datasets.load_dataset(name, config or None)
+    except Exception as exc:  # datasets raises many unrelated types for a missing or unreachable dataset
+        raise DataError(f"cannot load Hugging Face dataset {spec!r}: {str(exc).splitlines()[0]}") from exc
+    for split in sorted(loaded):
+        columns = loaded[split].column_names
+        if text_field not in columns:
+            raise DataError(
+                f"dataset {spec!r} split {split!r} has no column {text_field!r} "
+                f"(columns: {', '.join(columns)}); set data.text_field"
+            )
+        for value in loaded[split][text_field]:
+            yield value or ""

@@ -1,0 +1,115 @@
+"""An offline BERT-style WordPiece tokenizer: trained on the training split, or loaded from a local file.
+
+Training uses Hugging Face ``tokenizers`` with BERT's uncased normaliser and pre-tokeniser (Devlin et al.,
+2019) and the special tokens ``[PAD] [UNK] [CLS] [SEP] [MASK]``. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+from mlmclm.data.stdlib_corpus import write_text_atomic
+from mlmclm.errors import DataError
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+# Role -> accepted spellings, BERT's first; RoBERTa/GPT-style names are mapped onto BERT's roles.
+SPECIAL_TOKEN_ALIASES = {
+    "pad": ("[PAD]", "<pad>"),
+    "unk": ("[UNK]", "<unk>"),
+    "cls": ("[CLS]", "<s>", "<cls>", "<|endoftext|>"),
+    "sep": ("[SEP]", "</s>", "<sep>", "<|endoftext|>"),
+    "mask": ("[MASK]", "<mask>"),
+}
+REQUIRED_ROLES = ("pad", "cls", "sep", "mask")
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    """A loaded fast tokenizer with the ids every batch builder needs and the hash the cache is keyed by."""
+
+    tokenizer: Tokenizer
+    vocab_size: int
+    pad_id: int
+    cls_id: int
+    sep_id: int
+    mask_id: int
+    unk_id: int | None
+    special_ids: tuple[int, ...]
+    sha256: str
+    path: str
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int, output_dir: str | Path) -> Path:
+    """Train an uncased WordPiece tokenizer on ``texts`` and save ``output_dir/tokenizer.json``."""
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / "tokenizer.json"
+    write_text_atomic(path, tokenizer.to_str())
+    return path
+
+
+def load_tokenizer(path: str | Path) -> TokenizerInfo:
+    """Load a ``tokenizer.json`` (or a transformers tokenizer directory holding one) for offline use."""
+    path = Path(path).expanduser()
+    file = path / "tokenizer.json" if path.is_dir() else path
+    if not file.is_file():
+        raise DataError(
+            f"tokenizer not found: {file}; give a tokenizer.json or a directory containing one "
+            "(run `python setup_tokenizer.py` to train one)"
+        )
+    raw = file.read_bytes()
+    try:
+        tokenizer = Tokenizer.from_str(raw.decode("utf-8"))
+    except (UnicodeDecodeError, Exception) as exc:  # tokenizers raises a bare Exception on bad JSON
+        raise DataError(f"{file} is not a valid tokenizer.json: {str(exc).splitlines()[0]}") from exc
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    ids = {role: _find_token(tokenizer, names) for role, names in SPECIAL_TOKEN_ALIASES.items()}
+    missing = [role for role in REQUIRED_ROLES if ids[role] is None]
+    if missing:
+        wanted = ", ".join(SPECIAL_TOKEN_ALIASES[role][0] for role in missing)
+        raise DataError(
+            f"tokenizer {file} lacks the special token(s) {wanted}; MLM and CLM batches need "
+            "[PAD] [CLS] [SEP] [MASK] (or <pad> <s> </s> <mask>)"
+        )
+    special = {ids[role] for role in ids if ids[role] is not None}
+    special.update(_declared_special_ids(raw))
+    return TokenizerInfo(
+        tokenizer=tokenizer,
+        vocab_size=tokenizer.get_vocab_size(with_added_tokens=True),
+        pad_id=ids["pad"],
+        cls_id=ids["cls"],
+        sep_id=ids["sep"],
+        mask_id=ids["mask"],
+        unk_id=ids["unk"],
+        special_ids=tuple(sorted(special)),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        path=str(file.resolve()),
+    )
+
+
+def _find_token(tokenizer: Tokenizer, names: tuple[str, ...]) -> int | None:
+    for name in names:
+        token_id = tokenizer.token_to_id(name)
+        if token_id is not None:
+            return token_id
+    return None
+
+
+def _declared_special_ids(raw: bytes) -> set[int]:
+    """Ids of the added tokens the tokenizer.json itself marks as special."""
+    added = json.loads(raw).get("added_tokens") or []
+    return {int(token["id"]) for token in added if token.get("special")}
