@@ -1,0 +1,62 @@
+"""A probe task: labelled texts with a fixed, stratified train/test split."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_EXAMPLES_PER_LABEL = 10
+"""Below this a label cannot fill both probe splits and the cross-validation folds inside the train split."""
+
+
+@dataclass(frozen=True)
+class ProbeExample:
+    """One labelled input; ``text_pair`` makes it a pair, encoded as ``[CLS] text [SEP] text_pair [SEP]``."""
+
+    text: str
+    label: int  # index into ProbeTask.label_names
+    text_pair: str | None = None
+
+
+@dataclass(frozen=True)
+class ProbeTask:
+    """A downstream task shared by every run, so MLM and CLM encoders are scored on the same yardstick."""
+
+    name: str
+    label_names: list[str]
+    train: list[ProbeExample]
+    test: list[ProbeExample]
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+
+def stratified_split(
+    examples: Sequence[ProbeExample], test_fraction: float, rng: np.random.Generator
+) -> tuple[list[ProbeExample], list[ProbeExample]]:
+    """Split each label separately so both splits keep the label proportions of ``examples``.
+
+    Every label with at least two examples lands in both splits; the order inside each split is shuffled
+    so that nothing downstream can learn from position.
+    """
+    labels = np.array([example.label for example in examples])
+    train_idx: list[int] = []
+    test_idx: list[int] = []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        n_test = int(round(test_fraction * len(members)))
+        n_test = min(max(n_test, 1), len(members) - 1)
+        test_idx.extend(members[:n_test].tolist())
+        train_idx.extend(members[n_test:].tolist())
+    train = [examples[i] for i in rng.permutation(train_idx)]
+    test = [examples[i] for i in rng.permutation(test_idx)]
+    return train, test
+
+
+def task_rng(seed: int, name: str) -> np.random.Generator:
+    """One random stream per task, so adding or removing a task never changes the examples of another."""
+    return np.random.default_rng([seed, zlib.crc32(name.encode("utf-8"))])

@@ -1,0 +1,110 @@
+"""User probe tasks from JSON Lines files (``--probe-data FILE.jsonl``), in the ``text``/``label`` convention.
+
+One JSON object per line with ``text`` (string), ``label`` (string or integer) and optionally ``text_pair``
+(string, for pair tasks; then every row must have it). Blank lines are ignored. The task is named after the
+file stem, and the train/test probe split is stratified and fixed by ``probes.seed``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlmclm.errors import DataError
+from mlmclm.probes.examples import MIN_EXAMPLES_PER_LABEL, ProbeExample, ProbeTask, stratified_split, task_rng
+
+if TYPE_CHECKING:
+    from mlmclm.config import ProbeConfig
+
+_UNSAFE_NAME_CHARS = re.compile(r"[^a-z0-9_]+")
+
+
+def task_name_from_path(path: str | Path) -> str:
+    """The metric-safe task name of a probe file: its stem in lower case, other characters turned into '_'."""
+    name = _UNSAFE_NAME_CHARS.sub("_", Path(path).stem.casefold()).strip("_")
+    return name or "user_task"
+
+
+def _read_rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise DataError(f"probe data file not found: {path}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read probe data file {path}: {exc.strerror}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"probe data file {path} is not UTF-8 (line {line}, byte {exc.start}); save it as UTF-8"
+        ) from exc
+    rows = []
+    # split on "\n" only: splitlines() would also break at U+2028, which JSON strings may contain
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"probe data file {path} line {number}: invalid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict):
+            raise DataError(
+                f"probe data file {path} line {number}: expected a JSON object, got {type(row).__name__}"
+            )
+        _check_row(row, path, number)
+        rows.append(row)
+    return rows
+
+
+def _check_row(row: dict, path: Path, number: int) -> None:
+    for key in ("text", "label"):
+        if key not in row:
+            raise DataError(
+                f"probe data file {path} line {number}: missing field {key!r} (need 'text' and 'label')"
+            )
+    for key in ("text", "text_pair"):
+        if key in row and (not isinstance(row[key], str) or not row[key].strip()):
+            raise DataError(f"probe data file {path} line {number}: {key!r} must be a non-empty string")
+    if isinstance(row["label"], bool) or not isinstance(row["label"], (str, int)):
+        raise DataError(f"probe data file {path} line {number}: 'label' must be a string or an integer")
+
+
+def load_user_probe_task(path: str | Path, probe_cfg: ProbeConfig | None = None) -> ProbeTask:
+    """Read a probe task from ``path`` and split it; any problem with the file is a one-line DataError.
+
+    Labels are kept as given (integers are compared as text) and ordered by their sorted text.
+    ``probe_cfg`` supplies ``test_fraction`` and ``seed`` (defaults of :class:`ProbeConfig` when omitted).
+    """
+    if probe_cfg is None:
+        from mlmclm.config import ProbeConfig
+
+        probe_cfg = ProbeConfig()
+    path = Path(path)
+    rows = _read_rows(path)
+    with_pair = sum("text_pair" in row for row in rows)
+    if 0 < with_pair < len(rows):
+        raise DataError(
+            f"probe data file {path}: {with_pair} of {len(rows)} rows have 'text_pair'; "
+            "give it in all rows or in none"
+        )
+    label_names = sorted({str(row["label"]) for row in rows})
+    if len(label_names) < 2:
+        raise DataError(f"probe data file {path}: needs at least 2 distinct labels, found {label_names}")
+    counts = {name: 0 for name in label_names}
+    for row in rows:
+        counts[str(row["label"])] += 1
+    rare = {name: count for name, count in counts.items() if count < MIN_EXAMPLES_PER_LABEL}
+    if rare:
+        raise DataError(
+            f"probe data file {path}: every label needs at least {MIN_EXAMPLES_PER_LABEL} rows "
+            f"(to fill the train and test probe splits), but these have fewer: {rare}"
+        )
+    index = {name: i for i, name in enumerate(label_names)}
+    examples = [ProbeExample(row["text"], index[str(row["label"])], row.get("text_pair")) for row in rows]
+    name = task_name_from_path(path)
+    rng = task_rng(probe_cfg.seed, name)
+    train, test = stratified_split(examples, probe_cfg.test_fraction, rng)
+    return ProbeTask(name=name, label_names=label_names, train=train, test=test)

@@ -1,0 +1,177 @@
+import dataclasses
+import logging
+from collections import Counter
+
+import pytest
+
+from mlmclm.errors import DataError
+from mlmclm.probes import PROBE_TASKS, build_probe_tasks
+from mlmclm.probes.examples import MIN_EXAMPLES_PER_LABEL
+from mlmclm.probes.sentences import lowercase_words, sentence_key, split_sentences
+from mlmclm.probes.tasks import FUNCTION_WORD_RANKS
+
+
+@pytest.fixture
+def tasks(corpus, probe_cfg):
+    return {task.name: task for task in build_probe_tasks(corpus["heldout"], corpus["training"], probe_cfg)}
+
+
+def examples_of(task):
+    return task.train + task.test
+
+
+def test_every_registered_task_is_built_by_default(tasks):
+    assert (
+        list(tasks) == PROBE_TASKS.names() == ["bigram_shift", "sentence_length", "word_content", "coherence"]
+    )
+
+
+def test_tasks_are_balanced_sized_and_split_by_the_config(tasks, probe_cfg):
+    for task in tasks.values():
+        per_label = probe_cfg.examples_per_task // task.num_labels
+        counts = Counter(example.label for example in examples_of(task))
+        assert counts == {label: per_label for label in range(task.num_labels)}, task.name
+        test_counts = Counter(example.label for example in task.test)
+        expected_test = round(probe_cfg.test_fraction * per_label)
+        assert test_counts == {label: expected_test for label in range(task.num_labels)}, task.name
+
+
+def test_no_sentence_reaches_both_probe_splits(tasks):
+    for task in tasks.values():
+        train = {sentence_key(e.text) for e in task.train} | {
+            sentence_key(e.text_pair or "") for e in task.train
+        }
+        test = {sentence_key(e.text) for e in task.test} | {
+            sentence_key(e.text_pair or "") for e in task.test
+        }
+        assert train & test <= {""}, task.name
+
+
+def test_bigram_shift_swaps_exactly_one_adjacent_inner_pair(tasks, corpus):
+    heldout = {s for document in corpus["heldout"] for s in split_sentences(document)}
+    by_bag = {tuple(sorted(s.split())): s for s in heldout}
+    task = tasks["bigram_shift"]
+    assert task.label_names == ["original", "swapped"]
+    for example in examples_of(task):
+        if example.label == 0:
+            assert example.text in heldout
+            continue
+        assert example.text not in heldout
+        original = by_bag[tuple(sorted(example.text.split()))].split()
+        shifted = example.text.split()
+        differing = [i for i, (a, b) in enumerate(zip(original, shifted, strict=True)) if a != b]
+        assert len(differing) == 2 and differing[1] == differing[0] + 1
+        i = differing[0]
+        assert (shifted[i], shifted[i + 1]) == (original[i + 1], original[i])
+        assert 0 < i and i + 1 < len(original) - 1  # first and last word never move
+
+
+def test_sentence_length_label_matches_the_word_count(tasks):
+    task = tasks["sentence_length"]
+    assert len(task.label_names) >= 4
+    for example in examples_of(task):
+        low, high = (int(x) for x in task.label_names[example.label].removesuffix(" words").split("-"))
+        assert low <= len(example.text.split()) <= high
+
+
+def test_word_content_sentence_holds_exactly_its_target_word(tasks, probe_cfg):
+    task = tasks["word_content"]
+    targets = set(task.label_names)
+    assert len(targets) == probe_cfg.word_content_words
+    for example in examples_of(task):
+        present = set(lowercase_words(example.text)) & targets
+        assert present == {task.label_names[example.label]}
+
+
+def test_word_content_targets_are_mid_frequency(tasks, corpus):
+    counts = Counter(
+        w
+        for document in corpus["heldout"]
+        for s in split_sentences(document)
+        for w in set(lowercase_words(s))
+    )
+    ranked = [word for word, _ in counts.most_common()]
+    top = set(ranked[: FUNCTION_WORD_RANKS // 2])
+    assert not top & set(tasks["word_content"].label_names)
+
+
+def test_coherence_positive_is_the_next_sentence_and_negative_comes_from_another_document(tasks, corpus):
+    documents = [split_sentences(document) for document in corpus["heldout"]]
+    where = {s: (d, i) for d, sentences in enumerate(documents) for i, s in enumerate(sentences)}
+    task = tasks["coherence"]
+    assert task.label_names == ["continuation", "other_document"]
+    for example in examples_of(task):
+        (doc, i), (pair_doc, j) = where[example.text], where[example.text_pair]
+        if example.label == 0:
+            assert (pair_doc, j) == (doc, i + 1)
+        else:
+            assert pair_doc != doc
+
+
+def test_no_probe_example_overlaps_the_training_text(tasks, corpus):
+    training = {sentence_key(s) for document in corpus["training"] for s in split_sentences(document)}
+    heldout = {sentence_key(s) for document in corpus["heldout"] for s in split_sentences(document)}
+    leaked = {sentence_key(s) for s in corpus["leaked"]}
+    assert leaked <= heldout & training  # the fixture really plants training sentences in held-out text
+    for task in tasks.values():
+        for example in examples_of(task):
+            for text in (example.text, example.text_pair):
+                if text is not None:
+                    assert sentence_key(text) not in training, (task.name, text)
+                    bag = sorted(sentence_key(text).split())  # a swapped sentence must not come from training
+                    assert all(sorted(t.split()) != bag for t in leaked)
+
+
+def test_tasks_are_deterministic_in_the_seed(corpus, probe_cfg):
+    first = build_probe_tasks(corpus["heldout"], corpus["training"], probe_cfg)
+    again = build_probe_tasks(corpus["heldout"], corpus["training"], probe_cfg)
+    other = build_probe_tasks(corpus["heldout"], corpus["training"], dataclasses.replace(probe_cfg, seed=1))
+    assert first == again
+    assert all(a.test != b.test for a, b in zip(first, other, strict=True))
+
+
+def test_a_task_does_not_change_when_another_is_removed(corpus, probe_cfg):
+    alone = build_probe_tasks(
+        corpus["heldout"], corpus["training"], dataclasses.replace(probe_cfg, tasks=["coherence"])
+    )
+    together = build_probe_tasks(corpus["heldout"], corpus["training"], probe_cfg)
+    assert alone[0] == together[-1]
+
+
+def test_small_held_out_text_scales_down_with_a_warning(corpus, probe_cfg, caplog):
+    cfg = dataclasses.replace(probe_cfg, tasks=["bigram_shift"], examples_per_task=2000)
+    with caplog.at_level(logging.WARNING):
+        (task,) = build_probe_tasks(corpus["heldout"][:40], corpus["training"], cfg)
+    counts = Counter(example.label for example in examples_of(task))
+    assert counts[0] == counts[1] >= MIN_EXAMPLES_PER_LABEL
+    assert counts[0] < 1000
+    assert "bigram_shift" in caplog.text and "instead of 1000" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["bigram_shift", "sentence_length", "word_content", "coherence"])
+def test_too_little_held_out_text_is_a_one_line_data_error(corpus, probe_cfg, name):
+    cfg = dataclasses.replace(probe_cfg, tasks=[name])
+    with pytest.raises(
+        DataError, match=f"probe task '{name}' needs at least {MIN_EXAMPLES_PER_LABEL}"
+    ) as info:
+        build_probe_tasks(corpus["heldout"][:1], corpus["training"], cfg)
+    assert "\n" not in str(info.value) and "--no-probes" in str(info.value)
+
+
+def test_disabled_probes_build_nothing(corpus, probe_cfg):
+    cfg = dataclasses.replace(probe_cfg, enabled=False)
+    assert build_probe_tasks(corpus["heldout"], corpus["training"], cfg) == []
+
+
+def test_user_files_join_the_generated_tasks_and_names_must_be_unique(corpus, probe_cfg, tmp_path):
+    lines = [f'{{"text": "sentence number {i}", "label": "{"ab"[i % 2]}"}}' for i in range(40)]
+    (tmp_path / "Sentiment Task.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    (tmp_path / "coherence.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    cfg = dataclasses.replace(
+        probe_cfg, tasks=["coherence"], data_files=[str(tmp_path / "Sentiment Task.jsonl")]
+    )
+    names = [task.name for task in build_probe_tasks(corpus["heldout"], corpus["training"], cfg)]
+    assert names == ["coherence", "sentiment_task"]
+    cfg = dataclasses.replace(cfg, data_files=[str(tmp_path / "coherence.jsonl")])
+    with pytest.raises(DataError, match="unique"):
+        build_probe_tasks(corpus["heldout"], corpus["training"], cfg)
