@@ -170,6 +170,16 @@ def _better_group(direction: str | None, difference: float | None, a: str, b: st
     return a if a_is_lower == (direction == "lower") else b
 
 
+def _runs_needed(
+    effect: float | None, result: hypothesis_tests.TestResult, *, paired: bool, settings: StatisticsConfig
+) -> int | None:
+    """t-test power sample size, raised to the rank test's floor when a rank test is the one used."""
+    needed = power.runs_needed(effect, paired=paired, alpha=settings.significance_level, power=settings.power)
+    if needed is None or result.min_runs_for_significance is None:
+        return needed
+    return max(needed, result.min_runs_for_significance)
+
+
 def compare_samples(
     a: ConditionSample, b: ConditionSample, *, family: str, settings: StatisticsConfig
 ) -> Comparison:
@@ -240,7 +250,7 @@ def compare_samples(
         min_detectable_effect=power.minimum_detectable_effect(
             int(x.size), int(y.size), paired=paired, alpha=alpha, power=settings.power
         ),
-        runs_needed=power.runs_needed(d_value, paired=paired, alpha=alpha, power=settings.power),
+        runs_needed=_runs_needed(d_value, result, paired=paired, settings=settings),
         can_reach_significance=result.can_reach_significance,
         min_achievable_p=result.min_achievable_p,
         min_runs_for_significance=result.min_runs_for_significance,

@@ -1,0 +1,52 @@
+"""How metrics, numbers and colours are shown, shared by the plots and the markdown report."""
+
+from __future__ import annotations
+
+from mlmclm.analysis.conditions import PROBE_PREFIX, metric_direction
+
+# Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision deficiencies.
+OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442", "#000000")
+OBJECTIVE_COLOURS = {"mlm": "#0072B2", "clm": "#D55E00"}
+
+_UNITS = {
+    "loss": "nats per predicted token",
+    "perplexity": "per token",
+    "accuracy": "fraction correct",
+    "f1": "macro F1",
+    "convergence_step": "optimizer steps",
+    "time_s": "seconds",
+    "tokens_per_s": "tokens / second",
+    "memory_mb": "MB",
+    "num_params": "parameters",
+}
+
+
+def metric_label(metric: str) -> str:
+    """``val_loss`` -> ``validation loss (nats per predicted token)``; probe metrics spelled out."""
+    unit = next((unit for key, unit in _UNITS.items() if key in metric), None)
+    if metric.startswith(PROBE_PREFIX):
+        _, task, score = metric.split("/", 2)
+        name = f"probe {task.replace('_', ' ')} {score}"
+    else:
+        name = metric.replace("val_", "validation ").replace("test_", "test ").replace("_", " ")
+    return f"{name} ({unit})" if unit else name
+
+
+def direction_words(metric: str) -> str:
+    direction = metric_direction(metric)
+    return {"lower": "lower is better", "higher": "higher is better"}.get(direction, "no preferred direction")
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    """A number with ``digits`` significant digits, or ``n/a``."""
+    return "n/a" if value is None else f"{value:.{digits}g}"
+
+
+def fmt_p(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return "< 1e-4" if value < 1e-4 else f"{value:.3g}"
+
+
+def colour_for(index: int) -> str:
+    return OKABE_ITO[index % len(OKABE_ITO)]

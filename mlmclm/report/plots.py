@@ -1,0 +1,220 @@
+"""The four figures of the report, drawn on Agg-backed ``Figure`` objects (no pyplot global state).
+
+Each function takes the :class:`~mlmclm.analysis.Analysis` (and runs' curves) and writes one PNG atomically.
+All of them cope with one objective, one mechanism, missing intervals and missing curves.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from mlmclm.analysis import Analysis
+from mlmclm.analysis.conditions import is_probe_metric
+from mlmclm.atomic import atomic_write
+from mlmclm.report.labels import OBJECTIVE_COLOURS, colour_for, fmt, metric_label
+
+_DPI = 150
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    FigureCanvasAgg(figure)
+    figure.tight_layout()
+    return atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=_DPI))
+
+
+def _empty(axes: Any, message: str) -> None:
+    axes.text(0.5, 0.5, message, ha="center", va="center", transform=axes.transAxes, color="0.3")
+    axes.set_xticks([])
+    axes.set_yticks([])
+
+
+def _comparison_panel(axes: Any, analysis: Analysis, metric: str) -> None:
+    summaries = {(s.objective, s.attention): s for s in analysis.summaries_for(metric)}
+    objectives, attentions = analysis.objectives, analysis.attentions
+    width = 0.8 / max(len(objectives), 1)
+    for o, objective in enumerate(objectives):
+        offset = (o - (len(objectives) - 1) / 2) * width
+        colour = OBJECTIVE_COLOURS.get(objective, colour_for(o))
+        for m, attention in enumerate(attentions):
+            summary = summaries.get((objective, attention))
+            if summary is None or summary.mean is None:
+                continue
+            x = m + offset
+            values = [obs.value for obs in summary.observations]
+            spread = np.linspace(-width / 4, width / 4, len(values)) if len(values) > 1 else [0.0]
+            axes.scatter(x + np.asarray(spread), values, s=14, color=colour, alpha=0.5, zorder=2)
+            low, high = summary.ci.low, summary.ci.high
+            error = [[summary.mean - low], [high - summary.mean]] if low is not None else None
+            axes.errorbar(
+                x,
+                summary.mean,
+                yerr=error,
+                fmt="o",
+                color=colour,
+                capsize=4,
+                ms=7,
+                zorder=3,
+                label=objective.upper() if m == 0 else None,
+            )
+    axes.set_xticks(range(len(attentions)), attentions)
+    axes.set_xlabel("attention / position mechanism")
+    axes.set_ylabel(metric_label(metric))
+    level = int(round(analysis.settings.confidence_level * 100))
+    like_for_like = "like for like" if is_probe_metric(metric) else "objectives score different tasks"
+    axes.set_title(f"{metric}: mean ± {level}% bootstrap CI, dots = runs\n({like_for_like})", fontsize=9)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(title="objective")
+
+
+def plot_mlm_vs_clm(analysis: Analysis, path: Path) -> Path:
+    """Per mechanism, both objectives: the primary metric, and the first probe metric when there is one."""
+    metrics = [analysis.primary_metric]
+    metrics += [metric for metric in analysis.metrics if is_probe_metric(metric)][:1]
+    figure = Figure(figsize=(max(5.0, 1.6 * len(analysis.attentions) + 2) * len(metrics), 4.5))
+    for index, metric in enumerate(metrics):
+        axes = figure.add_subplot(1, len(metrics), index + 1)
+        if not analysis.summaries_for(metric):
+            _empty(axes, f"no values of {metric}")
+            continue
+        _comparison_panel(axes, analysis, metric)
+    return _save(figure, path)
+
+
+def plot_attention_heatmap(analysis: Analysis, path: Path) -> Path:
+    """Objective x mechanism grid of the primary metric's mean, annotated with mean ± SD and n."""
+    metric = analysis.primary_metric
+    summaries = {(s.objective, s.attention): s for s in analysis.summaries_for(metric)}
+    objectives, attentions = analysis.objectives, analysis.attentions
+    grid = np.full((len(objectives), len(attentions)), np.nan)
+    for i, objective in enumerate(objectives):
+        for j, attention in enumerate(attentions):
+            summary = summaries.get((objective, attention))
+            if summary is not None and summary.mean is not None:
+                grid[i, j] = summary.mean
+    figure = Figure(figsize=(1.6 * len(attentions) + 3, 1.1 * len(objectives) + 2))
+    axes = figure.add_subplot(1, 1, 1)
+    if np.all(np.isnan(grid)):
+        _empty(axes, f"no values of {metric}")
+        return _save(figure, path)
+    image = axes.imshow(np.ma.masked_invalid(grid), cmap="viridis", aspect="auto")
+    figure.colorbar(image, ax=axes, label=metric_label(metric))
+    for i, objective in enumerate(objectives):
+        for j, attention in enumerate(attentions):
+            summary = summaries.get((objective, attention))
+            if summary is None or summary.mean is None:
+                axes.text(j, i, "no runs", ha="center", va="center", color="0.4")
+                continue
+            text = f"{fmt(summary.mean)}\n± {fmt(summary.std, 2)}\nn={summary.n}"
+            shade = (summary.mean - np.nanmin(grid)) / max(np.nanmax(grid) - np.nanmin(grid), 1e-300)
+            axes.text(
+                j, i, text, ha="center", va="center", fontsize=8, color="black" if shade > 0.5 else "white"
+            )
+    axes.set_xticks(range(len(attentions)), attentions)
+    axes.set_yticks(range(len(objectives)), [objective.upper() for objective in objectives])
+    axes.set_xlabel("attention / position mechanism")
+    axes.set_ylabel("objective")
+    axes.set_title(f"mean {metric} (± SD); compare within a row — rows score different tasks", fontsize=9)
+    return _save(figure, path)
+
+
+def _curve_arrays(run: Mapping[str, Any], metric: str) -> tuple[np.ndarray, np.ndarray, str] | None:
+    curves = run.get("curves") or {}
+    values = curves.get(metric)
+    for axis_name in ("step", "tokens"):
+        axis = curves.get(axis_name)
+        if values and axis and len(axis) == len(values):
+            x, y = np.asarray(axis, dtype=float), np.asarray(values, dtype=float)
+            keep = np.isfinite(x) & np.isfinite(y)
+            if keep.any():
+                return x[keep], y[keep], axis_name
+    return None
+
+
+def plot_training_curves(
+    analysis: Analysis, runs: Sequence[Mapping[str, Any]], path: Path, metric: str = "val_loss"
+) -> Path:
+    """Validation curve per condition: mean over completed runs ± 1 SD, one panel per objective.
+
+    Runs are averaged on the steps they all recorded; where their grids differ, each run is interpolated onto
+    the first run's grid within its own range. Objectives get separate panels: their losses differ in kind.
+    """
+    objectives = analysis.objectives or ("mlm",)
+    figure = Figure(figsize=(5.5 * len(objectives), 4.2))
+    for o, objective in enumerate(objectives):
+        axes = figure.add_subplot(1, len(objectives), o + 1)
+        drawn, x_name = False, "step"
+        for m, attention in enumerate(analysis.attentions):
+            curves = [
+                arrays
+                for run in runs
+                if run.get("objective") == objective
+                and run.get("attention") == attention
+                and run.get("status") == "completed"
+                for arrays in [_curve_arrays(run, metric)]
+                if arrays is not None
+            ]
+            if not curves:
+                continue
+            grid, _, x_name = curves[0]
+            stacked = np.array([np.interp(grid, x, y, left=np.nan, right=np.nan) for x, y, _ in curves])
+            with warnings.catch_warnings():  # columns where only the first run has a value
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean = np.nanmean(stacked, axis=0)
+                sd = np.nan_to_num(np.nanstd(stacked, axis=0, ddof=1))
+            colour = colour_for(m)
+            axes.plot(grid, mean, color=colour, label=f"{attention} (n={len(curves)})")
+            axes.fill_between(grid, mean - sd, mean + sd, color=colour, alpha=0.2, linewidth=0)
+            drawn = True
+        axes.set_title(f"{objective.upper()}: mean ± 1 SD over runs", fontsize=9)
+        if not drawn:
+            _empty(axes, f"no {metric} curves recorded")
+            continue
+        axes.set_xlabel("optimizer steps" if x_name == "step" else "training tokens")
+        axes.set_ylabel(metric_label(metric))
+        axes.legend(title="mechanism", fontsize=8)
+    return _save(figure, path)
+
+
+def plot_effect_sizes(analysis: Analysis, path: Path) -> Path:
+    """Forest plot of Hedges' g with bootstrap CIs for the primary metric's comparisons.
+
+    Filled markers are significant after the family-wise correction, hollow ones are not.
+    """
+    metric = analysis.primary_metric
+    comparisons = [c for c in analysis.comparisons if c.metric == metric and c.hedges_g is not None]
+    figure = Figure(figsize=(7.5, 1.2 + 0.38 * max(len(comparisons), 2)))
+    axes = figure.add_subplot(1, 1, 1)
+    if not comparisons:
+        _empty(axes, f"no comparison of {metric} has a defined effect size")
+        return _save(figure, path)
+    families = list(dict.fromkeys(c.family for c in comparisons))
+    for row, comparison in enumerate(comparisons):
+        colour = colour_for(families.index(comparison.family))
+        low, high = comparison.effect_size_ci.low, comparison.effect_size_ci.high
+        g = comparison.hedges_g
+        if low is not None and high is not None:
+            axes.plot([low, high], [row, row], color=colour, linewidth=2)
+        face = colour if comparison.significant else "white"
+        axes.plot(
+            g, row, "o", ms=8, color=colour, markerfacecolor=face, label=comparison.family.split("/")[0]
+        )
+    handles, labels = axes.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    axes.legend(unique.values(), unique.keys(), fontsize=8, loc="best")
+    axes.axvline(0.0, color="0.5", linestyle="--", linewidth=1)
+    axes.set_yticks(range(len(comparisons)), [f"{c.group_a} − {c.group_b}" for c in comparisons], fontsize=8)
+    axes.invert_yaxis()
+    axes.set_xlabel("Hedges' g (group a − group b, standardised; d_z-based when paired)")
+    correction = analysis.settings.correction
+    axes.set_title(
+        f"{metric}: effect sizes with bootstrap CIs; filled = significant after {correction} correction",
+        fontsize=9,
+    )
+    return _save(figure, path)
