@@ -30,5 +30,7 @@ def sinusoidal_positions(seq_len: int, dim: int, device: torch.device) -> torch.
 class SinusoidalPositions(AttentionMechanism):
     """Fixed sin/cos position vectors added to the token embeddings; they extrapolate to any length."""
 
+    summary = "fixed sinusoidal absolute position encodings"
+
     def embed_positions(self, seq_len: int, device: torch.device) -> torch.Tensor:
         return sinusoidal_positions(seq_len, self.num_heads * self.head_dim, device)

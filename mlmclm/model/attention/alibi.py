@@ -24,6 +24,8 @@ from mlmclm.model.attention.base import (
 class LinearBiases(AttentionMechanism):
     """A fixed per-head penalty proportional to the query-key distance, added to the attention logits."""
 
+    summary = "fixed linear distance penalties on the attention logits"
+
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)
         self.register_buffer("slopes", head_slopes(config.num_heads), persistent=False)

@@ -86,6 +86,8 @@ def relative_positions(seq_len: int, device: torch.device) -> torch.Tensor:
 class AttentionMechanism(nn.Module):
     """Position-free softmax attention; subclasses add position information through the three hooks."""
 
+    summary = "softmax attention without position information"  # one line, for messages and reports
+
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
         super().__init__()
         self.causal = causal

@@ -71,6 +71,8 @@ def bucket_distances(num_buckets: int, *, causal: bool, max_distance: int) -> to
 class ExponentialScalingBinning(AttentionMechanism):
     """Softmax attention plus a trained per-head bias indexed by log-binned relative distance."""
 
+    summary = "a learned, log-binned relative-distance bias on the attention logits"
+
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)
         self.num_buckets = config.exposb_num_buckets

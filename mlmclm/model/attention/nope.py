@@ -14,3 +14,5 @@ from mlmclm.model.attention.base import AttentionMechanism
 @ATTENTION_MECHANISMS.register("nope")
 class NoPositions(AttentionMechanism):
     """Softmax attention without any position signal (the base class unchanged)."""
+
+    summary = "no position information at all"

@@ -47,6 +47,8 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 class RotaryPositions(AttentionMechanism):
     """Softmax attention on rotated queries and keys; base = ``model.rope_base``."""
 
+    summary = "rotary position embeddings on queries and keys"
+
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)
         self.base = config.rope_base

@@ -15,6 +15,8 @@ from mlmclm.model.attention.base import AttentionMechanism
 class LearnedAbsolutePositions(AttentionMechanism):
     """One trained vector per position 0..max_seq_length-1, added to the token embeddings."""
 
+    summary = "learned absolute position embeddings"
+
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)
         self.position_embeddings = nn.Embedding(max_seq_length, config.hidden_size)

@@ -56,6 +56,8 @@ def visiting_order(seq_len: int, causal: bool, device: torch.device) -> tuple[to
 class StickBreaking(AttentionMechanism):
     """Stick-breaking attention instead of softmax; position enters only through the visiting order."""
 
+    summary = "stick-breaking attention instead of softmax"
+
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)
         self.include_self = config.stickbreaking_include_self
@@ -84,8 +86,9 @@ class StickBreaking(AttentionMechanism):
         return weights.to(v.dtype) @ v
 
     def attention_weights(self, q: torch.Tensor, k: torch.Tensor, state: StickBreakingState) -> torch.Tensor:
-        """A_ij in float32, ``[B, H, T, T]``; rows sum to at most 1."""
-        logits = (q @ k.transpose(-1, -2)).float() / math.sqrt(q.shape[-1])
+        """A_ij in (at least) float32, ``[B, H, T, T]``; rows sum to at most 1."""
+        logits = q @ k.transpose(-1, -2)
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32)) / math.sqrt(q.shape[-1])
         if self.distance_decay:
             logits = logits - self.slopes[:, None, None] * state.distance
         log_keep = F.logsigmoid(-logits).masked_fill(~state.allowed, 0.0)
