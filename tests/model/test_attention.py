@@ -265,3 +265,12 @@ def test_standard_positions_refuse_sequences_longer_than_trained():
     assert mechanism.embed_positions(MAX_SEQ_LENGTH, torch.device("cpu")).shape == (MAX_SEQ_LENGTH, 8)
     with pytest.raises(UserError, match="exceeds the 12 learned positions"):
         mechanism.embed_positions(MAX_SEQ_LENGTH + 1, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("num_buckets", [2, 7])
+def test_config_rejects_exposb_bucket_counts_that_cannot_split_into_two_sides(num_buckets):
+    from mlmclm.config import resolve_config
+    from mlmclm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="exposb_num_buckets must be even and >= 4"):
+        resolve_config(overrides={"model": {"exposb_num_buckets": num_buckets}})
