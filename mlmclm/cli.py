@@ -150,16 +150,20 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
 
 def _dry_run(config) -> int:
     from mlmclm.config import dump_yaml
-    from mlmclm.data import check_data
+    from mlmclm.data import prepare_data
     from mlmclm.grid.plan import plan_runs
 
-    data_summary = check_data(config)
+    manifest = prepare_data(config).manifest  # reads the corpus and obtains the tokenizer (both cached)
     runs = plan_runs(config)
     print("# Resolved configuration")
     print(dump_yaml(config).rstrip())
     print("\n# Data")
-    for line in data_summary:
-        print(line)
+    print(f"corpus: {manifest['corpus_name']} (sha256 {manifest['corpus_sha256'][:12]})")
+    print(f"documents: {manifest['documents']}")
+    print(f"split sizes: {manifest['split_sizes']}; tokens: {manifest['token_counts']}")
+    print(f"tokenizer: {manifest['tokenizer_path']} (sha256 {manifest['tokenizer_sha256'][:12]})")
+    for note in manifest.get("notes", []):
+        print(f"note: {note}")
     print("\n# Experiment plan")
     for spec in runs:
         print(spec.describe())

@@ -49,7 +49,7 @@ def test_quick_test_preset_is_tiny_but_keeps_the_default_grid():
 def test_precedence_defaults_then_yaml_then_quick_test_then_cli(tmp_path):
     path = write_yaml(
         tmp_path / "c.yaml",
-        {"training": {"batch_size": 8, "epochs": 7, "max_steps": 99}, "model": {"hidden_size": 256}},
+        {"training": {"batch_size": 8, "epochs": 7, "max_steps": 99}, "model": {"hidden_size": 384}},
     )
     from_yaml = resolve_config(path)
     assert (from_yaml.training.batch_size, from_yaml.training.epochs) == (8, 7)

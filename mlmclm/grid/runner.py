@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from mlmclm.config import ExperimentConfig
-from mlmclm.data import control_notes, prepare_data
+from mlmclm.data import prepare_data
 from mlmclm.environment import collect_environment
 from mlmclm.grid.executors import make_executor
 from mlmclm.grid.plan import plan_runs
@@ -27,12 +27,11 @@ def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Pat
     data = prepare_data(config)
     budget = compute_budget(config, data)
     device = resolve_device(config.device)
-    notes = list(data.manifest.get("notes", [])) + control_notes(config.data, config.objectives)
     header = {
         "command": command,
         "config": config.to_dict(),
         "environment": collect_environment(describe_device(device)),
-        "data": {**data.manifest, "notes": notes},
+        "data": data.manifest,
         "budget": budget.to_dict(),
     }
     store = ResultsStore.open(output_dir, config.experiment_name, header, config.resume)

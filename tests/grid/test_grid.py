@@ -1,0 +1,190 @@
+"""The experiment grid: plan, equal budgets, determinism, divergence/failure handling, resume, schema."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+import mlmclm.train.trainer as trainer_module
+from mlmclm.config import resolve_config
+from mlmclm.errors import UserError
+from mlmclm.grid.plan import plan_runs
+from mlmclm.grid.runner import run_grid
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = json.loads((REPO / "docs" / "raw_results.schema.json").read_text())
+# Metrics that depend on wall-clock time or memory, not on the computation.
+TIMING_METRICS = {"train_time_s", "tokens_per_s", "peak_memory_mb"}
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory) -> str:
+    """One token/tokenizer cache for the whole module: tokenization is tested elsewhere."""
+    return str(tmp_path_factory.mktemp("cache"))
+
+
+def tiny_settings(cache_dir: str, **extra) -> dict:
+    settings = {
+        "experiment_name": "tiny",
+        "objectives": ["mlm", "clm"],
+        "attention": ["standard", "rope"],
+        "num_runs": 2,
+        "device": "cpu",
+        "data": {"max_documents": 300, "vocab_size": 300, "max_seq_length": 32, "sliding_window_stride": 16,
+                 "cache_dir": cache_dir},
+        "model": {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32,
+                  "hidden_dropout": 0.1, "attention_dropout": 0.0, "exposb_num_buckets": 8,
+                  "exposb_max_distance": 32},
+        "training": {"max_steps": 8, "batch_size": 8, "learning_rate": 1e-3, "eval_interval": 4,
+                     "eval_max_batches": 2, "checkpoint_interval": 3},
+        "statistics": {"bootstrap_resamples": 200},
+        "probes": {"enabled": False},
+    }
+    for key, value in extra.items():
+        if isinstance(value, dict):
+            settings[key] = {**settings.get(key, {}), **value}
+        else:
+            settings[key] = value
+    return settings
+
+
+def deterministic_view(raw: dict) -> list[dict]:
+    """The parts of the runs that must not depend on timing."""
+    view = []
+    for run in raw["runs"]:
+        metrics = {k: v for k, v in run["metrics"].items() if k not in TIMING_METRICS}
+        curves = {k: v for k, v in run["curves"].items() if k != "wall_time_s"}
+        view.append({"run_id": run["run_id"], "status": run["status"], "metrics": metrics, "curves": curves})
+    return view
+
+
+def test_plan_is_the_product_of_objectives_attention_folds_and_seeds():
+    config = resolve_config(overrides={"num_runs": 5, "cross_validation": True, "folds": 3})
+    runs = plan_runs(config)
+    assert len(runs) == 2 * 4 * 3 * 5 == 120
+    assert len({r.run_id for r in runs}) == 120
+    # every condition gets the same (fold, seed) pairs, so runs pair up across conditions
+    by_condition: dict = {}
+    for run in runs:
+        by_condition.setdefault((run.objective, run.attention), set()).add((run.fold, run.seed))
+    assert len({frozenset(pairs) for pairs in by_condition.values()}) == 1
+
+
+def test_grid_outputs_budgets_determinism_and_schema(tmp_path, shared_cache):
+    config = resolve_config(overrides=tiny_settings(shared_cache, output_dir=str(tmp_path / "a")))
+    raw_path = run_grid(config, "test")
+    raw = json.loads(raw_path.read_text())
+    jsonschema.validate(raw, SCHEMA)
+    assert [r["status"] for r in raw["runs"]] == ["completed"] * 8
+    assert raw["budget"]["optimizer_steps"] == 8
+    # equal budgets: same steps and, with the shared segmentation, the same training tokens for every run
+    assert {r["metrics"]["train_steps"] for r in raw["runs"]} == {8.0}
+    assert len({r["metrics"]["train_tokens"] for r in raw["runs"] if r["seed"] == raw["runs"][0]["seed"]}) == 1
+    # equal parameter counts across objectives for the same mechanism
+    params = {(r["objective"], r["attention"]): r["metrics"]["num_params"] for r in raw["runs"]}
+    assert params["mlm", "rope"] == params["clm", "rope"] and params["mlm", "standard"] == params["clm", "standard"]
+    run_dir = Path(raw["runs"][0]["model_dir"])
+    for name in ("final_model.pt", "model.safetensors", "config.json", "metrics.json", "run.log", "tokenizer.json"):
+        assert (run_dir / name).is_file(), name
+    assert not (run_dir / "checkpoint.pt").exists()
+    assert run_dir.name == "standard_mlm_run0" and run_dir.parent.name == "experiments"
+
+    again = run_grid(resolve_config(overrides=tiny_settings(shared_cache, output_dir=str(tmp_path / "b"))), "test")
+    assert deterministic_view(json.loads(again.read_text())) == deterministic_view(raw)
+
+
+def test_a_nan_run_is_diverged_and_a_crashing_run_failed_while_the_rest_complete(
+    tmp_path, shared_cache, monkeypatch
+):
+    real_step = trainer_module._optimizer_step
+    steps: dict[int, int] = {}
+
+    def sabotaged(model, *args, **kwargs):
+        loss, tokens = real_step(model, *args, **kwargs)
+        steps[id(model)] = steps.get(id(model), 0) + 1
+        if model.config["attention"] == "rope" and model.config["objective"] == "mlm" and steps[id(model)] == 3:
+            return float("nan"), tokens
+        if model.config["attention"] == "rope" and model.config["objective"] == "clm":
+            raise MemoryError("simulated out of memory")
+        return loss, tokens
+
+    monkeypatch.setattr(trainer_module, "_optimizer_step", sabotaged)
+    config = resolve_config(overrides=tiny_settings(shared_cache, output_dir=str(tmp_path), num_runs=1))
+    raw = json.loads(run_grid(config, "test").read_text())
+    jsonschema.validate(raw, SCHEMA)
+    status = {r["run_id"]: r for r in raw["runs"]}
+    assert status["standard_mlm_run0"]["status"] == "completed"
+    assert status["standard_clm_run0"]["status"] == "completed"
+    assert status["rope_mlm_run0"]["status"] == "diverged"
+    assert status["rope_mlm_run0"]["metrics"]["diverged_step"] == 3
+    assert status["rope_clm_run0"]["status"] == "failed"
+    assert "MemoryError: simulated out of memory" in status["rope_clm_run0"]["error"]
+
+
+def test_rerun_skips_finished_runs_and_retries_failed_ones(tmp_path, shared_cache, monkeypatch):
+    settings = tiny_settings(shared_cache, output_dir=str(tmp_path), num_runs=1, attention=["standard"])
+    raw_path = run_grid(resolve_config(overrides=settings), "test")
+    before = json.loads(raw_path.read_text())
+    trained = []
+    real_train = trainer_module.train_run
+    monkeypatch.setattr(
+        "mlmclm.grid.worker.train_run", lambda spec, *a, **k: trained.append(spec.run_id) or real_train(spec, *a, **k)
+    )
+    # one more seed: only the new runs train, the old records are kept as they were
+    after = json.loads(run_grid(resolve_config(overrides={**settings, "num_runs": 2}), "test").read_text())
+    assert sorted(trained) == ["standard_clm_run1", "standard_mlm_run1"]
+    old = {r["run_id"]: r for r in before["runs"]}
+    assert all(after_run == old[after_run["run_id"]] for after_run in after["runs"] if after_run["run_id"] in old)
+
+
+def test_changed_configuration_is_refused_and_overwrite_starts_over(tmp_path, shared_cache):
+    settings = tiny_settings(shared_cache, output_dir=str(tmp_path), num_runs=1, attention=["standard"])
+    run_grid(resolve_config(overrides=settings), "test")
+    changed = {**settings, "training": {**settings["training"], "learning_rate": 5e-4}}
+    with pytest.raises(UserError, match=r"different configuration \(training.learning_rate"):
+        run_grid(resolve_config(overrides=changed), "test")
+    raw = json.loads(run_grid(resolve_config(overrides={**changed, "resume": False}), "test").read_text())
+    assert raw["config"]["training"]["learning_rate"] == 5e-4
+    assert len(raw["runs"]) == 2
+
+
+@pytest.mark.slow
+def test_a_killed_grid_resumes_to_the_same_raw_results(tmp_path, shared_cache):
+    """SIGKILL in the middle of a run, rerun the same command: identical to an uninterrupted grid."""
+    settings = tiny_settings(
+        shared_cache, num_runs=1, training={"max_steps": 40, "checkpoint_interval": 5, "eval_interval": 10}
+    )
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(yaml.safe_dump(settings))
+
+    def command(output: Path) -> list[str]:
+        return [sys.executable, str(REPO / "train.py"), "--config", str(config_path), "--output-dir", str(output)]
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    interrupted = tmp_path / "interrupted"
+    process = subprocess.Popen(command(interrupted), cwd=tmp_path, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = interrupted / "experiments" / "rope_mlm_run0" / "checkpoint.pt"
+    deadline = time.time() + 300
+    while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, "the grid finished before it could be interrupted"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    partial = json.loads((interrupted / "tiny_raw_results.json").read_text())
+    assert [r["run_id"] for r in partial["runs"]] == ["standard_mlm_run0"]
+
+    subprocess.run(command(interrupted), cwd=tmp_path, env=env, check=True, capture_output=True)
+    subprocess.run(command(tmp_path / "clean"), cwd=tmp_path, env=env, check=True, capture_output=True)
+    resumed = json.loads((interrupted / "tiny_raw_results.json").read_text())
+    clean = json.loads((tmp_path / "clean" / "tiny_raw_results.json").read_text())
+    assert deterministic_view(resumed) == deterministic_view(clean)
