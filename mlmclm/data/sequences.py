@@ -147,7 +147,7 @@ def collate_sequences(sequences: SequenceSet, ids: np.ndarray, pad_id: int) -> t
 def next_token_labels(
     input_ids: np.ndarray, attention_mask: np.ndarray, score_from: np.ndarray
 ) -> np.ndarray:
-    """labels[t] = input_ids[t + 1] for real t before the last real token; -100 there, at pads and t < score_from."""
+    """labels[t] = input_ids[t + 1] before the last real token; -100 there, at pads and at t < score_from."""
     labels = np.full_like(input_ids, -100)
     labels[:, :-1] = input_ids[:, 1:]
     positions = np.arange(input_ids.shape[1])[None, :]
@@ -167,7 +167,7 @@ CLM_STRATEGIES.register("packed")(
         build=lambda docs, cfg, info, evaluation: packed_blocks(docs, cfg.max_seq_length, info),
         changes_sequences=True,
         note="CLM packs documents joined by [SEP] into full blocks (attention crosses documents) while MLM "
-        "uses [CLS] chunk [SEP] sequences: the arms see the same text in different sequences, numbers and order.",
+        "uses [CLS] chunk [SEP] sequences: the arms see the same text in different sequences and order.",
     )
 )
 CLM_STRATEGIES.register("sliding_window")(

@@ -1,0 +1,70 @@
+"""Tiny corpora and a tiny (~200-token) WordPiece tokenizer, built once per test session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlmclm.config import DataConfig
+from mlmclm.data.token_cache import TokenizedDocuments, tokenize_documents
+from mlmclm.data.tokenizer import TokenizerInfo, load_tokenizer, train_tokenizer
+
+SYLLABLES = ["ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "ve", "dor", "zan", "quil", "bex", "thu"]
+
+
+def synthetic_texts(count: int, seed: int = 0, min_words: int = 4, max_words: int = 120) -> list[str]:
+    """Distinct documents of varied length built from 1-4 syllable words, so WordPiece splits many words."""
+    rng = np.random.default_rng(seed)
+    lexicon = ["".join(rng.choice(SYLLABLES, size=rng.integers(1, 5))) for _ in range(300)]
+    texts = []
+    for index in range(count):
+        words = rng.choice(lexicon, size=int(rng.integers(min_words, max_words)))
+        texts.append(f"doc{index} " + " ".join(words) + ".")
+    return texts
+
+
+def fake_tokenizer_info(vocab_size: int = 1000) -> TokenizerInfo:
+    """Ids 0-4 are [PAD] [UNK] [CLS] [SEP] [MASK]; for hand-built token arrays."""
+    return TokenizerInfo(
+        tokenizer=None,
+        vocab_size=vocab_size,
+        pad_id=0,
+        unk_id=1,
+        cls_id=2,
+        sep_id=3,
+        mask_id=4,
+        special_ids=(0, 1, 2, 3, 4),
+        sha256="fake",
+        path="fake",
+    )
+
+
+def documents_from_lists(
+    token_lists: list[list[int]], word_starts: list[list[bool]] | None = None
+) -> TokenizedDocuments:
+    offsets = np.zeros(len(token_lists) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(t) for t in token_lists])
+    tokens = np.concatenate([np.asarray(t, dtype=np.int32) for t in token_lists])
+    starts = (
+        np.concatenate([np.asarray(w, dtype=bool) for w in word_starts])
+        if word_starts is not None
+        else np.ones(len(tokens), dtype=bool)
+    )
+    return TokenizedDocuments(tokens, offsets, starts)
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tmp_path_factory) -> TokenizerInfo:
+    directory = tmp_path_factory.mktemp("tokenizer")
+    train_tokenizer(synthetic_texts(400, seed=99), vocab_size=200, output_dir=directory)
+    return load_tokenizer(directory)
+
+
+@pytest.fixture(scope="session")
+def tiny_documents(tiny_tokenizer) -> TokenizedDocuments:
+    return tokenize_documents(synthetic_texts(300, seed=1), tiny_tokenizer)
+
+
+@pytest.fixture
+def data_cfg() -> DataConfig:
+    return DataConfig(max_seq_length=64, sliding_window_stride=24, vocab_size=200, min_document_chars=5)

@@ -1,0 +1,122 @@
+"""prepare_data end to end: manifest, folds, held-out texts, and caches reused by later invocations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mlmclm.data.prepare as prepare_module
+import mlmclm.data.token_cache as token_cache
+from mlmclm.config import resolve_config
+from mlmclm.data import prepare_data, setup_tokenizer
+from mlmclm.data.stdlib_corpus import default_corpus_file, default_corpus_name, extract_stdlib_documents
+from mlmclm.data.token_cache import tokenize_documents
+
+from .conftest import synthetic_texts
+
+
+def experiment(tmp_path, cross_validation=False, **data):
+    corpus = tmp_path / "corpus.txt"
+    if not corpus.exists():
+        corpus.write_text("\n".join(synthetic_texts(200, seed=5)) + "\n")
+    settings = {
+        "path": str(corpus),
+        "vocab_size": 200,
+        "max_seq_length": 64,
+        "sliding_window_stride": 16,
+        "cache_dir": str(tmp_path / "cache"),
+        **data,
+    }
+    return resolve_config(
+        overrides={
+            "data": settings,
+            "cross_validation": cross_validation,
+            "folds": 3,
+            "attention": ["standard"],
+        }
+    )
+
+
+def test_manifest_records_corpus_splits_tokens_and_tokenizer(tmp_path):
+    data = prepare_data(experiment(tmp_path))
+    manifest = data.manifest
+    assert manifest["documents"]["read"] == manifest["documents"]["kept"] == 200
+    assert manifest["split_sizes"] == {"train": 160, "validation": 20, "test": 20}
+    assert manifest["token_counts"]["train"] == data.fold(None).train.num_tokens > 0
+    assert manifest["tokenizer_sha256"] == data.tokenizer.sha256 and len(manifest["corpus_sha256"]) == 64
+    assert data.texts("test") == [t for t in synthetic_texts(200, seed=5) if t in set(data.texts("test"))]
+
+
+def test_fold_k_validates_on_fold_k_and_trains_on_the_others(tmp_path):
+    data = prepare_data(experiment(tmp_path, cross_validation=True))
+    test_tokens = set(map(tuple, split_rows(data.fold(None).test)))
+    pool = split_rows(data.fold(None).train) + split_rows(data.fold(None).validation)
+    seen_in_validation = []
+    for k in range(3):
+        fold = data.fold(k)
+        train, validation = split_rows(fold.train), split_rows(fold.validation)
+        assert len(train) + len(validation) == len(pool)
+        assert not set(map(tuple, train)) & set(map(tuple, validation))
+        assert not (set(map(tuple, train)) | set(map(tuple, validation))) & test_tokens
+        seen_in_validation += validation
+    assert sorted(map(tuple, seen_in_validation)) == sorted(map(tuple, pool))
+    assert data.manifest["fold_sizes"] == [60, 60, 60]
+
+
+def split_rows(docs):
+    return [tuple(docs.tokens[docs.offsets[d] : docs.offsets[d + 1]].tolist()) for d in range(len(docs))]
+
+
+def test_second_invocation_reuses_tokenizer_and_token_cache(tmp_path, monkeypatch):
+    calls = {"tokenize": 0, "train": 0}
+    original_train = prepare_module.train_tokenizer
+
+    def counting_tokenize(*args, **kwargs):
+        calls["tokenize"] += 1
+        return tokenize_documents(*args, **kwargs)
+
+    def counting_train(*args, **kwargs):
+        calls["train"] += 1
+        return original_train(*args, **kwargs)
+
+    monkeypatch.setattr(token_cache, "tokenize_documents", counting_tokenize)
+    monkeypatch.setattr(prepare_module, "train_tokenizer", counting_train)
+    first = prepare_data(experiment(tmp_path))
+    assert calls == {"tokenize": 3, "train": 1}
+    second = prepare_data(experiment(tmp_path))
+    assert calls == {"tokenize": 3, "train": 1}, "the second invocation re-tokenized or re-trained"
+    assert isinstance(second.fold(None).train.tokens, np.memmap)
+    assert np.array_equal(first.fold(None).train.tokens, second.fold(None).train.tokens)
+    prepare_data(experiment(tmp_path, split_seed=99))
+    assert calls == {"tokenize": 6, "train": 2}, "a new split spec must not reuse the old cache"
+
+
+def test_setup_tokenizer_writes_where_prepare_data_looks(tmp_path):
+    config = experiment(tmp_path)
+    path = setup_tokenizer(config)
+    assert path.name == "tokenizer.json"
+    assert prepare_data(config).tokenizer.path == str(path.resolve())
+    explicit = setup_tokenizer(config, tmp_path / "mine")
+    assert explicit == tmp_path / "mine" / "tokenizer.json" and explicit.is_file()
+
+
+def test_word_starts_come_from_the_tokenizer_word_ids(tiny_tokenizer):
+    docs = tokenize_documents(["quilbexthuzan ka, lo"], tiny_tokenizer)
+    pieces = tiny_tokenizer.tokenizer.encode("quilbexthuzan ka, lo", add_special_tokens=False).tokens
+    expected = [not p.startswith("##") for p in pieces]
+    assert docs.word_starts.tolist() == expected and sum(expected) < len(expected)
+
+
+@pytest.mark.slow
+def test_default_corpus_is_deterministic_and_substantial(tmp_path):
+    cached = default_corpus_file(tmp_path).read_text(encoding="utf-8").splitlines()
+    again = [" ".join(doc.split()) for doc in extract_stdlib_documents() if doc.strip()]
+    assert cached == again
+    assert len(cached) > 5000 and sum(len(doc.split()) for doc in cached) > 200_000
+    config = resolve_config(
+        overrides={"data": {"cache_dir": str(tmp_path), "vocab_size": 500, "max_documents": 600}}
+    )
+    data = prepare_data(config)  # reads the cached corpus file
+    assert data.manifest["corpus_name"] == default_corpus_name()
+    assert data.manifest["documents"]["kept"] == 600
+    assert data.texts("train")[0] in cached

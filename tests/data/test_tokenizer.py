@@ -1,0 +1,63 @@
+"""The WordPiece tokenizer trains offline, loads from a file or transformers directory, checks specials."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tokenizers import Tokenizer, models
+
+from mlmclm.data.tokenizer import SPECIAL_TOKENS, load_tokenizer
+from mlmclm.errors import DataError
+
+
+def test_trained_tokenizer_is_uncased_wordpiece_with_bert_special_tokens(tiny_tokenizer):
+    tokenizer = tiny_tokenizer.tokenizer
+    assert [tokenizer.id_to_token(i) for i in range(5)] == list(SPECIAL_TOKENS)
+    assert set(tiny_tokenizer.special_ids) == {0, 1, 2, 3, 4}
+    assert (
+        tiny_tokenizer.pad_id,
+        tiny_tokenizer.unk_id,
+        tiny_tokenizer.cls_id,
+        tiny_tokenizer.sep_id,
+        tiny_tokenizer.mask_id,
+    ) == (0, 1, 2, 3, 4)
+    assert tiny_tokenizer.vocab_size <= 200
+    lower, upper = tokenizer.encode("Kalo Dor"), tokenizer.encode("kalo dor")
+    assert lower.ids == upper.ids
+    assert any(token.startswith("##") for token in tokenizer.encode("quilbexthuzan").tokens)
+
+
+def test_transformers_directory_loads_and_hash_is_of_the_file(tiny_tokenizer, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_file=tiny_tokenizer.path, pad_token="[PAD]")
+    fast.save_pretrained(tmp_path)
+    info = load_tokenizer(tmp_path)
+    assert info.mask_id == tiny_tokenizer.mask_id and info.vocab_size == tiny_tokenizer.vocab_size
+    import hashlib
+
+    assert info.sha256 == hashlib.sha256((tmp_path / "tokenizer.json").read_bytes()).hexdigest()
+
+
+def test_roberta_style_special_token_names_map_onto_bert_roles(tmp_path):
+    vocab = {name: i for i, name in enumerate(["<pad>", "<unk>", "<s>", "</s>", "<mask>", "hello", "world"])}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    info = load_tokenizer(tmp_path / "tokenizer.json")
+    assert (info.pad_id, info.cls_id, info.sep_id, info.mask_id) == (0, 2, 3, 4)
+
+
+def test_tokenizer_without_mask_token_is_a_clear_error(tmp_path):
+    vocab = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "hello": 4}
+    Tokenizer(models.WordLevel(vocab, unk_token="[UNK]")).save(str(tmp_path / "tokenizer.json"))
+    with pytest.raises(DataError, match=r"lacks the special token\(s\) \[MASK\]") as caught:
+        load_tokenizer(tmp_path)
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_or_corrupt_tokenizer_file_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="tokenizer not found"):
+        load_tokenizer(tmp_path / "absent")
+    (tmp_path / "tokenizer.json").write_text(json.dumps({"model": "nonsense"}))
+    with pytest.raises(DataError, match="not a valid tokenizer.json"):
+        load_tokenizer(tmp_path)
