@@ -66,20 +66,44 @@ def make_raw_results(
         for index, run_seed in enumerate(seeds)
     ]
     if failed_run:
-        runs[-1] = {**runs[-1], "status": "failed", "error": "CUDA out of memory", "metrics": {}, "curves": {}}
+        runs[-1] = {
+            **runs[-1],
+            "status": "failed",
+            "error": "CUDA out of memory",
+            "metrics": {},
+            "curves": {},
+        }
     return {
         "schema_version": 1,
         "experiment_name": "synthetic",
         "command": "mlmclm train --config configs/synthetic.yaml --seeds 42 43 44",
         "created": "2024-01-01T00:00:00",
         "config": {"objectives": list(objectives), "attention": list(mechanisms), "seeds": list(seeds)},
-        "environment": {"python": "3.11", "platform": "linux", "torch": "2.3", "numpy": "2.0", "scipy": "1.13",
-                        "mlmclm": "0.1.0", "device": "cpu", "git_commit": None},
-        "data": {"corpus_name": "stdlib-docs", "corpus_sha256": "ab" * 32, "documents": {"total": 1000},
-                 "split_sizes": {"train": 800, "validation": 100, "test": 100},
-                 "token_counts": {"train": 200000}, "tokenizer_sha256": "cd" * 32,
-                 "notes": ["12 near-duplicate documents removed before splitting"]},
-        "budget": {"optimizer_steps": 1000, "train_tokens_per_run": 4096000, "batch_size": 32,
-                   "max_seq_length": 128, "epochs": None},
+        "environment": {
+            "python": "3.11",
+            "platform": "linux",
+            "torch": "2.3",
+            "numpy": "2.0",
+            "scipy": "1.13",
+            "mlmclm": "0.1.0",
+            "device": "cpu",
+            "git_commit": None,
+        },
+        "data": {
+            "corpus_name": "stdlib-docs",
+            "corpus_sha256": "ab" * 32,
+            "documents": {"total": 1000},
+            "split_sizes": {"train": 800, "validation": 100, "test": 100},
+            "token_counts": {"train": 200000},
+            "tokenizer_sha256": "cd" * 32,
+            "notes": ["12 near-duplicate documents removed before splitting"],
+        },
+        "budget": {
+            "optimizer_steps": 1000,
+            "train_tokens_per_run": 4096000,
+            "batch_size": 32,
+            "max_seq_length": 128,
+            "epochs": None,
+        },
         "runs": runs,
     }

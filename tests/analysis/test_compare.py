@@ -1,0 +1,146 @@
+"""The whole analysis on fabricated raw results: exclusions, pairing, families, caveats, determinism."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+
+from mlmclm.analysis import analyze, metric_direction
+from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT
+from mlmclm.analysis.variance_components import fold_seed_variance
+from mlmclm.config import StatisticsConfig
+from mlmclm.errors import UserError
+from tests.analysis.synthetic_results import make_raw_results
+
+FAST = StatisticsConfig(bootstrap_resamples=500)
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    return analyze(make_raw_results(), FAST)
+
+
+def test_metric_direction_from_name():
+    assert metric_direction("val_loss") == "lower"
+    assert metric_direction("test_perplexity") == "lower"
+    assert metric_direction("convergence_step") == "lower"
+    assert metric_direction("train_time_s") == "lower"
+    assert metric_direction("val_accuracy") == "higher"
+    assert metric_direction("probe/coherence/f1") == "higher"
+    assert metric_direction("num_params") is None
+
+
+def test_default_metrics_are_primary_secondary_and_probes(analysis):
+    assert analysis.metrics[:2] == ("val_loss", "val_accuracy")
+    assert (
+        "probe/bigram_shift/accuracy" in analysis.metrics and "probe/sentence_length/f1" in analysis.metrics
+    )
+
+
+def test_families_and_comparison_counts(analysis):
+    families = {c.family for c in analysis.comparisons if c.metric == "val_loss"}
+    assert families == {
+        "mlm_vs_clm/val_loss",
+        "attention_within_mlm/val_loss",
+        "attention_within_clm/val_loss",
+    }
+    assert len(analysis.comparisons_in("mlm_vs_clm/val_loss")) == 3
+    assert len(analysis.comparisons_in("attention_within_mlm/val_loss")) == 3  # C(3, 2)
+
+
+def test_failed_run_is_excluded_and_reported(analysis):
+    assert [run.run_id for run in analysis.unfinished_runs] == ["alibi_clm_run2"]
+    alibi_clm = next(s for s in analysis.summaries_for("val_loss") if s.condition == "alibi_clm")
+    assert alibi_clm.n == 2 and [run.run_id for run in alibi_clm.excluded] == ["alibi_clm_run2"]
+
+
+def test_incomplete_pairing_uses_independent_test_and_complete_pairing_is_paired(analysis):
+    by_pair = {(c.group_a, c.group_b): c for c in analysis.comparisons_in("mlm_vs_clm/val_loss")}
+    assert by_pair[("rope_mlm", "rope_clm")].paired is True
+    alibi = by_pair[("alibi_mlm", "alibi_clm")]
+    assert alibi.paired is False and (alibi.n_a, alibi.n_b) == (3, 2)
+
+
+def test_diverged_and_non_finite_runs_are_excluded_with_reasons():
+    raw = make_raw_results(failed_run=False)
+    raw["runs"][0] = {**raw["runs"][0], "status": "diverged", "error": "loss became NaN at step 120"}
+    raw["runs"][1]["metrics"] = {**raw["runs"][1]["metrics"], "val_loss": math.nan}
+    del raw["runs"][2]["metrics"]["val_loss"]
+    result = analyze(raw, FAST, metrics=["val_loss"])
+    summary = next(s for s in result.summaries if s.condition == "standard_mlm")
+    reasons = {run.run_id: run.reason for run in summary.excluded}
+    assert summary.n == 0
+    assert "diverged" in reasons["standard_mlm_run0"] and "loss became NaN" in reasons["standard_mlm_run0"]
+    assert "not a finite number" in reasons["standard_mlm_run1"]
+    assert "not recorded" in reasons["standard_mlm_run2"]
+    comparison = result.comparisons_in("mlm_vs_clm/val_loss")[0]
+    assert comparison.p_value is None and comparison.significant is False and comparison.p_adjusted is None
+
+
+def test_cross_objective_caveat_on_loss_not_on_probes(analysis):
+    loss = analysis.comparisons_in("mlm_vs_clm/val_loss")[0]
+    probe = analysis.comparisons_in("mlm_vs_clm/probe/bigram_shift/accuracy")[0]
+    within = analysis.comparisons_in("attention_within_mlm/val_loss")[0]
+    assert loss.caveat == CROSS_OBJECTIVE_CAVEAT and not loss.like_for_like
+    assert probe.caveat is None and probe.like_for_like
+    assert within.caveat is None
+
+
+def test_decisions_use_adjusted_pvalues(analysis):
+    for comparison in analysis.comparisons:
+        if comparison.p_value is None:
+            continue
+        assert comparison.p_adjusted >= comparison.p_value - 1e-12
+        assert comparison.significant == (comparison.p_adjusted <= comparison.alpha)
+
+
+def test_better_group_follows_metric_direction(analysis):
+    rope = next(c for c in analysis.comparisons_in("mlm_vs_clm/val_loss") if c.group_a == "rope_mlm")
+    assert rope.mean_difference < 0 and rope.better_group == "rope_mlm"  # lower loss
+    accuracy = next(c for c in analysis.comparisons_in("mlm_vs_clm/val_accuracy") if c.group_a == "rope_mlm")
+    assert accuracy.mean_difference > 0 and accuracy.better_group == "rope_mlm"  # higher accuracy
+
+
+def test_same_seed_gives_identical_analysis():
+    raw = make_raw_results()
+    assert analyze(copy.deepcopy(raw), FAST) == analyze(copy.deepcopy(raw), FAST)
+
+
+def test_unknown_metric_is_a_user_error_listing_recorded_metrics():
+    with pytest.raises(UserError, match="val_loss"):
+        analyze(make_raw_results(), FAST, metrics=["val_los"])
+
+
+def test_test_split_metric_is_selectable():
+    result = analyze(make_raw_results(), FAST, metrics=["test_loss"])
+    assert result.metrics == ("test_loss",) and result.comparisons_in("mlm_vs_clm/test_loss")
+
+
+def test_single_objective_has_no_cross_objective_family():
+    result = analyze(make_raw_results(objectives=("clm",)), FAST, metrics=["val_loss"])
+    assert not any(c.family.startswith("mlm_vs_clm") for c in result.comparisons)
+
+
+def test_cross_validation_runs_get_variance_components_matching_two_way_anova():
+    result = analyze(make_raw_results(folds=(0, 1, 2), failed_run=False), FAST, metrics=["val_loss"])
+    summary = result.summaries[0]
+    table = np.array([[obs.value for obs in summary.observations if obs.fold == f] for f in range(3)])
+    folds, seeds = table.shape
+    grand = table.mean()
+    ms_fold = seeds * np.sum((table.mean(axis=1) - grand) ** 2) / (folds - 1)
+    ms_seed = folds * np.sum((table.mean(axis=0) - grand) ** 2) / (seeds - 1)
+    residual = table - table.mean(axis=1, keepdims=True) - table.mean(axis=0, keepdims=True) + grand
+    ms_res = np.sum(residual**2) / ((folds - 1) * (seeds - 1))
+    variance = summary.variance
+    assert variance.residual_component == pytest.approx(ms_res)
+    assert variance.fold_component == pytest.approx(max(0.0, (ms_fold - ms_res) / seeds))
+    assert variance.seed_component == pytest.approx(max(0.0, (ms_seed - ms_res) / folds))
+    assert variance.fold_mean_variance == pytest.approx(np.var(table.mean(axis=1), ddof=1))
+    assert all(c.paired for c in result.comparisons)  # (fold, seed) pairs are complete
+
+
+def test_runs_without_folds_have_no_variance_components(analysis):
+    assert fold_seed_variance(analysis.summaries[0].observations) is None

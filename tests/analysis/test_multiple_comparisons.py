@@ -1,0 +1,67 @@
+"""Family-wise corrections: statsmodels equivalence and the false-positive rate under the null."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from statsmodels.stats.multitest import multipletests
+
+from mlmclm.analysis import hypothesis_tests as ht
+from mlmclm.analysis.multiple_comparisons import adjust_pvalues
+from mlmclm.errors import ConfigError
+
+ALPHA = 0.05
+
+
+@pytest.mark.parametrize("method", ["holm", "bonferroni", "fdr_bh"])
+def test_adjusted_pvalues_match_statsmodels(method):
+    raw = [0.01, 0.04, 0.03, 0.2, 0.005]
+    reject, corrected, _, _ = multipletests(raw, alpha=ALPHA, method=method)
+    result = adjust_pvalues(raw, method=method, alpha=ALPHA)
+    assert result.p_adjusted == pytest.approx(tuple(corrected))
+    assert result.reject == tuple(bool(r) for r in reject)
+
+
+def test_comparisons_without_p_value_are_left_out_of_the_family():
+    result = adjust_pvalues([0.01, None, 0.04], method="holm", alpha=ALPHA)
+    _, corrected, _, _ = multipletests([0.01, 0.04], method="holm")
+    assert result.p_adjusted[1] is None and result.reject[1] is False
+    assert (result.p_adjusted[0], result.p_adjusted[2]) == pytest.approx(tuple(corrected))
+
+
+def test_unknown_method_is_a_config_error():
+    with pytest.raises(ConfigError, match="holm"):
+        adjust_pvalues([0.1], method="sidakk", alpha=ALPHA)
+
+
+def _null_families(families: int, seed: int = 0) -> list[list[float]]:
+    """Four mechanisms compared pairwise (6 tests, as in one attention family), all from one normal law."""
+    rng = np.random.default_rng(seed)
+    simulated = []
+    for _ in range(families):
+        groups = rng.normal(0.0, 1.0, size=(4, 10))
+        simulated.append(
+            [
+                ht.independent_test(
+                    groups[i], groups[j], labels=("a", "b"), alpha=ALPHA, n_resamples=999, rng=rng
+                ).pvalue
+                for i, j in itertools.combinations(range(4), 2)
+            ]
+        )
+    return simulated
+
+
+@pytest.mark.slow
+def test_holm_keeps_familywise_error_at_alpha_under_the_null():
+    families = _null_families(300)
+    tolerance = 3 * math.sqrt(ALPHA * (1 - ALPHA) / len(families))  # Monte-Carlo error: 3 binomial SDs
+
+    def familywise_rate(method: str) -> float:
+        return float(np.mean([any(adjust_pvalues(p, method=method, alpha=ALPHA).reject) for p in families]))
+
+    assert familywise_rate("holm") <= ALPHA + tolerance
+    # The same p-values without correction exceed alpha, so the check above is able to fail.
+    assert familywise_rate("none") > ALPHA + tolerance
