@@ -73,7 +73,7 @@ def load_tokenizer(path: str | Path) -> TokenizerInfo:
     raw = file.read_bytes()
     try:
         tokenizer = Tokenizer.from_str(raw.decode("utf-8"))
-    except (UnicodeDecodeError, Exception) as exc:  # tokenizers raises a bare Exception on bad JSON
+    except Exception as exc:  # bad UTF-8, or the bare Exception tokenizers raises on bad JSON
         raise DataError(f"{file} is not a valid tokenizer.json: {str(exc).splitlines()[0]}") from exc
     tokenizer.no_padding()
     tokenizer.no_truncation()
