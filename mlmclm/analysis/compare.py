@@ -196,7 +196,9 @@ def compare_samples(
         result = hypothesis_tests.paired_test(x, y, alpha=alpha, n_resamples=resamples, rng=rng)
         samples: tuple[np.ndarray, ...] = (differences,)
         difference_ci = intervals.bootstrap_ci(samples, intervals.mean_statistic, **boot)
-        d, g = effect_sizes.cohens_dz(differences), effect_sizes.hedges_gz(differences)
+        enough = differences.size >= 2
+        d = effect_sizes.cohens_dz(differences) if enough else math.nan
+        g = effect_sizes.hedges_gz(differences) if enough else math.nan
         g_ci = intervals.bootstrap_ci(samples, effect_sizes.hedges_gz, **boot)
         r = effect_sizes.rank_biserial_paired(differences)
         r_ci = intervals.bootstrap_ci(samples, effect_sizes.rank_biserial_paired, **boot)

@@ -1,0 +1,116 @@
+"""write_analysis end to end on fabricated raw results: files, strict JSON, schema, report wording, plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT
+from mlmclm.config import StatisticsConfig
+from mlmclm.report import write_analysis
+from tests.analysis.synthetic_results import make_raw_results
+
+SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "statistical_analysis.schema.json"
+FAST = StatisticsConfig(bootstrap_resamples=500)
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _strict_json(path: Path):
+    def reject(constant):
+        raise ValueError(f"non-standard JSON constant {constant} in {path}")
+
+    return json.loads(path.read_text(encoding="utf-8"), parse_constant=reject)
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    return write_analysis(make_raw_results(), FAST, tmp_path_factory.mktemp("out"), "synthetic")
+
+
+def test_all_files_are_written_with_the_experiment_prefix(written):
+    names = sorted(path.name for path in written.values())
+    assert names == sorted(
+        f"synthetic_{suffix}"
+        for suffix in (
+            "summary.json",
+            "statistical_analysis.json",
+            "report.md",
+            "mlm_vs_clm_comparison.png",
+            "attention_heatmap.png",
+            "training_curves.png",
+            "statistical_analysis.png",
+        )
+    )
+    for path in written.values():
+        if path.suffix == ".png":
+            assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 10_000
+    assert not list(written["report"].parent.glob(".*tmp"))  # atomic writes leave no temp files
+
+
+def test_analysis_json_is_strict_and_validates_against_the_schema(written):
+    document = _strict_json(written["statistical_analysis"])
+    jsonschema.validate(document, json.loads(SCHEMA.read_text(encoding="utf-8")))
+    assert len(document["comparisons"]) == 54  # 6 metrics x (3 cross-objective + 2 x 3 within)
+
+
+def test_summary_json_reports_exclusions(written):
+    summary = _strict_json(written["summary"])
+    conditions = {c["condition"]: c for c in summary["metrics"]["val_loss"]["conditions"]}
+    assert conditions["alibi_clm"]["n"] == 2
+    assert conditions["alibi_clm"]["excluded_runs"][0]["run_id"] == "alibi_clm_run2"
+    assert {"mean", "std", "median", "min", "max", "ci"} <= set(conditions["rope_mlm"])
+
+
+def test_report_words_caveats_command_notes_and_figures(written):
+    report = written["report"].read_text(encoding="utf-8")
+    raw = make_raw_results()
+    assert raw["command"] in report
+    assert raw["data"]["notes"][0] in report
+    assert CROSS_OBJECTIVE_CAVEAT in report
+    assert "alibi_clm_run2" in report and "CUDA out of memory" in report
+    assert "Cannot reach significance" in report and "At least 4 runs per condition" in report
+    for suffix in ("mlm_vs_clm_comparison", "attention_heatmap", "training_curves", "statistical_analysis"):
+        assert f"](synthetic_{suffix}.png)" in report  # relative paths
+    # Like-for-like probes lead the MLM-vs-CLM section; the loss comparison follows with its caveat.
+    section = report[report.index("## MLM vs CLM") :]
+    assert section.index("downstream probes") < section.index("Pre-training metrics (not like-for-like)")
+
+
+def test_pre_training_metrics_are_not_ranked_across_objectives(written):
+    report = written["report"].read_text(encoding="utf-8")
+    section = report[report.index("Pre-training metrics") : report.index("## Attention mechanisms")]
+    assert "` is better" not in section and "` looks better" not in section
+    assert "has the lower value (not a ranking of the objectives" in section
+
+
+def test_same_seed_writes_identical_json(tmp_path):
+    first = write_analysis(make_raw_results(), FAST, tmp_path / "a", "synthetic")
+    second = write_analysis(make_raw_results(), FAST, tmp_path / "b", "synthetic")
+    for kind in ("summary", "statistical_analysis", "report"):
+        assert first[kind].read_bytes() == second[kind].read_bytes()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        make_raw_results(objectives=("mlm",), failed_run=False),
+        make_raw_results(mechanisms=("rope",), seeds=(1, 2)),
+        make_raw_results(seeds=(7,)),
+    ],
+    ids=["one-objective", "one-mechanism", "one-seed"],
+)
+def test_degenerate_designs_still_write_everything(tmp_path, raw):
+    written = write_analysis(raw, FAST, tmp_path, "edge")
+    assert all(path.is_file() for path in written.values())
+    _strict_json(written["statistical_analysis"])
+
+
+def test_missing_curves_still_plot(tmp_path):
+    raw = make_raw_results()
+    for run in raw["runs"]:
+        run["curves"] = {}
+    written = write_analysis(raw, FAST, tmp_path, "nocurves")
+    assert written["training_curves"].read_bytes()[:8] == PNG_MAGIC
