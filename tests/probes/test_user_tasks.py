@@ -1,0 +1,89 @@
+import json
+from collections import Counter
+
+import pytest
+
+from mlmclm.config import ProbeConfig
+from mlmclm.errors import DataError
+from mlmclm.probes import load_user_probe_task, task_name_from_path
+
+
+def write_rows(path, rows):
+    path.write_text("\n".join(json.dumps(row) for row in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def rows(n_per_label=(30, 20), pair=False):
+    out = []
+    for label, n in zip(("neg", "pos"), n_per_label, strict=True):
+        for i in range(n):
+            row = {"text": f"{label} text {i}", "label": label}
+            if pair:
+                row["text_pair"] = f"pair {i}"
+            out.append(row)
+    return out
+
+
+def test_loads_labels_pairs_and_a_stratified_split(tmp_path):
+    path = write_rows(tmp_path / "My-Task v2.jsonl", rows(pair=True))
+    task = load_user_probe_task(path, ProbeConfig(test_fraction=0.2, seed=3))
+    assert task.name == "my_task_v2"
+    assert task.label_names == ["neg", "pos"]
+    assert Counter(e.label for e in task.test) == {0: 6, 1: 4}
+    assert Counter(e.label for e in task.train) == {0: 24, 1: 16}
+    assert all(e.text_pair == f"pair {e.text.split()[-1]}" for e in task.train + task.test)
+    assert all(e.text.startswith(task.label_names[e.label]) for e in task.train + task.test)
+    assert load_user_probe_task(path, ProbeConfig(test_fraction=0.2, seed=3)) == task
+
+
+def test_integer_labels_and_blank_lines_are_accepted(tmp_path):
+    path = tmp_path / "ints.jsonl"
+    lines = [json.dumps({"text": f"t {i}", "label": i % 2}) for i in range(24)]
+    path.write_text("\n\n".join(lines), encoding="utf-8")
+    task = load_user_probe_task(path)
+    assert task.label_names == ["0", "1"] and len(task.train) + len(task.test) == 24
+
+
+def test_task_name_is_sanitised_to_a_metric_safe_stem():
+    assert task_name_from_path("/x/../Weird Name!.jsonl") == "weird_name"
+    assert task_name_from_path("data/!!!.jsonl") == "user_task"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"text": "a", "label": "x"}\n{"text": "b", "label": "y"\n', "line 2: invalid JSON"),
+        ('{"text": "a"}\n', "line 1: missing field 'label'"),
+        ('{"label": "a"}\n', "line 1: missing field 'text'"),
+        ('{"text": "", "label": "a"}\n', "line 1: 'text' must be a non-empty string"),
+        ('["text", "label"]\n', "line 1: expected a JSON object"),
+        ('{"text": "a", "label": [1]}\n', "line 1: 'label' must be a string or an integer"),
+        ("".join(f'{{"text": "t{i}", "label": "only"}}\n' for i in range(30)), "at least 2 distinct labels"),
+        ("".join(f'{{"text": "t{i}", "label": "{i % 3}"}}\n' for i in range(25)), "at least 10 rows"),
+    ],
+)
+def test_bad_files_are_one_line_data_errors(tmp_path, content, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=message) as info:
+        load_user_probe_task(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_mixed_pair_and_single_rows_are_rejected(tmp_path):
+    data = rows()
+    data[3]["text_pair"] = "only here"
+    with pytest.raises(DataError, match="1 of 50 rows have 'text_pair'"):
+        load_user_probe_task(write_rows(tmp_path / "mixed.jsonl", data))
+
+
+def test_non_utf8_file_names_the_line(tmp_path):
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b'{"text": "ok", "label": "a"}\n{"text": "caf\xe9", "label": "b"}\n')
+    with pytest.raises(DataError, match="is not UTF-8 \\(line 2"):
+        load_user_probe_task(path)
+
+
+def test_missing_file_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        load_user_probe_task(tmp_path / "absent.jsonl")
