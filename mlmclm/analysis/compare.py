@@ -292,7 +292,11 @@ def _ordered(preferred: Sequence[str], present: Sequence[str]) -> tuple[str, ...
 def select_metrics(
     runs: Sequence[Mapping[str, Any]], settings: StatisticsConfig, metrics: Sequence[str] | None
 ) -> tuple[str, ...]:
-    """The metrics to analyse: those asked for, else primary + secondary + every recorded probe metric."""
+    """The metrics to analyse: those asked for, else primary + secondary + the shared probe metrics.
+
+    By default only probe metrics that every completed run recorded are taken: views that exist for one
+    objective only (the CLM last-token view) cannot be compared across objectives; ask for them by name.
+    """
     recorded = recorded_metrics(runs)
     if metrics:
         unknown = [metric for metric in metrics if metric not in recorded]
@@ -303,7 +307,10 @@ def select_metrics(
             )
         return tuple(dict.fromkeys(metrics))
     chosen = [settings.primary_metric, *settings.secondary_metrics]
-    chosen += [metric for metric in recorded if is_probe_metric(metric)]
+    completed = [run.get("metrics") or {} for run in runs if run.get("status") == "completed"]
+    chosen += [
+        metric for metric in recorded if is_probe_metric(metric) and all(metric in m for m in completed)
+    ]
     return tuple(dict.fromkeys(chosen))
 
 

@@ -53,13 +53,10 @@ def build_probe_tasks(config: ExperimentConfig, data: ExperimentData) -> list:
     if not config.probes.enabled:
         return []
     from mlmclm.probes import build_probe_tasks as build_tasks
-    from mlmclm.probes import load_user_probe_task
 
     heldout = data.texts("test") + ([] if config.cross_validation else data.texts("validation"))
     training = data.texts("train") + (data.texts("validation") if config.cross_validation else [])
-    tasks = build_tasks(heldout, training, config.probes)
-    tasks += [load_user_probe_task(path) for path in config.probes.data_files]
-    return tasks
+    return build_tasks(heldout, training, config.probes)
 
 
 _PROCESS_CONTEXT: WorkerContext | None = None

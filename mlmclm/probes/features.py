@@ -71,7 +71,7 @@ def encode_examples(
             ids += [*kept_second, sep_id]
         sequences.append(ids)
     if truncated:
-        logger.warning(
+        logger.debug(
             "%d of %d probe inputs were truncated to %d tokens", truncated, len(examples), max_length
         )
     return sequences

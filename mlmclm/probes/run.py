@@ -103,7 +103,7 @@ def run_probes(
                         seed=probe_cfg.seed,
                     )
                     metrics.update(_metrics(task.name, pooling, score))
-            logger.info(
+            logger.debug(
                 "probe %s (%s, %d train / %d test): accuracy %.3f in %.1fs",
                 task.name,
                 probe_cfg.mode,
