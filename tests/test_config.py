@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import yaml
@@ -159,3 +160,13 @@ def test_every_config_field_has_a_default_in_default_yaml():
     for section in ("data", "model", "training", "statistics", "probes"):
         names = {f.name for f in dataclasses.fields(type(getattr(ExperimentConfig(), section)))}
         assert names == set(default[section]), section
+
+
+def test_every_config_key_is_documented_in_the_configuration_reference():
+    reference = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+    config = ExperimentConfig()
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        names = [f.name for f in dataclasses.fields(value)] if dataclasses.is_dataclass(value) else [field.name]
+        for name in names:
+            assert f"`{name}`" in reference, name

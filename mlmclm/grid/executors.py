@@ -14,8 +14,8 @@ from typing import Protocol
 
 import torch
 
-from mlmclm.grid.worker import RunJob, WorkerContext, execute_run, init_worker_process
 from mlmclm.errors import ConfigError
+from mlmclm.grid.worker import RunJob, WorkerContext, execute_run, init_worker_process
 
 
 class Executor(Protocol):

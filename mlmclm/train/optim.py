@@ -13,7 +13,7 @@ from mlmclm.config import TrainingConfig
 def build_optimizer(model: torch.nn.Module, cfg: TrainingConfig) -> torch.optim.AdamW:
     """No weight decay on biases and LayerNorm weights (Devlin et al. 2019; Loshchilov & Hutter 2019)."""
     decay, no_decay = [], []
-    for module_name, module in model.named_modules():
+    for module in model.modules():
         for name, param in module.named_parameters(recurse=False):
             if not param.requires_grad:
                 continue

@@ -52,7 +52,7 @@ class RunOutcome:
 
 def convergence_step(steps: list[int], losses: list[float], tolerance: float) -> int | None:
     """First evaluation step whose validation loss is within ``tolerance`` (relative) of the run's best."""
-    finite = [(s, v) for s, v in zip(steps, losses) if math.isfinite(v)]
+    finite = [(s, v) for s, v in zip(steps, losses, strict=True) if math.isfinite(v)]
     if not finite:
         return None
     best = min(v for _, v in finite)
@@ -187,7 +187,7 @@ def _optimizer_step(
     total_scored = max(1, sum(scored))
     loss_sum = 0.0
     tokens = 0
-    for batch, n in zip(micro, scored):
+    for batch, n in zip(micro, scored, strict=True):
         with precision.autocast(device):
             out = model.loss(batch["input_ids"], batch["attention_mask"], batch["labels"])
         # Weight each micro-batch by its share of scored tokens: the step equals one big batch.
