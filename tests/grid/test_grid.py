@@ -188,3 +188,19 @@ def test_a_killed_grid_resumes_to_the_same_raw_results(tmp_path, shared_cache):
     resumed = json.loads((interrupted / "tiny_raw_results.json").read_text())
     clean = json.loads((tmp_path / "clean" / "tiny_raw_results.json").read_text())
     assert deterministic_view(resumed) == deterministic_view(clean)
+
+
+def test_parallel_workers_record_every_run_like_the_sequential_grid(tmp_path, shared_cache):
+    settings = tiny_settings(shared_cache, num_runs=1)
+    sequential = run_grid(resolve_config(overrides={**settings, "output_dir": str(tmp_path / "seq")}), "test")
+    parallel = run_grid(
+        resolve_config(overrides={**settings, "output_dir": str(tmp_path / "par"), "workers": 2}), "test"
+    )
+    seq_runs = {r["run_id"]: r for r in json.loads(sequential.read_text())["runs"]}
+    par_runs = {r["run_id"]: r for r in json.loads(parallel.read_text())["runs"]}
+    assert list(par_runs) == list(seq_runs)  # recorded in plan order whatever order they finished in
+    for run_id, run in par_runs.items():
+        assert run["status"] == "completed"
+        # other thread counts may change float summation order, not the result beyond rounding
+        assert run["metrics"]["val_loss"] == pytest.approx(seq_runs[run_id]["metrics"]["val_loss"], rel=1e-4)
+        assert run["metrics"]["train_tokens"] == seq_runs[run_id]["metrics"]["train_tokens"]
