@@ -67,7 +67,8 @@ def init_worker_process(config_dict: dict, threads: int) -> None:
     global _PROCESS_CONTEXT
     torch.set_num_threads(threads)
     config = from_dict(ExperimentConfig, config_dict, "")
-    _PROCESS_CONTEXT = WorkerContext.prepare(config)
+    if _PROCESS_CONTEXT is None or _PROCESS_CONTEXT.config != config:  # Ray reuses worker processes
+        _PROCESS_CONTEXT = WorkerContext.prepare(config)
 
 
 def execute_run(job: RunJob, context: WorkerContext | None = None) -> dict:

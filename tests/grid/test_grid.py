@@ -204,3 +204,19 @@ def test_parallel_workers_record_every_run_like_the_sequential_grid(tmp_path, sh
         # other thread counts may change float summation order, not the result beyond rounding
         assert run["metrics"]["val_loss"] == pytest.approx(seq_runs[run_id]["metrics"]["val_loss"], rel=1e-4)
         assert run["metrics"]["train_tokens"] == seq_runs[run_id]["metrics"]["train_tokens"]
+
+
+@pytest.mark.slow
+def test_the_ray_executor_runs_the_grid_on_a_local_ray_instance(tmp_path, shared_cache):
+    ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
+    settings = tiny_settings(shared_cache, num_runs=1, attention=["standard"], executor="ray")
+    settings["data"]["cache_dir"] = str(Path(shared_cache).resolve())
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        raw = json.loads(run_grid(resolve_config(overrides={**settings, "output_dir": str(tmp_path)}), "t").read_text())
+    finally:
+        ray.shutdown()
+    jsonschema.validate(raw, SCHEMA)
+    assert [(r["run_id"], r["status"]) for r in raw["runs"]] == [
+        ("standard_mlm_run0", "completed"), ("standard_clm_run0", "completed")
+    ]
