@@ -14,9 +14,10 @@ import ast
 import os
 import sys
 import sysconfig
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from mlmclm.atomic import atomic_write_text
 
 SKIPPED_DIRS = frozenset({"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__"})
 
@@ -31,7 +32,7 @@ def default_corpus_file(cache_dir: Path) -> Path:
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         text = "".join(" ".join(doc.split()) + "\n" for doc in extract_stdlib_documents() if doc.strip())
-        write_text_atomic(path, text)
+        atomic_write_text(path, text)
     return path
 
 
@@ -79,15 +80,3 @@ def _docstrings(path: Path) -> Iterator[str]:
             if isinstance(c, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
         ]
         stack.extend(reversed(children))  # depth-first in source order
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
-from mlmclm.data.stdlib_corpus import write_text_atomic
+from mlmclm.atomic import atomic_write_text
 from mlmclm.errors import DataError
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -57,7 +57,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, output_dir: str | Pat
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / "tokenizer.json"
-    write_text_atomic(path, tokenizer.to_str())
+    atomic_write_text(path, tokenizer.to_str())
     return path
 
 
