@@ -153,7 +153,11 @@ def _dry_run(config) -> int:
     from mlmclm.data import prepare_data
     from mlmclm.grid.plan import plan_runs
 
-    manifest = prepare_data(config).manifest  # reads the corpus and obtains the tokenizer (both cached)
+    from mlmclm.grid.worker import build_probe_tasks
+
+    data = prepare_data(config)  # reads the corpus and obtains the tokenizer (both cached)
+    manifest = data.manifest
+    probe_tasks = build_probe_tasks(config, data)  # builds the held-out tasks and reads --probe-data files
     runs = plan_runs(config)
     print("# Resolved configuration")
     print(dump_yaml(config).rstrip())
@@ -164,6 +168,9 @@ def _dry_run(config) -> int:
     print(f"tokenizer: {manifest['tokenizer_path']} (sha256 {manifest['tokenizer_sha256'][:12]})")
     for note in manifest.get("notes", []):
         print(f"note: {note}")
+    print("\n# Probe tasks" + ("" if probe_tasks else ": none (--no-probes)"))
+    for task in probe_tasks:
+        print(f"{task.name}: {len(task.train)} train / {len(task.test)} test examples, {len(task.label_names)} labels")
     print("\n# Experiment plan")
     for spec in runs:
         print(spec.describe())

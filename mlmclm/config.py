@@ -131,7 +131,7 @@ class ProbeConfig:
         default_factory=lambda: ["bigram_shift", "sentence_length", "word_content", "coherence"]
     )
     data_files: list[str] = field(default_factory=list)  # user tasks: jsonl with text, label[, text_pair]
-    examples_per_task: int = 1000
+    examples_per_task: int = 500
     test_fraction: float = 0.3
     finetune_epochs: int = 3
     finetune_learning_rate: float = 5e-5
