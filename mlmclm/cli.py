@@ -152,7 +152,6 @@ def _dry_run(config) -> int:
     from mlmclm.config import dump_yaml
     from mlmclm.data import prepare_data
     from mlmclm.grid.plan import plan_runs
-
     from mlmclm.grid.worker import build_probe_tasks
 
     data = prepare_data(config)  # reads the corpus and obtains the tokenizer (both cached)

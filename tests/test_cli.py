@@ -41,7 +41,7 @@ def planned(out: str) -> int:
 def test_dry_run_quick_test_two_mechanisms_plans_12(capsys, tiny_corpus):
     code, out, _ = run_cli(
         capsys, "train", "--quick-test", "--objectives", "both", "--attention", "standard", "rope",
-        "--data", tiny_corpus, "--dry-run",
+        "--data", tiny_corpus, "--dry-run", "--no-probes",
     )
     assert code == 0
     assert planned(out) == 12
@@ -51,7 +51,7 @@ def test_dry_run_quick_test_two_mechanisms_plans_12(capsys, tiny_corpus):
 def test_dry_run_cross_validation_plans_120(capsys, tiny_corpus):
     code, out, _ = run_cli(
         capsys, "train", "--num-runs", "5", "--cross-validation", "--folds", "3", "--data", tiny_corpus,
-        "--dry-run",
+        "--dry-run", "--no-probes",
     )
     assert code == 0
     assert planned(out) == 120
@@ -61,7 +61,7 @@ def test_dry_run_cross_validation_plans_120(capsys, tiny_corpus):
 def test_dry_run_prints_the_resolved_config_with_cli_overrides(capsys, tiny_corpus):
     code, out, _ = run_cli(
         capsys, "train", "--quick-test", "--learning-rate", "0.003", "--batch-size", "5", "--seeds", "11", "12",
-        "--data", tiny_corpus, "--dry-run",
+        "--data", tiny_corpus, "--dry-run", "--no-probes",
     )
     assert code == 0
     assert "learning_rate: 0.003" in out and "batch_size: 5" in out
@@ -93,11 +93,24 @@ def test_bad_input_is_one_line_and_exit_code_2(capsys, argv, message):
 
 
 def _assert_one_line(err: str, message: str) -> None:
+    """One ``error:`` line, last on stderr (progress logs may precede it), and no traceback."""
     lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ")
-    assert message in lines[0]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], err
+    assert message in errors[0]
     assert "Traceback" not in err
+
+
+def test_dry_run_builds_the_probe_tasks_and_reads_probe_files(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "train", "--quick-test", "--dry-run")
+    assert code == 0
+    for task in ("bigram_shift", "sentence_length", "word_content", "coherence"):
+        assert f"{task}: " in out and "train /" in out
+    code, _, err = run_cli(
+        capsys, "train", "--quick-test", "--dry-run", "--probe-data", str(tmp_path / "missing.jsonl")
+    )
+    assert code == 2
+    _assert_one_line(err, "missing.jsonl")
 
 
 def test_empty_data_file_is_one_line_and_exit_code_2(capsys, tmp_path):
