@@ -220,3 +220,26 @@ def test_the_ray_executor_runs_the_grid_on_a_local_ray_instance(tmp_path, shared
     assert [(r["run_id"], r["status"]) for r in raw["runs"]] == [
         ("standard_mlm_run0", "completed"), ("standard_clm_run0", "completed")
     ]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_the_rerun_completes(tmp_path, shared_cache):
+    settings = tiny_settings(shared_cache, num_runs=1, training={"max_steps": 200, "checkpoint_interval": 5})
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(yaml.safe_dump(settings))
+    command = [sys.executable, str(REPO / "train.py"), "--config", str(config_path), "--output-dir", str(tmp_path)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    checkpoint = tmp_path / "experiments" / "standard_mlm_run0" / "checkpoint.pt"
+    deadline = time.time() + 300
+    while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert "interrupted" in err.splitlines()[-1] and "Traceback" not in err
+    rerun = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    raw = json.loads((tmp_path / "tiny_raw_results.json").read_text())
+    assert [r["status"] for r in raw["runs"]] == ["completed"] * 4
