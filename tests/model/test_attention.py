@@ -274,3 +274,16 @@ def test_config_rejects_exposb_bucket_counts_that_cannot_split_into_two_sides(nu
 
     with pytest.raises(ConfigError, match="exposb_num_buckets must be even and >= 4"):
         resolve_config(overrides={"model": {"exposb_num_buckets": num_buckets}})
+
+
+@pytest.mark.parametrize("name", ["alibi", "exposb"])
+def test_bias_is_built_once_in_the_autocast_dtype_so_layers_share_one_mask(name):
+    """SDPA needs the bias in q's dtype; casting it in every layer would keep one [B, H, T, T] copy per layer."""
+    config = tiny_config(hidden_size=HEADS * HEAD_DIM, num_heads=HEADS)
+    mechanism = ATTENTION_MECHANISMS.get(name)(config, max_seq_length=MAX_SEQ_LENGTH, causal=False)
+    key_mask = padding(True)
+    assert mechanism.prepare(SEQ, key_mask, torch.device("cpu")).attn_mask.dtype == torch.float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        state = mechanism.prepare(SEQ, key_mask, torch.device("cpu"))
+    assert state.attn_mask.dtype == torch.bfloat16 and state.attn_mask.shape == (BATCH, HEADS, SEQ, SEQ)
+    assert torch.isinf(state.attn_mask[1, :, :, 4:]).all(), "padded keys stay -inf after the cast"

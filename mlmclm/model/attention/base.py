@@ -54,9 +54,13 @@ def build_softmax_mask(
     if bias is None:
         return SoftmaxMask(allowed, False)
     bias = bias.unsqueeze(0)
-    if allowed is None:
-        return SoftmaxMask(bias, False)
-    return SoftmaxMask(bias.masked_fill(~allowed, float("-inf")), False)
+    if allowed is not None:
+        bias = bias.masked_fill(~allowed, float("-inf"))
+    # SDPA wants the bias in q's dtype, which is autocast's when it is on. Casting here, once per forward, lets
+    # every layer share one tensor; a cast per layer would keep one [B, heads, T, T] copy per layer for backward.
+    if torch.is_autocast_enabled(device.type):
+        bias = bias.to(torch.get_autocast_dtype(device.type))
+    return SoftmaxMask(bias, False)
 
 
 def softmax_attention(
@@ -65,7 +69,7 @@ def softmax_attention(
     """softmax(q kᵀ / √d + bias) v through PyTorch's fused SDPA kernels."""
     attn_mask = mask.attn_mask
     if attn_mask is not None and attn_mask.is_floating_point() and attn_mask.dtype != q.dtype:
-        attn_mask = attn_mask.to(q.dtype)  # under autocast q is bf16/fp16 and SDPA wants matching dtypes
+        attn_mask = attn_mask.to(q.dtype)  # e.g. a float32 bias in a model cast to bf16; SDPA wants one dtype
     return F.scaled_dot_product_attention(
         q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=mask.is_causal
     )
