@@ -2,7 +2,8 @@
 
 BCa (bias-corrected and accelerated; Efron 1987, JASA 82:171) through :func:`scipy.stats.bootstrap`. BCa needs
 a jackknife with spread; when it fails or warns that the bootstrap distribution is degenerate, the percentile
-interval is used instead, and when even that is undefined the point estimate is reported with a note.
+interval is used instead; when even that is undefined, or every resample gives the same value although the
+data vary, no interval is reported (a zero-width interval would claim certainty the data do not give).
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ def bootstrap_ci(
         distribution = np.asarray(result.bootstrap_distribution)
         if not np.all(np.isfinite(distribution)):
             return _interval_from_defined_resamples(distribution, confidence_level)
+        if np.ptp(distribution) == 0:  # e.g. rank-biserial r = -1 when every paired difference is negative
+            note = "every resample gives the same value, so the bootstrap cannot measure uncertainty: no interval"
+            return ConfidenceInterval(None, None, confidence_level, "none", note)
         low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
         if _finite(low) and _finite(high):
             note = None if method == "BCa" else "BCa undefined for these data; percentile interval"

@@ -54,3 +54,9 @@ def test_awkward_samples_never_crash(values):
 def test_standardised_effect_undefined_in_many_resamples_gives_no_interval():
     interval = _ci((np.array([0.1, 0.2, 0.4]),), effect_sizes.cohens_dz)  # 3 of 27 resamples have no spread
     assert interval.low is None and "undefined" in interval.note
+
+
+def test_bootstrap_distribution_without_spread_gives_no_interval_not_a_zero_width_one():
+    # Three negative differences: every resample has r = -1, which says nothing about the uncertainty of r.
+    interval = _ci((np.array([-0.1, -0.2, -0.4]),), effect_sizes.rank_biserial_paired)
+    assert interval.low is None and interval.method == "none" and "every resample" in interval.note
