@@ -22,6 +22,7 @@ from mlmclm.grid.plan import RunSpec
 SCHEMA_VERSION = 1
 FINISHED = ("completed", "diverged")
 RUN_RECORD_NAME = "metrics.json"
+OWNER_NAME = "owner.json"  # which experiment (and configuration) a run directory belongs to
 # Keys that may change between invocations without invalidating finished runs: where and how runs are
 # executed, how they are analysed, and the grid's extent (new seeds or conditions simply add runs).
 _NEUTRAL_KEYS = (
@@ -95,8 +96,8 @@ class ResultsStore:
         if changed:
             raise UserError(
                 f"{store.path} was produced with a different configuration ({'; '.join(changed[:5])}"
-                f"{'; ...' if len(changed) > 5 else ''}); use --overwrite to start over or "
-                "--experiment-name to keep both"
+                f"{'; ...' if len(changed) > 5 else ''}); use --overwrite to start over, or another "
+                "--output-dir to keep both"
             )
         store.document["created"] = previous.get("created", store.document["created"])
         store.document["runs"] = [run for run in previous.get("runs", []) if run.get("status") in FINISHED]
@@ -132,6 +133,33 @@ class ResultsStore:
     def save(self) -> None:
         self.document["updated"] = _now()
         atomic_write_json(self.path, self.document)
+
+
+def check_run_directories(output_dir: Path, specs: list[RunSpec], experiment_name: str) -> None:
+    """Refuse to touch run directories that another experiment owns (run ids are shared across experiments)."""
+    for spec in specs:
+        owner = _read_owner(run_directory(output_dir, spec))
+        if owner and owner.get("experiment_name") != experiment_name:
+            raise UserError(
+                f"{run_directory(output_dir, spec)} belongs to experiment {owner.get('experiment_name')!r}; "
+                f"give experiment {experiment_name!r} its own --output-dir"
+            )
+
+
+def claim_run_directory(run_dir: Path, experiment_name: str, fingerprint: str) -> None:
+    """Start clean if the directory holds leftovers of another configuration; keep own checkpoints."""
+    owner = _read_owner(run_dir)
+    if run_dir.exists() and (owner or {}).get("config_fingerprint") != fingerprint:
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / OWNER_NAME, {"experiment_name": experiment_name, "config_fingerprint": fingerprint})
+
+
+def _read_owner(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((run_dir / OWNER_NAME).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def read_run_record(run_dir: Path) -> dict[str, Any] | None:

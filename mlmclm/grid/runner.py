@@ -11,7 +11,7 @@ from mlmclm.data import prepare_data
 from mlmclm.environment import collect_environment
 from mlmclm.grid.executors import make_executor
 from mlmclm.grid.plan import plan_runs
-from mlmclm.grid.results import ResultsStore, config_fingerprint, run_directory
+from mlmclm.grid.results import ResultsStore, check_run_directories, config_fingerprint, run_directory
 from mlmclm.grid.worker import RunJob
 from mlmclm.progress import GridProgress
 from mlmclm.train.budget import compute_budget
@@ -34,6 +34,7 @@ def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Pat
         "data": data.manifest,
         "budget": budget.to_dict(),
     }
+    check_run_directories(output_dir, specs, config.experiment_name)
     store = ResultsStore.open(output_dir, config.experiment_name, header, config.resume)
     if not config.resume:
         for spec in specs:
@@ -47,7 +48,10 @@ def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Pat
         len(specs), len(specs) - len(pending), len(pending), budget.optimizer_steps, budget.epochs,
     )
     fingerprint = config_fingerprint(config.to_dict())
-    jobs = [RunJob(spec, run_directory(output_dir, spec), budget.optimizer_steps, fingerprint) for spec in pending]
+    jobs = [
+        RunJob(spec, run_directory(output_dir, spec), budget.optimizer_steps, fingerprint, config.experiment_name)
+        for spec in pending
+    ]
     progress = GridProgress(len(specs), len(specs) - len(pending), quiet)
     executor = make_executor(config, data, progress.run_callback)
     try:

@@ -7,22 +7,20 @@ caught, so an interrupted grid stops cleanly and the rerun continues from the la
 from __future__ import annotations
 
 import logging
-import shutil
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from mlmclm.atomic import atomic_write_json, atomic_write_text
+from mlmclm.atomic import atomic_write_json
 from mlmclm.config import ExperimentConfig, from_dict
 from mlmclm.data import ExperimentData, prepare_data
 from mlmclm.grid.plan import RunSpec
-from mlmclm.grid.results import RUN_RECORD_NAME
+from mlmclm.grid.results import RUN_RECORD_NAME, claim_run_directory
 from mlmclm.train.trainer import StepCallback, train_run
 
 log = logging.getLogger(__name__)
-FINGERPRINT_NAME = "config_fingerprint.txt"
 
 
 @dataclass(frozen=True)
@@ -31,6 +29,7 @@ class RunJob:
     run_dir: Path
     total_steps: int
     config_fingerprint: str
+    experiment_name: str
 
 
 @dataclass
@@ -77,7 +76,7 @@ def execute_run(job: RunJob, context: WorkerContext | None = None) -> dict:
     if context is None:
         raise RuntimeError("execute_run needs a WorkerContext (call init_worker_process first)")
     spec, run_dir = job.spec, job.run_dir
-    _claim_run_directory(run_dir, job.config_fingerprint)
+    claim_run_directory(run_dir, job.experiment_name, job.config_fingerprint)
     handler = logging.FileHandler(run_dir / "run.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
@@ -102,12 +101,3 @@ def execute_run(job: RunJob, context: WorkerContext | None = None) -> dict:
         handler.close()
     atomic_write_json(run_dir / RUN_RECORD_NAME, record)
     return record
-
-
-def _claim_run_directory(run_dir: Path, fingerprint: str) -> None:
-    """Start clean if the directory holds leftovers of another configuration; keep own checkpoints."""
-    marker = run_dir / FINGERPRINT_NAME
-    if run_dir.exists() and (not marker.exists() or marker.read_text().strip() != fingerprint):
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(marker, fingerprint + "\n")

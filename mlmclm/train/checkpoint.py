@@ -20,6 +20,7 @@ class TrainState:
     batch_in_epoch: int = 0
     tokens_seen: int = 0
     train_time_s: float = 0.0
+    eval_time_s: float = 0.0  # part of train_time_s spent in validation, excluded from throughput
     best_val_loss: float = math.inf
     evals_since_best: int = 0
     curves: dict[str, list[float]] = field(default_factory=dict)

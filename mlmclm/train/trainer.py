@@ -133,7 +133,8 @@ def train_run(
             state.curves.setdefault("train_loss", []).append(loss_sum)
             state.train_time_s = time.perf_counter() - started
             if on_step is not None:
-                on_step(state.step, total_steps, loss_sum, state.tokens_seen / max(state.train_time_s, 1e-9))
+                training_s = max(state.train_time_s - state.eval_time_s, 1e-9)
+                on_step(state.step, total_steps, loss_sum, state.tokens_seen / training_s)
             if state.step % cfg.eval_interval == 0 or state.step == total_steps:
                 stop_early = _record_validation(model, val_batches, device, precision, state, cfg)
             if state.step % cfg.checkpoint_interval == 0 and state.step < total_steps:
@@ -205,7 +206,9 @@ def _optimizer_step(
 
 def _record_validation(model, val_batches, device, precision, state: TrainState, cfg) -> bool:
     """Evaluate on the validation split, append to the curves, and say whether early stopping fires."""
+    started = time.perf_counter()
     result = evaluate(model, val_batches, device, precision)
+    state.eval_time_s += time.perf_counter() - started
     curves = state.curves
     for key, value in (
         ("step", state.step),
@@ -242,7 +245,7 @@ def _final_metrics(state: TrainState, test, tolerance: float, model, device) -> 
         "train_steps": float(state.step),
         "train_tokens": float(state.tokens_seen),
         "train_time_s": state.train_time_s,
-        "tokens_per_s": state.tokens_seen / max(state.train_time_s, 1e-9),
+        "tokens_per_s": state.tokens_seen / max(state.train_time_s - state.eval_time_s, 1e-9),
         "num_params": float(model.num_parameters()),
         "peak_memory_mb": peak_memory_mb(device),
     }

@@ -243,3 +243,16 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_completes(tmp_path, shared_cache):
     assert rerun.returncode == 0, rerun.stderr
     raw = json.loads((tmp_path / "tiny_raw_results.json").read_text())
     assert [r["status"] for r in raw["runs"]] == ["completed"] * 4
+
+
+def test_another_experiment_never_deletes_this_experiments_run_directories(tmp_path, shared_cache):
+    settings = tiny_settings(shared_cache, output_dir=str(tmp_path), num_runs=1, attention=["standard"])
+    run_grid(resolve_config(overrides=settings), "test")
+    model_file = tmp_path / "experiments" / "standard_mlm_run0" / "model.safetensors"
+    assert model_file.exists()
+    other = {**settings, "experiment_name": "other", "training": {**settings["training"], "learning_rate": 1e-2}}
+    with pytest.raises(UserError, match="belongs to experiment 'tiny'"):
+        run_grid(resolve_config(overrides=other), "test")
+    with pytest.raises(UserError, match="belongs to experiment 'tiny'"):
+        run_grid(resolve_config(overrides={**other, "resume": False}), "test")
+    assert model_file.exists()
