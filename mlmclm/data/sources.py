@@ -80,12 +80,16 @@ def iter_raw_documents(path_spec: str, fmt: str, text_field: str, separator: str
 
 
 def _guarded(path: Path, reader: Callable[[IO[str]], Iterator[str]]) -> Iterator[str]:
-    """Open ``path`` (gzip when it ends in .gz) as strict UTF-8 and turn decoding failures into DataError."""
+    """Open ``path`` (gzip when it ends in .gz) as strict UTF-8 and turn decoding failures into DataError.
+
+    ``utf-8-sig`` drops a leading byte-order mark (Excel and Notepad write one), which would otherwise end
+    up in the first document or the first CSV column name.
+    """
     try:
         if path.name.lower().endswith(".gz"):
-            handle: IO[str] = gzip.open(path, "rt", encoding="utf-8", newline="")
+            handle: IO[str] = gzip.open(path, "rt", encoding="utf-8-sig", newline="")
         else:
-            handle = open(path, encoding="utf-8", newline="")
+            handle = open(path, encoding="utf-8-sig", newline="")
         with handle:
             for document in reader(handle):
                 if "\x00" in document:
@@ -189,9 +193,11 @@ def _parquet_documents(path: Path, text_field: str) -> Iterator[str]:
         raise DataError(
             f"{path}: no column {text_field!r} (columns: {', '.join(names)}); set data.text_field"
         )
+    row = 0
     for batch in file.iter_batches(columns=[text_field], batch_size=4096):
         for value in batch.column(0).to_pylist():
-            yield value or ""
+            yield _text_value(value, text_field, f"{path} row {row}")
+            row += 1
 
 
 def _hf_documents(spec: str, text_field: str) -> Iterator[str]:
@@ -214,5 +220,17 @@ def _hf_documents(spec: str, text_field: str) -> Iterator[str]:
                 f"dataset {spec!r} split {split!r} has no column {text_field!r} "
                 f"(columns: {', '.join(columns)}); set data.text_field"
             )
-        for value in loaded[split][text_field]:
-            yield value or ""
+        for row, value in enumerate(loaded[split][text_field]):
+            yield _text_value(value, text_field, f"dataset {spec!r} split {split!r} row {row}")
+
+
+def _text_value(value: object, text_field: str, where: str) -> str:
+    """A column cell as text: a missing value is an empty document, any other non-string an error."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise DataError(
+            f"{where}: column {text_field!r} must hold strings, got {type(value).__name__}; "
+            "set data.text_field to a text column"
+        )
+    return value

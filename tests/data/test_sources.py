@@ -99,6 +99,52 @@ def test_hf_source_reads_every_split_of_a_dataset(monkeypatch):
     assert sorted(corpus_texts("hf:fake:cfg")) == sorted(DOCS)
 
 
+@pytest.mark.parametrize("name", ["c.txt", "c.jsonl", "c.csv"])
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_document_or_column_name(tmp_path, name):
+    """Excel and Notepad save UTF-8 with a leading BOM; it must not reach the text or the CSV header."""
+    if name == "c.txt":
+        content = "\n".join(DOCS)
+    elif name == "c.jsonl":
+        content = "\n".join(json.dumps({"text": d}) for d in DOCS)
+    else:
+        content = "text\n" + "\n".join(f'"{d}"' for d in DOCS)
+    (tmp_path / name).write_bytes(b"\xef\xbb\xbf" + content.encode("utf-8"))
+    assert corpus_texts(tmp_path / name) == DOCS
+
+
+def test_parquet_column_that_is_not_text_is_a_one_line_data_error(tmp_path):
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pyarrow.table({"text": [1, 2, 3]}), tmp_path / "c.parquet")
+    with pytest.raises(DataError, match=r"row 0: column 'text' must hold strings, got int") as caught:
+        corpus_texts(tmp_path / "c.parquet")
+    assert "\n" not in str(caught.value)
+
+
+def test_parquet_nulls_count_as_empty_documents(tmp_path):
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pyarrow.table({"text": [DOCS[0], None, DOCS[1]]}), tmp_path / "c.parquet")
+    corpus = load_corpus(DataConfig(path=str(tmp_path / "c.parquet")))
+    assert corpus.texts == DOCS[:2] and corpus.counts["dropped_empty"] == 1
+
+
+def test_hf_column_that_is_not_text_is_a_one_line_data_error(monkeypatch):
+    class Split:
+        column_names = ["text"]
+
+        def __getitem__(self, column):
+            return [DOCS[0], ["a", "list"]]
+
+    fake = types.ModuleType("datasets")
+    fake.load_dataset = lambda name, config: {"train": Split()}
+    monkeypatch.setitem(sys.modules, "datasets", fake)
+    with pytest.raises(DataError, match=r"split 'train' row 1: column 'text' must hold strings, got list"):
+        corpus_texts("hf:fake")
+
+
 def test_hf_source_without_datasets_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", None)
     with pytest.raises(DataError, match=r"mlmclm\[hf\]"):
