@@ -77,7 +77,7 @@ def load_tokenizer(path: str | Path) -> TokenizerInfo:
         raise DataError(f"{file} is not a valid tokenizer.json: {str(exc).splitlines()[0]}") from exc
     tokenizer.no_padding()
     tokenizer.no_truncation()
-    ids = {role: _find_token(tokenizer, names) for role, names in SPECIAL_TOKEN_ALIASES.items()}
+    ids = {role: find_special_token(tokenizer, role) for role in SPECIAL_TOKEN_ALIASES}
     missing = [role for role in REQUIRED_ROLES if ids[role] is None]
     if missing:
         wanted = ", ".join(SPECIAL_TOKEN_ALIASES[role][0] for role in missing)
@@ -101,8 +101,9 @@ def load_tokenizer(path: str | Path) -> TokenizerInfo:
     )
 
 
-def _find_token(tokenizer: Tokenizer, names: tuple[str, ...]) -> int | None:
-    for name in names:
+def find_special_token(tokenizer: Tokenizer, role: str) -> int | None:
+    """Id of the token playing ``role`` ("pad", "cls", ...) under its first spelling the tokenizer has."""
+    for name in SPECIAL_TOKEN_ALIASES[role]:
         token_id = tokenizer.token_to_id(name)
         if token_id is not None:
             return token_id

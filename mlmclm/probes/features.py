@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
+from mlmclm.data.tokenizer import SPECIAL_TOKEN_ALIASES, find_special_token
 from mlmclm.errors import DataError
 from mlmclm.probes.examples import ProbeExample
 
@@ -23,10 +24,14 @@ logger = logging.getLogger(__name__)
 POOLINGS = ("mean", "last_token")
 
 
-def special_token_id(tokenizer: Tokenizer, token: str) -> int:
-    token_id = tokenizer.token_to_id(token)
+def special_token_id(tokenizer: Tokenizer, role: str) -> int:
+    """The id the data pipeline uses for ``role`` ("pad", "cls", "sep"), so RoBERTa-style names work too."""
+    token_id = find_special_token(tokenizer, role)
     if token_id is None:
-        raise DataError(f"the tokenizer has no {token} token; probes need [PAD], [CLS] and [SEP]")
+        raise DataError(
+            f"the tokenizer has no {SPECIAL_TOKEN_ALIASES[role][0]} token; probes need [PAD], [CLS] and [SEP] "
+            "(or <pad> <s> </s>)"
+        )
     return token_id
 
 
@@ -54,7 +59,7 @@ def encode_examples(
 ) -> list[list[int]]:
     """Token ids of each example with [CLS]/[SEP] added; logs how many had to be truncated."""
     plain = _plain(tokenizer)
-    cls_id, sep_id = special_token_id(tokenizer, "[CLS]"), special_token_id(tokenizer, "[SEP]")
+    cls_id, sep_id = special_token_id(tokenizer, "cls"), special_token_id(tokenizer, "sep")
     firsts = [
         encoding.ids for encoding in plain.encode_batch([e.text for e in examples], add_special_tokens=False)
     ]

@@ -63,7 +63,7 @@ def run_probes(
     device = torch.device(device)
     poolings = ("mean", "last_token") if model.config["objective"] == "clm" else ("mean",)
     max_length = int(model.config["max_seq_length"])
-    pad_id = special_token_id(tokenizer, "[PAD]")
+    pad_id = special_token_id(tokenizer, "pad")
     was_training = model.training
     model.eval()
     metrics: dict[str, float] = {}

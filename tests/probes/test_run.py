@@ -123,3 +123,28 @@ def test_tokenizer_padding_settings_do_not_leak_into_probe_inputs(tokenizer):
 def test_probe_metric_names_accepts_tasks_or_names(tasks):
     assert probe_metric_names(["a_task"]) == ["probe/a_task/accuracy", "probe/a_task/f1"]
     assert probe_metric_names(tasks)[:2] == ["probe/bigram_shift/accuracy", "probe/bigram_shift/f1"]
+
+
+def test_roberta_style_special_tokens_are_used_like_the_data_pipeline_does(probe_cfg):
+    """data.tokenizer accepts <pad> <s> </s> <mask>; probes must read those roles too, not stop the run."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from mlmclm.probes import ProbeTask
+
+    from .conftest import BagOfEmbeddingsEncoder
+
+    words = ["<pad>", "<unk>", "<s>", "</s>", "<mask>", "alpha", "beta", "gamma"]
+    roberta = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    roberta.pre_tokenizer = pre_tokenizers.Whitespace()
+    single, pair = encode_examples(
+        roberta, [ProbeExample("alpha beta", 0), ProbeExample("alpha", 0, "gamma")], 16
+    )
+    assert single == [2, 5, 6, 3] and pair == [2, 5, 3, 7, 3]
+    examples = [
+        ProbeExample(f"{word} gamma" + " gamma" * (i % 3), label)
+        for i in range(40)
+        for label, word in enumerate(("alpha", "beta"))
+    ]
+    task = ProbeTask("alpha_or_beta", ["alpha", "beta"], examples[:60], examples[60:])
+    metrics = run_probes(BagOfEmbeddingsEncoder(len(words), "mlm"), roberta, [task], probe_cfg, "cpu")
+    assert metrics["probe/alpha_or_beta/accuracy"] == 1.0
