@@ -91,7 +91,7 @@ class Comparison:
     alpha: float
     cohens_d: float | None  # d_z when paired
     hedges_g: float | None
-    effect_size_ci: ConfidenceInterval  # of hedges_g
+    effect_size_ci: ConfidenceInterval  # of δ, the population effect d and g estimate (noncentral t)
     rank_biserial: float | None
     rank_biserial_ci: ConfidenceInterval
     min_detectable_effect: float | None
@@ -173,7 +173,8 @@ def _better_group(direction: str | None, difference: float | None, a: str, b: st
 def _runs_needed(
     effect: float | None, result: hypothesis_tests.TestResult, *, paired: bool, settings: StatisticsConfig
 ) -> int | None:
-    """t-test power sample size, raised to the rank test's floor when a rank test is the one used."""
+    """t-test power sample size for the observed Hedges' g (the bias-corrected estimate of δ; d overstates it
+    at small n), raised to the rank test's floor when a rank test is the one used."""
     needed = power.runs_needed(effect, paired=paired, alpha=settings.significance_level, power=settings.power)
     if needed is None or result.min_runs_for_significance is None:
         return needed
@@ -199,7 +200,6 @@ def compare_samples(
         enough = differences.size >= 2
         d = effect_sizes.cohens_dz(differences) if enough else math.nan
         g = effect_sizes.hedges_gz(differences) if enough else math.nan
-        g_ci = intervals.bootstrap_ci(samples, effect_sizes.hedges_gz, **boot)
         r = effect_sizes.rank_biserial_paired(differences)
         r_ci = intervals.bootstrap_ci(samples, effect_sizes.rank_biserial_paired, **boot)
     else:
@@ -212,7 +212,6 @@ def compare_samples(
         enough = x.size >= 2 and y.size >= 2
         d = effect_sizes.cohens_d(x, y) if enough else math.nan
         g = effect_sizes.hedges_g(x, y) if enough else math.nan
-        g_ci = intervals.bootstrap_ci(samples, effect_sizes.hedges_g, **boot)
         r = effect_sizes.rank_biserial_independent(x, y) if x.size and y.size else math.nan
         r_ci = intervals.bootstrap_ci(samples, effect_sizes.rank_biserial_independent, **boot)
     paired = pairs is not None
@@ -220,7 +219,10 @@ def compare_samples(
     mean_b = _number(np.mean(y)) if y.size else None
     difference = mean_a - mean_b if mean_a is not None and mean_b is not None else None
     direction = metric_direction(a.metric)
-    d_value = _number(d)
+    d_value, g_value = _number(d), _number(g)
+    effect_ci = intervals.standardized_effect_ci(
+        d_value, n_a=int(x.size), n_b=None if paired else int(y.size), confidence_level=level
+    )
     like_for_like = not family.startswith(MLM_VS_CLM) or is_like_for_like(a.metric)
     return Comparison(
         metric=a.metric,
@@ -245,14 +247,14 @@ def compare_samples(
         correction=settings.correction,
         alpha=alpha,
         cohens_d=d_value,
-        hedges_g=_number(g),
-        effect_size_ci=g_ci,
+        hedges_g=g_value,
+        effect_size_ci=effect_ci,
         rank_biserial=_number(r),
         rank_biserial_ci=r_ci,
         min_detectable_effect=power.minimum_detectable_effect(
             int(x.size), int(y.size), paired=paired, alpha=alpha, power=settings.power
         ),
-        runs_needed=_runs_needed(d_value, result, paired=paired, settings=settings),
+        runs_needed=_runs_needed(g_value, result, paired=paired, settings=settings),
         can_reach_significance=result.can_reach_significance,
         min_achievable_p=result.min_achievable_p,
         min_runs_for_significance=result.min_runs_for_significance,

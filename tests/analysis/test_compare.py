@@ -10,6 +10,7 @@ import pytest
 
 from mlmclm.analysis import analyze, metric_direction
 from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT
+from mlmclm.analysis.power import runs_needed
 from mlmclm.analysis.variance_components import fold_seed_variance
 from mlmclm.config import StatisticsConfig
 from mlmclm.errors import UserError
@@ -144,3 +145,22 @@ def test_cross_validation_runs_get_variance_components_matching_two_way_anova():
 
 def test_runs_without_folds_have_no_variance_components(analysis):
     assert fold_seed_variance(analysis.summaries[0].observations) is None
+
+
+def test_every_defined_effect_size_has_an_interval_even_with_three_runs(analysis):
+    # A bootstrap of a standardised effect is undefined with 3 runs (resamples without spread); the
+    # noncentral-t interval is not, and it brackets Cohen's d (d_z) from which it is inverted.
+    for comparison in analysis.comparisons:
+        if comparison.cohens_d is None:
+            continue
+        interval = comparison.effect_size_ci
+        assert interval.method == "noncentral t"
+        assert interval.low < comparison.cohens_d < interval.high
+
+
+def test_runs_needed_uses_the_bias_corrected_effect(analysis):
+    # d_z from 3 pairs overstates |δ| by 1/J(2) ≈ 1.77; sample sizes are planned on Hedges' g.
+    paired_t = [c for c in analysis.comparisons if c.test == "paired t-test" and c.hedges_g]
+    assert paired_t
+    for comparison in paired_t:
+        assert comparison.runs_needed == runs_needed(comparison.hedges_g, paired=True, alpha=0.05, power=0.8)

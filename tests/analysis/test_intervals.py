@@ -7,7 +7,12 @@ import pytest
 from scipy import stats
 
 from mlmclm.analysis import effect_sizes
-from mlmclm.analysis.intervals import bootstrap_ci, mean_difference_statistic, mean_statistic
+from mlmclm.analysis.intervals import (
+    bootstrap_ci,
+    mean_difference_statistic,
+    mean_statistic,
+    standardized_effect_ci,
+)
 
 
 def _ci(samples, statistic=mean_statistic, seed=0):
@@ -60,3 +65,36 @@ def test_bootstrap_distribution_without_spread_gives_no_interval_not_a_zero_widt
     # Three negative differences: every resample has r = -1, which says nothing about the uncertainty of r.
     interval = _ci((np.array([-0.1, -0.2, -0.4]),), effect_sizes.rank_biserial_paired)
     assert interval.low is None and interval.method == "none" and "every resample" in interval.note
+
+
+def test_effect_size_interval_matches_r_effectsize_on_the_sleep_data():
+    # R: effectsize::cohens_d on datasets::sleep — paired d = -1.28 [-2.12, -0.41], independent
+    # d = -0.83 [-1.74, 0.10] (noncentral-t intervals).
+    drug_1 = np.array([0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0])
+    drug_2 = np.array([1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4])
+    paired = standardized_effect_ci(
+        float(effect_sizes.cohens_dz(drug_1 - drug_2)), n_a=10, n_b=None, confidence_level=0.95
+    )
+    assert (paired.low, paired.high) == pytest.approx((-2.12, -0.41), abs=0.006)
+    independent = standardized_effect_ci(
+        float(effect_sizes.cohens_d(drug_1, drug_2)), n_a=10, n_b=10, confidence_level=0.95
+    )
+    assert (independent.low, independent.high) == pytest.approx((-1.74, 0.10), abs=0.006)
+
+
+@pytest.mark.parametrize("n_b", [None, 3])
+def test_effect_size_interval_covers_the_true_effect_at_the_nominal_rate_with_three_runs(n_b):
+    rng, delta, trials = np.random.default_rng(5), 0.8, 1000
+    covered = 0
+    for _ in range(trials):
+        if n_b is None:
+            d = float(effect_sizes.cohens_dz(rng.normal(delta, 1.0, 3)))
+        else:
+            d = float(effect_sizes.cohens_d(rng.normal(delta, 1.0, 3), rng.normal(0.0, 1.0, n_b)))
+        interval = standardized_effect_ci(d, n_a=3, n_b=n_b, confidence_level=0.95)
+        covered += interval.low <= delta <= interval.high
+    assert covered / trials == pytest.approx(0.95, abs=3 * np.sqrt(0.95 * 0.05 / trials))
+
+
+def test_undefined_effect_has_no_interval():
+    assert standardized_effect_ci(None, n_a=3, n_b=None, confidence_level=0.95).low is None
