@@ -10,6 +10,8 @@ import numpy as np
 
 MIN_EXAMPLES_PER_LABEL = 10
 """Below this a label cannot fill both probe splits and the cross-validation folds inside the train split."""
+MIN_TRAIN_PER_LABEL = 2
+"""Stratified k-fold selection of the probe's regularisation needs k >= 2 train examples of every label."""
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,9 @@ def stratified_split(
 ) -> tuple[list[ProbeExample], list[ProbeExample]]:
     """Split each label separately so both splits keep the label proportions of ``examples``.
 
-    Every label with at least two examples lands in both splits; the order inside each split is shuffled
-    so that nothing downstream can learn from position.
+    Every label with at least three examples lands in both splits, with at least two in the train split
+    (the probe's cross-validation over C needs two folds); the order inside each split is shuffled so that
+    nothing downstream can learn from position.
     """
     labels = np.array([example.label for example in examples])
     train_idx: list[int] = []
@@ -49,7 +52,7 @@ def stratified_split(
     for label in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == label))
         n_test = int(round(test_fraction * len(members)))
-        n_test = min(max(n_test, 1), len(members) - 1)
+        n_test = min(max(n_test, 1), len(members) - MIN_TRAIN_PER_LABEL)
         test_idx.extend(members[:n_test].tolist())
         train_idx.extend(members[n_test:].tolist())
     train = [examples[i] for i in rng.permutation(train_idx)]

@@ -87,3 +87,18 @@ def test_non_utf8_file_names_the_line(tmp_path):
 def test_missing_file_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="not found"):
         load_user_probe_task(tmp_path / "absent.jsonl")
+
+
+def test_a_large_test_fraction_still_leaves_two_train_rows_per_label_for_cross_validation(tmp_path):
+    """probes.test_fraction may be close to 1; the probe's C search needs two train rows of every label."""
+    import numpy as np
+
+    from mlmclm.probes.classifiers import fit_logistic_probe
+
+    path = write_rows(tmp_path / "t.jsonl", rows((10, 10)))
+    task = load_user_probe_task(path, ProbeConfig(test_fraction=0.95))
+    assert Counter(e.label for e in task.train) == {0: 2, 1: 2}
+    assert Counter(e.label for e in task.test) == {0: 8, 1: 8}
+    train_y, test_y = np.array([e.label for e in task.train]), np.array([e.label for e in task.test])
+    score = fit_logistic_probe(train_y[:, None] * 1.0, train_y, test_y[:, None] * 1.0, test_y, 0)
+    assert score.accuracy == 1.0
