@@ -12,6 +12,7 @@ does not depend on which other examples share its batch.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -102,6 +103,14 @@ def choose_spans(
     return units
 
 
+@functools.lru_cache(maxsize=8)
+def non_special_ids(vocab_size: int, special_ids: tuple[int, ...]) -> np.ndarray:
+    """The ids a random replacement draws from; computed once per tokenizer, not once per batch."""
+    ids = np.setdiff1d(np.arange(vocab_size), np.asarray(special_ids))
+    ids.flags.writeable = False
+    return ids
+
+
 def apply_masking(
     input_ids: np.ndarray,
     maskable: np.ndarray,
@@ -114,7 +123,7 @@ def apply_masking(
     """Masked ``input_ids`` and ``labels`` (original token at selected positions, -100 elsewhere)."""
     masked_ids = input_ids.copy()
     labels = np.full_like(input_ids, -100)
-    replaceable = np.setdiff1d(np.arange(info.vocab_size), np.asarray(info.special_ids))
+    replaceable = non_special_ids(info.vocab_size, info.special_ids)
     for row, rng in enumerate(rngs):
         units = strategy.choose(maskable[row], word_starts[row], rng, cfg)
         selected = units >= 0
