@@ -24,9 +24,23 @@ def _size_kwargs(paired: bool, n: int) -> dict[str, float]:
     return {"nobs": n} if paired else {"nobs1": n, "ratio": 1.0}
 
 
-def minimum_detectable_effect(
-    n_a: int, n_b: int, *, paired: bool, alpha: float, power: float
-) -> float | None:
+def _two_sided_power(solver: TTestPower | TTestIndPower, effect: float, alpha: float, paired: bool, n: int) -> float:
+    """statsmodels' two-sided power, guarded against its nan at large effects.
+
+    scipy's noncentral t cdf returns nan far in the lower tail, i.e. for the probability of rejecting in the
+    wrong direction when the noncentrality is large; that probability is negligible there, so the one-sided
+    power at α/2 (the same critical value) is then the two-sided power.
+    """
+    kwargs = _size_kwargs(paired, n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = float(solver.power(effect_size=effect, alpha=alpha, **kwargs))
+        if math.isnan(value):
+            value = float(solver.power(effect_size=effect, alpha=alpha / 2, alternative="larger", **kwargs))
+    return value
+
+
+def minimum_detectable_effect(n_a: int, n_b: int, *, paired: bool, alpha: float, power: float) -> float | None:
     """Smallest |d| (|d_z| when paired) detected with probability ``power`` at two-sided level ``alpha``."""
     if min(n_a, n_b) < _MIN_RUNS:
         return None
@@ -56,9 +70,7 @@ def runs_needed(
     solver = _solver(paired)
 
     def powered(n: int) -> bool:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return bool(solver.power(effect_size=effect, alpha=alpha, **_size_kwargs(paired, n)) >= power)
+        return _two_sided_power(solver, effect, alpha, paired, n) >= power
 
     low, high = _MIN_RUNS, _MIN_RUNS
     while not powered(high):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
@@ -41,3 +42,13 @@ def test_runs_needed_handles_huge_and_zero_effects():
     assert runs_needed(40.0, paired=False, alpha=0.05, power=0.8) == 2
     assert runs_needed(0.0, paired=True, alpha=0.05, power=0.8) is None
     assert runs_needed(None, paired=False, alpha=0.05, power=0.8) is None
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_runs_needed_never_grows_with_the_effect(paired):
+    # statsmodels' two-sided power is nan for large effects (scipy's noncentral t lower tail); a search that
+    # reads nan as "not enough power" asked for 7 pairs where 3 have power 0.89 (g = 3.83).
+    effects = np.linspace(0.3, 12.0, 60)
+    needed = [runs_needed(effect, paired=paired, alpha=0.05, power=0.8) for effect in effects]
+    assert all(later <= earlier for earlier, later in zip(needed, needed[1:], strict=False))
+    assert runs_needed(3.83, paired=True, alpha=0.05, power=0.8) == 3
