@@ -46,12 +46,16 @@ def _plain(tokenizer: Tokenizer) -> Tokenizer:
 
 
 def _truncate_longest_first(first: list[int], second: list[int], budget: int) -> tuple[list[int], list[int]]:
-    while len(first) + len(second) > budget:
-        if len(first) >= len(second):
-            first = first[:-1]
-        else:
-            second = second[:-1]
-    return first, second
+    """Hugging Face's ``longest_first``: drop from the end of the longer input (the first on ties) until
+    both fit, in closed form; a token-by-token loop is quadratic in the length of long documents."""
+    if len(first) + len(second) <= budget:
+        return first, second
+    shorter = min(len(first), len(second))
+    if 2 * shorter <= budget:  # only the longer one is cut
+        keep_first = budget - len(second) if len(first) >= len(second) else len(first)
+    else:  # both are cut to half the budget, the first getting the smaller half
+        keep_first = budget // 2
+    return first[:keep_first], second[: budget - keep_first]
 
 
 def encode_examples(

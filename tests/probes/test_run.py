@@ -148,3 +148,27 @@ def test_roberta_style_special_tokens_are_used_like_the_data_pipeline_does(probe
     task = ProbeTask("alpha_or_beta", ["alpha", "beta"], examples[:60], examples[60:])
     metrics = run_probes(BagOfEmbeddingsEncoder(len(words), "mlm"), roberta, [task], probe_cfg, "cpu")
     assert metrics["probe/alpha_or_beta/accuracy"] == 1.0
+
+
+def reference_longest_first(first, second, budget):
+    """Hugging Face's 'longest_first' rule, one token at a time: drop from the longer, the first on ties."""
+    first, second = list(first), list(second)
+    while len(first) + len(second) > budget:
+        if len(first) >= len(second):
+            first.pop()
+        else:
+            second.pop()
+    return first, second
+
+
+def test_longest_first_truncation_matches_the_token_by_token_rule_and_handles_long_inputs():
+    from mlmclm.probes.features import _truncate_longest_first
+
+    for n_first in range(0, 13):
+        for n_second in range(0, 13):
+            for budget in range(0, 14):
+                first, second = list(range(n_first)), list(range(100, 100 + n_second))
+                expected = reference_longest_first(first, second, budget)
+                assert _truncate_longest_first(first, second, budget) == expected
+    long_first, long_second = _truncate_longest_first(list(range(300_000)), [7] * 5, 126)
+    assert long_first == list(range(121)) and long_second == [7] * 5
