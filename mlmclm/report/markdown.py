@@ -63,8 +63,9 @@ def _setup(analysis: Analysis, raw: Mapping[str, Any]) -> list[str]:
             f"{model.get('num_heads')} heads, {model.get('norm', 'post')}-norm; identical for every condition"
         )
     lines += [
-        f"- Statistics: two-sided tests at α = {s.significance_level:g}; {_level(analysis)} BCa bootstrap "
-        f"intervals ({s.bootstrap_resamples} resamples, seed {s.seed}); "
+        f"- Statistics: two-sided tests at α = {s.significance_level:g}; {_level(analysis)} bootstrap (BCa) "
+        f"intervals for means and differences ({s.bootstrap_resamples} resamples, seed {s.seed}) and "
+        "noncentral-t intervals for effect sizes; "
         f"{_CORRECTION_NAMES[s.correction]} correction within each family; power target {s.power:g}",
         f"- Primary metric: `{s.primary_metric}` ({direction_words(s.primary_metric)}); secondary: "
         + (", ".join(f"`{m}`" for m in s.secondary_metrics) or "none"),
@@ -104,7 +105,7 @@ def _runs(analysis: Analysis, raw: Mapping[str, Any]) -> list[str]:
 
 
 def _summary_tables(analysis: Analysis) -> list[str]:
-    lines = ["## Summary", ""]
+    lines = ["## Per-condition summaries", ""]
     for metric in analysis.metrics:
         summaries = analysis.summaries_for(metric)
         lines += [f"### {metric_label(metric)} — {direction_words(metric)}", ""]
@@ -164,90 +165,185 @@ def _summary_tables(analysis: Analysis) -> list[str]:
     return lines
 
 
-def _decision(comparison: Comparison, correction: str) -> str:
-    if comparison.p_value is None:
-        return "no test was possible"
-    adjusted = f"{_CORRECTION_NAMES[correction]}-adjusted p = {fmt_p(comparison.p_adjusted)}"
-    if correction == "none":
-        adjusted = "no correction"
-    verdict = "**significant**" if comparison.significant else "not significant"
-    return f"p = {fmt_p(comparison.p_value)}, {adjusted} → {verdict} at α = {comparison.alpha:g}"
+_STATISTIC_NAMES = {"paired t-test": "t", "Welch t-test": "t", "Wilcoxon signed-rank": "W", "Mann-Whitney U": "U"}
+_NOT_LIKE_FOR_LIKE = "†"
 
 
-def _statistic_name(test: str) -> str:
-    return {
-        "paired t-test": "t",
-        "Welch t-test": "t",
-        "Wilcoxon signed-rank": "W",
-        "Mann-Whitney U": "U",
-    }.get(test, "statistic")
-
-
-def describe_comparison(comparison: Comparison, analysis: Analysis) -> list[str]:
-    """One comparison in words: means, difference with CI, test and decision, effect sizes, power, caveats."""
-    c, level = comparison, _level(analysis)
-    design = (
-        f"paired by (fold, seed), n = {c.n_a} pairs" if c.paired else f"independent, n = {c.n_a} vs {c.n_b}"
-    )
-    head = (
-        f"- **`{c.group_a}` vs `{c.group_b}`** ({design}): mean {fmt(c.mean_a)} vs {fmt(c.mean_b)}, "
-        f"difference {fmt(c.mean_difference)} ({level} CI {_ci(c.mean_difference_ci)})."
-    )
-    if c.p_value is not None:
-        head += f" {c.test}: {_statistic_name(c.test)} = {fmt(c.statistic, 4)}, {_decision(c, c.correction)}."
-        if c.better_group is not None and not c.like_for_like:
-            side = "lower" if (c.mean_difference or 0) < 0 else "higher"
-            head += f" `{c.group_a}` has the {side} value (not a ranking of the objectives, see the caveat)."
-        elif c.better_group is not None:
-            verb = "is better" if c.significant else "looks better but the difference is not significant"
-            head += f" `{c.better_group}` {verb} ({direction_words(c.metric)})."
-    effect = "d_z" if c.paired else "Cohen's d"
-    lines = [
-        head,
-        f"  - Effect size: {effect} = {fmt(c.cohens_d, 3)}, Hedges' g = {fmt(c.hedges_g, 3)} "
-        f"({level} bootstrap CI {_ci(c.effect_size_ci)}), rank-biserial r = {fmt(c.rank_biserial, 3)} "
-        f"(CI {_ci(c.rank_biserial_ci)}).",
-        f"  - Why this test: {c.test_reason}.",
+def _table_legend(analysis: Analysis) -> list[str]:
+    s, level = analysis.settings, _level(analysis)
+    correction = _CORRECTION_NAMES[s.correction]
+    return [
+        f"How to read the comparison tables: *a − b* is group a minus group b with its {level} bootstrap CI; "
+        "the test is chosen by Shapiro–Wilk (p on the paired differences, or on a / b when the runs are "
+        f"independent); *p* is raw and *p adj* is {correction}-adjusted within the table's family — **bold** "
+        f"means significant at α = {s.significance_level:g} after correction; *d* is Cohen's d (d_z when "
+        f"paired) and *g* Hedges' g with the {level} noncentral-t CI of the effect; *r* is the rank-biserial "
+        f"correlation; *MDE* is the smallest |d| detectable with {s.power:.0%} power at this n, and *runs* "
+        f"the runs per condition (pairs when paired) needed to detect the observed g with {s.power:.0%} "
+        "power. Not significant is not evidence of no difference.",
+        "",
     ]
-    power = analysis.settings.power
-    if c.min_detectable_effect is not None:
-        needed = (
-            f"{c.runs_needed} runs per condition"
-            if c.runs_needed is not None
-            else "an undefined number of runs"
-        )
-        lines.append(
-            f"  - Power: with these n, the smallest effect detectable with {power:.0%} power is |{effect}| = "
-            f"{fmt(c.min_detectable_effect, 3)}; detecting the observed effect with {power:.0%} power needs "
-            f"{needed}{' (pairs)' if c.paired else ''}."
-        )
-    if c.p_value is not None and not c.can_reach_significance:
+
+
+def _design(c: Comparison) -> str:
+    return f"{c.n_a} pairs" if c.paired else f"{c.n_a} vs {c.n_b}"
+
+
+def _test_cell(c: Comparison) -> str:
+    if c.p_value is None:
+        return "none"
+    how = " (permutation p)" if "permutation" in c.test_reason else ""
+    return f"{c.test}{how}: {_STATISTIC_NAMES.get(c.test, 'statistic')} = {fmt(c.statistic, 4)}"
+
+
+def _normality_cell(c: Comparison) -> str:
+    return " / ".join("n/a" if n.pvalue is None else fmt_p(n.pvalue) for n in c.normality)
+
+
+def _adjusted_cell(c: Comparison) -> str:
+    cell = fmt_p(c.p_adjusted)
+    return f"**{cell}**" if c.significant else cell
+
+
+def _effect_cell(c: Comparison) -> str:
+    return f"{fmt(c.hedges_g, 3)} {_ci(c.effect_size_ci)}"
+
+
+def _power_cell(c: Comparison) -> str:
+    return f"{fmt(c.min_detectable_effect, 3)} / {c.runs_needed if c.runs_needed is not None else 'n/a'}"
+
+
+def _notes(c: Comparison) -> str:
+    notes = []
+    if c.p_value is None:
+        notes.append(c.test_reason)
+    elif not c.can_reach_significance:
         unit = "pairs" if c.paired else "runs per condition"
-        lines.append(
-            f"  - ⚠ **Cannot reach significance**: with these n the smallest two-sided p-value the "
-            f"{c.test} test can produce is {fmt(c.min_achievable_p, 3)} > α = {c.alpha:g}, whatever the "
-            f"data. At least {c.min_runs_for_significance} {unit} are needed."
+        notes.append(
+            f"⚠ cannot reach significance: the smallest possible p at this n is {fmt(c.min_achievable_p, 3)}; "
+            f"≥ {c.min_runs_for_significance} {unit} needed"
         )
-    if c.p_value is not None and not c.significant:
-        lines.append("  - Not significant is not evidence of no difference; see the power line above.")
+    if not c.like_for_like:
+        notes.append(f"{_NOT_LIKE_FOR_LIKE} different tasks: not a ranking")
+    elif c.significant and c.better_group is not None:
+        notes.append(f"`{c.better_group}` better")
     if c.mean_difference_ci.note:
-        lines.append(f"  - Interval note: {c.mean_difference_ci.note}.")
-    if c.caveat:
-        lines.append(f"  - ⚠ Caveat: {c.caveat}.")
-    return lines
+        notes.append(f"a − b CI: {c.mean_difference_ci.note}")
+    return "; ".join(notes)
+
+
+def comparison_table(comparisons: list[Comparison], analysis: Analysis) -> list[str]:
+    """One row per comparison: design, means, difference, test, raw and adjusted p, effect sizes, power."""
+    level, correction = _level(analysis), _CORRECTION_NAMES[analysis.settings.correction]
+    header = [
+        "a vs b",
+        "n",
+        "mean a / b",
+        f"a − b [{level} CI]",
+        "test",
+        "Shapiro p",
+        "p",
+        "p adj" if correction == "no" else f"p adj ({correction})",
+        "d",
+        f"g [{level} CI]",
+        "r",
+        "MDE / runs",
+        "notes",
+    ]
+    rows = [
+        [
+            f"`{c.group_a}` vs `{c.group_b}`",
+            _design(c),
+            f"{fmt(c.mean_a)} / {fmt(c.mean_b)}",
+            f"{fmt(c.mean_difference)} {_ci(c.mean_difference_ci)}",
+            _test_cell(c),
+            _normality_cell(c),
+            fmt_p(c.p_value),
+            _adjusted_cell(c),
+            fmt(c.cohens_d, 3),
+            _effect_cell(c),
+            fmt(c.rank_biserial, 3),
+            _power_cell(c),
+            _notes(c),
+        ]
+        for c in comparisons
+    ]
+    return _table(header, rows)
 
 
 def _comparison_sections(analysis: Analysis, family_prefix: str, metrics: list[str]) -> list[str]:
     lines: list[str] = []
     for metric in metrics:
         comparisons = analysis.comparisons_in(f"{family_prefix}/{metric}")
-        if not comparisons:
-            continue
-        lines += [f"#### {metric_label(metric)} — {direction_words(metric)}", ""]
-        for comparison in comparisons:
-            lines += describe_comparison(comparison, analysis)
-        lines.append("")
+        if comparisons:
+            lines += [f"#### {metric_label(metric)} — {direction_words(metric)}", ""]
+            lines += comparison_table(comparisons, analysis)
     return lines
+
+
+def _significant_sentence(c: Comparison) -> str:
+    side = "higher" if (c.mean_difference or 0) > 0 else "lower"
+    return (
+        f"`{c.group_a}` {side} than `{c.group_b}` on `{c.metric}` "
+        f"(a − b = {fmt(c.mean_difference, 3)}, p adj = {fmt_p(c.p_adjusted)}, g = {fmt(c.hedges_g, 3)})"
+    )
+
+
+def _key_results(analysis: Analysis) -> list[str]:
+    """The findings a reader needs first: like-for-like MLM vs CLM, then mechanisms, then what n allows."""
+    correction = _CORRECTION_NAMES[analysis.settings.correction]
+    cross = [c for c in analysis.comparisons if c.family.startswith(MLM_VS_CLM) and c.p_value is not None]
+    like = [c for c in cross if c.like_for_like]
+    lines = ["## Key results", ""]
+    if like:
+        hits = [c for c in like if c.significant]
+        if hits:
+            found = "; ".join(_significant_sentence(c) for c in hits)
+            lines.append(f"- MLM vs CLM, like for like, significant after {correction} correction: {found}.")
+        else:
+            smallest = min(like, key=lambda c: c.p_adjusted if c.p_adjusted is not None else 1.0)
+            lines.append(
+                f"- MLM vs CLM, like for like: none of the {len(like)} comparisons is significant after "
+                f"{correction} correction (smallest adjusted p = {fmt_p(smallest.p_adjusted)}, "
+                f"`{smallest.group_a}` vs `{smallest.group_b}` on `{smallest.metric}`). This does "
+                "not show the objectives are equivalent; see the power columns."
+            )
+    elif cross:
+        lines.append("- MLM vs CLM: no like-for-like (probe) metric was recorded, so the objectives are not ranked.")
+    unlike = [c for c in cross if not c.like_for_like]
+    if unlike:
+        lines.append(
+            f"- MLM vs CLM on pre-training metrics: {sum(c.significant for c in unlike)} of {len(unlike)} "
+            "differences are significant, but these metrics score different tasks for the two objectives and "
+            "do not rank them."
+        )
+    for objective in analysis.objectives:
+        within = [c for c in analysis.comparisons if c.family.startswith(f"attention_within_{objective}/")]
+        tested = [c for c in within if c.p_value is not None]
+        if not tested:
+            continue
+        hits = [c for c in tested if c.significant]
+        found = "; ".join(_significant_sentence(c) for c in hits) if hits else "none"
+        lines.append(
+            f"- Mechanisms within {objective.upper()}: {len(hits)} of {len(tested)} comparisons significant "
+            f"after {correction} correction: {found}."
+        )
+    tested = [c for c in analysis.comparisons if c.p_value is not None]
+    blocked = [c for c in tested if not c.can_reach_significance]
+    detectable = [c.min_detectable_effect for c in tested if c.min_detectable_effect is not None]
+    if detectable:
+        low, high = fmt(min(detectable), 3), fmt(max(detectable), 3)
+        sentence = (
+            f"- Power: at these n the smallest effect detectable with {analysis.settings.power:.0%} power is "
+            f"|d| = {low if low == high else f'{low} to {high}'}"
+        )
+        if blocked:
+            sentence += (
+                f"; {len(blocked)} of {len(tested)} comparisons used a rank test that cannot reach "
+                "significance at this n"
+            )
+        lines.append(sentence + ".")
+    return lines + [""]
 
 
 def _mlm_vs_clm(analysis: Analysis, figures: Mapping[str, str]) -> list[str]:
@@ -261,12 +357,12 @@ def _mlm_vs_clm(analysis: Analysis, figures: Mapping[str, str]) -> list[str]:
     probes = [m for m in analysis.metrics if is_probe_metric(m)]
     neutral = [m for m in analysis.metrics if is_like_for_like(m) and not is_probe_metric(m)]
     specific = [m for m in analysis.metrics if not is_like_for_like(m)]
-    lines = ["## MLM vs CLM", ""]
-    if probes:
+    lines = ["## MLM vs CLM", "", "MLM is group a in every row.", ""]
+    if probes or neutral:
         lines += [
-            "### Like-for-like: downstream probes",
+            "### Like for like: downstream probes and cost",
             "",
-            "Both objectives' encoders are scored on the same probe tasks, so these comparisons rank them.",
+            "Both objectives' encoders are scored on the same tasks, so these comparisons can rank them.",
             "",
         ] + _comparison_sections(analysis, MLM_VS_CLM, probes + neutral)
     else:
@@ -276,10 +372,10 @@ def _mlm_vs_clm(analysis: Analysis, figures: Mapping[str, str]) -> list[str]:
         ]
     if specific:
         lines += [
-            "### Pre-training metrics (not like-for-like)",
+            "### Pre-training metrics (not like for like)",
             "",
-            f"> ⚠ {CROSS_OBJECTIVE_CAVEAT[0].upper() + CROSS_OBJECTIVE_CAVEAT[1:]}. "
-            "Read these as descriptions of each objective's own task, not as a ranking.",
+            f"> ⚠ {_NOT_LIKE_FOR_LIKE} {CROSS_OBJECTIVE_CAVEAT[0].upper() + CROSS_OBJECTIVE_CAVEAT[1:]}. "
+            "Read these rows as descriptions of each objective's own task, not as a ranking.",
             "",
         ] + _comparison_sections(analysis, MLM_VS_CLM, specific)
     lines += [f"![MLM vs CLM per mechanism]({figures['mlm_vs_clm_plot']})", ""]
@@ -320,9 +416,7 @@ def _methods(analysis: Analysis) -> list[str]:
     ]
 
 
-def render_report(
-    analysis: Analysis, raw: Mapping[str, Any], experiment_name: str, figures: Mapping[str, str]
-) -> str:
+def render_report(analysis: Analysis, raw: Mapping[str, Any], experiment_name: str, figures: Mapping[str, str]) -> str:
     """The full markdown report; ``figures`` maps figure kinds to paths relative to the report."""
     command = raw.get("command") or "(not recorded)"
     lines = [
@@ -336,12 +430,9 @@ def render_report(
         "",
     ]
     lines += _setup(analysis, raw)
-    lines += ["## Budget", "", "Every run had the same budget:", ""]
-    lines += _mapping_table(raw.get("budget"), "No budget was recorded.")
-    lines += _data(raw)
-    lines += ["## Environment", ""] + _mapping_table(raw.get("environment"), "No environment was recorded.")
     lines += _runs(analysis, raw)
-    lines += _summary_tables(analysis)
+    lines += _key_results(analysis)
+    lines += _table_legend(analysis)
     lines += _mlm_vs_clm(analysis, figures)
     lines += _within_objectives(analysis, figures)
     lines += [
@@ -354,12 +445,17 @@ def render_report(
         "",
         "## Effect sizes",
         "",
-        f"Hedges' g with {_level(analysis)} bootstrap CIs for `{analysis.primary_metric}`; filled markers "
+        f"Hedges' g with {_level(analysis)} noncentral-t CIs for `{analysis.primary_metric}`; filled markers "
         "are significant after correction.",
         "",
         f"![Effect sizes]({figures['effect_size_plot']})",
         "",
     ]
+    lines += _summary_tables(analysis)
+    lines += ["## Budget", "", "Every run had the same budget:", ""]
+    lines += _mapping_table(raw.get("budget"), "No budget was recorded.")
+    lines += _data(raw)
+    lines += ["## Environment", ""] + _mapping_table(raw.get("environment"), "No environment was recorded.")
     lines += _methods(analysis)
     lines += ["## Reproduce", "", "```bash", command, "```", ""]
     return "\n".join(lines)

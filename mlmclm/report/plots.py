@@ -15,10 +15,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from mlmclm.analysis import Analysis
+from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.conditions import is_probe_metric
 from mlmclm.atomic import atomic_write
-from mlmclm.report.labels import OBJECTIVE_COLOURS, colour_for, fmt, metric_label
+from mlmclm.report.labels import OBJECTIVE_COLOURS, colour_for, direction_words, fmt, metric_label
 
 _DPI = 150
 
@@ -113,9 +113,7 @@ def plot_attention_heatmap(analysis: Analysis, path: Path) -> Path:
                 continue
             text = f"{fmt(summary.mean)}\n± {fmt(summary.std, 2)}\nn={summary.n}"
             shade = (summary.mean - np.nanmin(grid)) / max(np.nanmax(grid) - np.nanmin(grid), 1e-300)
-            axes.text(
-                j, i, text, ha="center", va="center", fontsize=8, color="black" if shade > 0.5 else "white"
-            )
+            axes.text(j, i, text, ha="center", va="center", fontsize=8, color="black" if shade > 0.5 else "white")
     axes.set_xticks(range(len(attentions)), attentions)
     axes.set_yticks(range(len(objectives)), [objective.upper() for objective in objectives])
     axes.set_xlabel("attention / position mechanism")
@@ -182,10 +180,16 @@ def plot_training_curves(
     return _save(figure, path)
 
 
+def _family_label(comparison: Comparison) -> str:
+    family = comparison.family.split("/")[0]
+    return family if comparison.like_for_like else f"{family} († different tasks: not a ranking)"
+
+
 def plot_effect_sizes(analysis: Analysis, path: Path) -> Path:
     """Forest plot of Hedges' g with bootstrap CIs for the primary metric's comparisons.
 
-    Filled markers are significant after the family-wise correction, hollow ones are not.
+    Filled markers are significant after the family-wise correction, hollow ones are not; MLM-vs-CLM rows of
+    an objective-specific metric (a loss) are marked † because they do not rank the objectives.
     """
     metric = analysis.primary_metric
     comparisons = [c for c in analysis.comparisons if c.metric == metric and c.hedges_g is not None]
@@ -202,19 +206,20 @@ def plot_effect_sizes(analysis: Analysis, path: Path) -> Path:
         if low is not None and high is not None:
             axes.plot([low, high], [row, row], color=colour, linewidth=2)
         face = colour if comparison.significant else "white"
-        axes.plot(
-            g, row, "o", ms=8, color=colour, markerfacecolor=face, label=comparison.family.split("/")[0]
-        )
+        axes.plot(g, row, "o", ms=8, color=colour, markerfacecolor=face, label=_family_label(comparison))
     handles, labels = axes.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
     axes.legend(unique.values(), unique.keys(), fontsize=8, loc="best")
     axes.axvline(0.0, color="0.5", linestyle="--", linewidth=1)
-    axes.set_yticks(range(len(comparisons)), [f"{c.group_a} − {c.group_b}" for c in comparisons], fontsize=8)
+    labels = [f"{c.group_a} − {c.group_b}" + ("" if c.like_for_like else " †") for c in comparisons]
+    axes.set_yticks(range(len(comparisons)), labels, fontsize=8)
     axes.invert_yaxis()
     axes.set_xlabel("Hedges' g (group a − group b, standardised; d_z-based when paired)")
     correction = analysis.settings.correction
+    level = round(analysis.settings.confidence_level * 100)
     axes.set_title(
-        f"{metric}: effect sizes with bootstrap CIs; filled = significant after {correction} correction",
+        f"{metric} ({direction_words(metric)}): Hedges' g with {level}% noncentral-t CIs\n"
+        f"filled = significant after {correction} correction",
         fontsize=9,
     )
     return _save(figure, path)

@@ -71,19 +71,43 @@ def test_report_words_caveats_command_notes_and_figures(written):
     assert raw["data"]["notes"][0] in report
     assert CROSS_OBJECTIVE_CAVEAT in report
     assert "alibi_clm_run2" in report and "CUDA out of memory" in report
-    assert "Cannot reach significance" in report and "At least 4 runs per condition" in report
+    assert "cannot reach significance" in report and "≥ 4 runs per condition needed" in report
     for suffix in ("mlm_vs_clm_comparison", "attention_heatmap", "training_curves", "statistical_analysis"):
         assert f"](synthetic_{suffix}.png)" in report  # relative paths
     # Like-for-like probes lead the MLM-vs-CLM section; the loss comparison follows with its caveat.
     section = report[report.index("## MLM vs CLM") :]
-    assert section.index("downstream probes") < section.index("Pre-training metrics (not like-for-like)")
+    assert section.index("downstream probes") < section.index("Pre-training metrics (not like for like)")
+
+
+def _table_rows(section: str) -> list[str]:
+    return [line for line in section.splitlines() if line.startswith("| `")]
 
 
 def test_pre_training_metrics_are_not_ranked_across_objectives(written):
     report = written["report"].read_text(encoding="utf-8")
     section = report[report.index("Pre-training metrics") : report.index("## Attention mechanisms")]
-    assert "` is better" not in section and "` looks better" not in section
-    assert "has the lower value (not a ranking of the objectives" in section
+    assert "better" not in section.replace("lower is better", "").replace("higher is better", "")
+    rows = _table_rows(section)
+    assert len(rows) == 6  # val_loss and val_accuracy x 3 mechanisms
+    assert all("† different tasks: not a ranking" in row for row in rows)
+
+
+def test_report_leads_with_key_results_and_tabulates_every_comparison(written):
+    report = written["report"].read_text(encoding="utf-8")
+    headings = [line for line in report.splitlines() if line.startswith("## ")]
+    assert headings.index("## Key results") < headings.index("## MLM vs CLM") < headings.index("## Environment")
+    assert len(_table_rows(report[report.index("## MLM vs CLM") : report.index("## Training curves")])) == 54
+    # One legend instead of the same sentences repeated for every comparison.
+    assert report.count("Not significant is not evidence of no difference") == 1
+    assert len(report.splitlines()) < 400
+
+
+def test_only_significant_like_for_like_rows_name_a_better_group(written):
+    report = written["report"].read_text(encoding="utf-8")
+    rows = [row.split(" | ") for row in _table_rows(report)]
+    better = [cells for cells in rows if "better" in cells[-1]]
+    assert better  # the synthetic MLM advantage on probes is large enough to be significant
+    assert all(cells[7].startswith("**") for cells in better)  # adjusted p in bold = significant
 
 
 def test_same_seed_writes_identical_json(tmp_path):
