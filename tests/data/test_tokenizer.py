@@ -61,3 +61,11 @@ def test_missing_or_corrupt_tokenizer_file_is_a_data_error(tmp_path):
     (tmp_path / "tokenizer.json").write_text(json.dumps({"model": "nonsense"}))
     with pytest.raises(DataError, match="not a valid tokenizer.json"):
         load_tokenizer(tmp_path)
+
+
+def test_trained_tokenizer_decodes_word_pieces_back_into_words(tiny_tokenizer):
+    """The saved tokenizer.json travels with every model; decoding must join ## pieces like BERT's does."""
+    tokenizer = tiny_tokenizer.tokenizer
+    ids = tokenizer.encode("Quilbexthuzan ka lo", add_special_tokens=False).ids
+    assert len(ids) > 3
+    assert tokenizer.decode(ids) == "quilbexthuzan ka lo"
