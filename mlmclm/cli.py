@@ -53,7 +53,7 @@ def _train_parser(parser: argparse.ArgumentParser) -> None:
     add("--batch-size", type=int, metavar="N")
     add("--learning-rate", type=float, metavar="LR")
     add("--data", metavar="PATH", help="corpus: .txt/.jsonl/.json/.csv/.parquet (.gz), a directory, or hf:NAME")
-    add("--tokenizer", metavar="PATH", help="tokenizer.json or a transformers tokenizer directory")
+    add("--tokenizer", metavar="PATH", help="tokenizer.json, a transformers tokenizer directory, or hf:NAME")
     add("--mlm-strategy", metavar="NAME", help="standard | dynamic | span | whole_word")
     add("--clm-strategy", metavar="NAME", help="standard | packed | sliding_window")
     add("--max-seq-length", type=int, metavar="N")

@@ -20,7 +20,7 @@ from mlmclm.data.batches import control_notes
 from mlmclm.data.corpus import Corpus, load_corpus
 from mlmclm.data.splits import Splits, split_documents
 from mlmclm.data.token_cache import TokenizedDocuments, cached_tokenization
-from mlmclm.data.tokenizer import TokenizerInfo, load_tokenizer, train_tokenizer
+from mlmclm.data.tokenizer import HUB_PREFIX, TokenizerInfo, fetch_hub_tokenizer, load_tokenizer, train_tokenizer
 from mlmclm.errors import DataError
 
 if TYPE_CHECKING:
@@ -124,7 +124,10 @@ def setup_tokenizer(config: ExperimentConfig, output_dir: str | Path | None = No
 
 def _resolve_tokenizer(config: ExperimentConfig, corpus: Corpus, splits: Splits) -> TokenizerInfo:
     if config.data.tokenizer is not None:
-        return load_tokenizer(config.data.tokenizer)
+        name = config.data.tokenizer
+        if name.startswith(HUB_PREFIX):
+            return load_tokenizer(fetch_hub_tokenizer(name[len(HUB_PREFIX) :], config.data.cache_dir))
+        return load_tokenizer(name)
     directory = _default_tokenizer_dir(config, corpus)
     if not (directory / "tokenizer.json").is_file():
         logger.info("no tokenizer for this corpus yet; training one in %s", directory)

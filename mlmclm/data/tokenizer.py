@@ -1,13 +1,15 @@
 """An offline BERT-style WordPiece tokenizer: trained on the training split, or loaded from a local file.
 
 Training uses Hugging Face ``tokenizers`` with BERT's uncased normaliser and pre-tokeniser (Devlin et al.,
-2019) and the special tokens ``[PAD] [UNK] [CLS] [SEP] [MASK]``. Nothing here touches the network.
+2019) and the special tokens ``[PAD] [UNK] [CLS] [SEP] [MASK]``. Nothing here touches the network except
+:func:`fetch_hub_tokenizer`, which runs only when the user names a hub tokenizer (``hf:NAME``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,8 @@ SPECIAL_TOKEN_ALIASES = {
     "mask": ("[MASK]", "<mask>"),
 }
 REQUIRED_ROLES = ("pad", "cls", "sep", "mask")
+HUB_PREFIX = "hf:"
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")  # "name" or "org/name", nothing else
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,33 @@ def load_tokenizer(path: str | Path) -> TokenizerInfo:
         sha256=hashlib.sha256(raw).hexdigest(),
         path=str(file.resolve()),
     )
+
+
+def fetch_hub_tokenizer(name: str, cache_dir: str | Path) -> Path:
+    """Save the fast tokenizer of Hub model ``name`` as ``tokenizer.json`` under the cache (once) and return it.
+
+    The only networked path of the data layer; later runs read the cached file and stay offline.
+    """
+    if not _HUB_NAME.match(name) or ".." in name:
+        raise DataError(f"{HUB_PREFIX}{name} is not a Hugging Face Hub model name (expected NAME or ORG/NAME)")
+    target = Path(cache_dir) / "tokenizers" / "hub" / name.replace("/", "--") / "tokenizer.json"
+    if target.is_file():
+        return target
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as exc:
+        raise DataError(f"--tokenizer {HUB_PREFIX}{name} needs transformers: pip install 'mlmclm[hf]'") from exc
+    try:
+        loaded = AutoTokenizer.from_pretrained(name, use_fast=True)
+    except Exception as exc:  # network, missing repo, auth: one line with the library's reason
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"cannot load tokenizer {name!r} from the Hugging Face Hub: {reason}") from exc
+    backend = getattr(loaded, "backend_tokenizer", None)
+    if backend is None:
+        raise DataError(f"tokenizer {name!r} has no fast (tokenizers) version; mlmclm needs a tokenizer.json")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(target, backend.to_str())
+    return target
 
 
 def find_special_token(tokenizer: Tokenizer, role: str) -> int | None:

@@ -7,7 +7,7 @@ import json
 import pytest
 from tokenizers import Tokenizer, models
 
-from mlmclm.data.tokenizer import SPECIAL_TOKENS, load_tokenizer
+from mlmclm.data.tokenizer import SPECIAL_TOKENS, fetch_hub_tokenizer, load_tokenizer
 from mlmclm.errors import DataError
 
 
@@ -69,3 +69,37 @@ def test_trained_tokenizer_decodes_word_pieces_back_into_words(tiny_tokenizer):
     ids = tokenizer.encode("Quilbexthuzan ka lo", add_special_tokens=False).ids
     assert len(ids) > 3
     assert tokenizer.decode(ids) == "quilbexthuzan ka lo"
+
+
+def test_a_named_hub_tokenizer_is_fetched_once_then_read_from_the_cache(tiny_tokenizer, tmp_path, monkeypatch):
+    transformers = pytest.importorskip("transformers")
+    calls = []
+
+    def from_pretrained(name, **kwargs):  # stands in for the Hub download (no network in tests)
+        calls.append(name)
+        return transformers.PreTrainedTokenizerFast(tokenizer_file=tiny_tokenizer.path)
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", from_pretrained)
+    first = fetch_hub_tokenizer("some-org/some-bert", tmp_path)
+    second = fetch_hub_tokenizer("some-org/some-bert", tmp_path)
+    assert calls == ["some-org/some-bert"] and first == second
+    assert first == tmp_path / "tokenizers" / "hub" / "some-org--some-bert" / "tokenizer.json"
+    assert load_tokenizer(first).mask_id == tiny_tokenizer.mask_id
+
+
+@pytest.mark.parametrize("name", ["../../etc", "a/b/c", "/abs", ""])
+def test_hub_names_that_are_not_plain_model_ids_are_refused(name, tmp_path):
+    with pytest.raises(DataError, match="not a Hugging Face Hub model name"):
+        fetch_hub_tokenizer(name, tmp_path)
+
+
+def test_a_failed_hub_download_is_one_line(tmp_path, monkeypatch):
+    transformers = pytest.importorskip("transformers")
+
+    def offline(name, **kwargs):
+        raise OSError("We couldn't connect to the Hub.\nCheck your connection.")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", offline)
+    with pytest.raises(DataError) as info:
+        fetch_hub_tokenizer("bert-base-uncased", tmp_path)
+    assert "\n" not in str(info.value) and "couldn't connect" in str(info.value)
