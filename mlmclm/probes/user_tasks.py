@@ -2,12 +2,14 @@
 
 One JSON object per line with ``text`` (string), ``label`` (string or integer) and optionally ``text_pair``
 (string, for pair tasks; then every row must have it). Blank lines are ignored. The task is named after the
-file stem, and the train/test probe split is stratified and fixed by ``probes.seed``.
+file stem, and the train/test probe split is stratified and fixed by ``probes.seed``. Repeated inputs are
+kept once, so no input is in both the probe's train and test split.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +20,7 @@ from mlmclm.probes.examples import MIN_EXAMPLES_PER_LABEL, ProbeExample, ProbeTa
 if TYPE_CHECKING:
     from mlmclm.config import ProbeConfig
 
+logger = logging.getLogger(__name__)
 _UNSAFE_NAME_CHARS = re.compile(r"[^a-z0-9_]+")
 
 
@@ -55,8 +58,25 @@ def _read_rows(path: Path) -> list[dict]:
                 f"probe data file {path} line {number}: expected a JSON object, got {type(row).__name__}"
             )
         _check_row(row, path, number)
-        rows.append(row)
+        rows.append({**row, "_line": number})
     return rows
+
+
+def _unique_rows(rows: list[dict], path: Path) -> list[dict]:
+    """Drop repeated (text, text_pair) rows so no input sits in both probe splits; conflicting labels are
+    an error, since no probe can score them."""
+    first: dict[tuple, dict] = {}
+    for row in rows:
+        key = (row["text"], row.get("text_pair"))
+        kept = first.setdefault(key, row)
+        if str(kept["label"]) != str(row["label"]):
+            raise DataError(
+                f"probe data file {path}: the same text has labels {kept['label']!r} and {row['label']!r} "
+                f"(lines {kept['_line']} and {row['_line']}); remove or fix one"
+            )
+    if len(first) < len(rows):
+        logger.warning("probe data file %s: %d duplicate rows dropped", path, len(rows) - len(first))
+    return list(first.values())
 
 
 def _check_row(row: dict, path: Path, number: int) -> None:
@@ -83,7 +103,7 @@ def load_user_probe_task(path: str | Path, probe_cfg: ProbeConfig | None = None)
 
         probe_cfg = ProbeConfig()
     path = Path(path)
-    rows = _read_rows(path)
+    rows = _unique_rows(_read_rows(path), path)
     with_pair = sum("text_pair" in row for row in rows)
     if 0 < with_pair < len(rows):
         raise DataError(

@@ -102,3 +102,18 @@ def test_a_large_test_fraction_still_leaves_two_train_rows_per_label_for_cross_v
     train_y, test_y = np.array([e.label for e in task.train]), np.array([e.label for e in task.test])
     score = fit_logistic_probe(train_y[:, None] * 1.0, train_y, test_y[:, None] * 1.0, test_y, 0)
     assert score.accuracy == 1.0
+
+
+def test_repeated_inputs_are_kept_once_so_they_never_sit_in_both_splits(tmp_path):
+    path = write_rows(tmp_path / "dup.jsonl", rows() + rows())  # every row twice
+    task = load_user_probe_task(path, ProbeConfig(test_fraction=0.3, seed=1))
+    texts = [e.text for e in task.train + task.test]
+    assert len(texts) == 50 and len(set(texts)) == 50
+    assert not {e.text for e in task.train} & {e.text for e in task.test}
+
+
+def test_the_same_input_with_two_labels_is_a_data_error(tmp_path):
+    conflicting = rows() + [{"text": "neg text 0", "label": "pos"}]
+    path = write_rows(tmp_path / "conflict.jsonl", conflicting)
+    with pytest.raises(DataError, match=r"labels 'neg' and 'pos' \(lines 1 and 51\)"):
+        load_user_probe_task(path)
