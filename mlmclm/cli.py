@@ -11,7 +11,7 @@ import argparse
 import logging
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,13 +139,13 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
     config = _resolve(args)
     if args.dry_run:
         return _dry_run(config)
+    from mlmclm.grid.results import load_raw_results
     from mlmclm.grid.runner import run_grid
-    from mlmclm.report import write_analysis
 
     log.info("experiment %s: %d runs -> %s", config.experiment_name, len(plan_runs(config)), config.output_dir)
     log.debug("resolved config:\n%s", dump_yaml(config))
     raw_path = run_grid(config, command, quiet=args.quiet)
-    return _analyze_and_print(raw_path, config.statistics, Path(config.output_dir), write_analysis)
+    return _analyze_and_print(load_raw_results(raw_path), raw_path, config.statistics, Path(config.output_dir))
 
 
 def _dry_run(config) -> int:
@@ -177,10 +177,10 @@ def _dry_run(config) -> int:
     return 0
 
 
-def _analyze_and_print(raw_path: Path, stats_cfg, output_dir: Path, write_analysis: Callable, metrics=None) -> int:
-    from mlmclm.grid.results import load_raw_results
+def _analyze_and_print(raw: dict, raw_path: Path, stats_cfg, output_dir: Path, metrics=None) -> int:
+    """Write the statistics, report and plots of ``raw`` and list the files (shared by train and analyze)."""
+    from mlmclm.report import write_analysis
 
-    raw = load_raw_results(raw_path)
     written = write_analysis(raw, stats_cfg, output_dir, raw["experiment_name"], metrics=metrics)
     runs = raw["runs"]
     done = sum(run["status"] == "completed" for run in runs)
@@ -194,7 +194,6 @@ def _analyze_and_print(raw_path: Path, stats_cfg, output_dir: Path, write_analys
 def cmd_analyze(args: argparse.Namespace, command: str) -> int:
     from mlmclm.config import StatisticsConfig, from_dict, validate_statistics
     from mlmclm.grid.results import load_raw_results
-    from mlmclm.report import write_analysis
 
     raw = load_raw_results(args.raw_results)
     stored = raw.get("config", {}).get("statistics", {})
@@ -210,7 +209,7 @@ def cmd_analyze(args: argparse.Namespace, command: str) -> int:
     stats_cfg = from_dict(StatisticsConfig, {**stored, **overrides}, "statistics.")
     validate_statistics(stats_cfg)
     output_dir = Path(args.output_dir) if args.output_dir else Path(args.raw_results).resolve().parent
-    return _analyze_and_print(Path(args.raw_results), stats_cfg, output_dir, write_analysis, metrics=args.metric)
+    return _analyze_and_print(raw, Path(args.raw_results), stats_cfg, output_dir, metrics=args.metric)
 
 
 def cmd_setup_tokenizer(args: argparse.Namespace, command: str) -> int:
