@@ -147,8 +147,6 @@ def train_run(
         return RunOutcome("diverged", metrics, state.curves, error=str(exc))
 
     state.train_time_s = time.perf_counter() - started
-    if state.curves.get("step", [None])[-1] != state.step:  # early stop between evaluations
-        _record_validation(model, val_batches, device, precision, state, cfg)
     test_batches = build_eval_batches(
         spec.objective, fold.test, config.data, tokenizer, eval_batch_size, cfg.eval_max_batches
     )
