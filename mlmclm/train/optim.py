@@ -23,8 +23,13 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainingConfig) -> torch.optim.
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+    on_cuda = all(p.is_cuda for group in groups for p in group["params"])
     return torch.optim.AdamW(
-        groups, lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_epsilon
+        groups,
+        lr=cfg.learning_rate,
+        betas=(cfg.adam_beta1, cfg.adam_beta2),
+        eps=cfg.adam_epsilon,
+        fused=on_cuda or None,  # one fused kernel per step on CUDA; PyTorch's default elsewhere
     )
 
 
