@@ -25,19 +25,19 @@ def evaluate(
     """Mean cross-entropy per scored token, accuracy of the argmax prediction and perplexity = exp(loss)."""
     was_training = model.training
     model.eval()
-    total_loss = 0.0
-    correct = 0
+    # Per-batch sums stay on the device and are read once at the end: no host sync per batch.
+    loss_sums, correct = [], []
     predicted = 0
     for batch in batches:
+        predicted += int((batch["labels"] != -100).sum())  # counted on the CPU batch
         batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
         with precision.autocast(device):
             out = model.loss(batch["input_ids"], batch["attention_mask"], batch["labels"])
-        n = int(out.num_predicted)
-        total_loss += float(out.loss) * n
-        correct += int(out.num_correct)
-        predicted += n
+        loss_sums.append(out.loss.detach().float() * out.num_predicted)
+        correct.append(out.num_correct)
     model.train(was_training)
     if predicted == 0:
         return EvalResult(math.nan, math.nan, math.nan, 0)
-    loss = total_loss / predicted
-    return EvalResult(loss, correct / predicted, math.exp(min(loss, 700.0)), predicted)
+    loss = float(torch.stack(loss_sums).cpu().double().sum()) / predicted
+    accuracy = int(torch.stack(correct).sum()) / predicted
+    return EvalResult(loss, accuracy, math.exp(min(loss, 700.0)), predicted)

@@ -177,29 +177,29 @@ def _optimizer_step(
     precision: Precision,
 ) -> tuple[float, int]:
     """One optimizer step over ``accumulation`` micro-batches; returns the token-weighted loss and tokens."""
-    micro = []
+    micro, scored, tokens = [], [], 0
     for _ in range(accumulation):
         epoch, index, batch = next(batches)
+        # Counts come from the CPU batch, so the step needs no device sync until the loss is read once.
+        scored.append(int((batch["labels"] != -100).sum()))
+        tokens += int(batch["attention_mask"].sum())
         micro.append({key: value.to(device, non_blocking=True) for key, value in batch.items()})
         state.epoch, state.batch_in_epoch = epoch, index + 1
-    scored = [int((b["labels"] != -100).sum()) for b in micro]
     total_scored = max(1, sum(scored))
-    loss_sum = 0.0
-    tokens = 0
+    loss_sum = torch.zeros((), device=device)
     for batch, n in zip(micro, scored, strict=True):
         with precision.autocast(device):
             out = model.loss(batch["input_ids"], batch["attention_mask"], batch["labels"])
         # Weight each micro-batch by its share of scored tokens: the step equals one big batch.
         scaler.scale(out.loss * (n / total_scored)).backward()
-        loss_sum += float(out.loss.detach()) * n / total_scored
-        tokens += int(batch["attention_mask"].sum())
+        loss_sum += out.loss.detach().float() * (n / total_scored)
     scaler.unscale_(optimizer)
     torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
     scaler.step(optimizer)
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
     scheduler.step()
-    return loss_sum, tokens
+    return float(loss_sum), tokens
 
 
 def _record_validation(model, val_batches, device, precision, state: TrainState, cfg) -> bool:
