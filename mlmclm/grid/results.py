@@ -81,6 +81,7 @@ class ResultsStore:
             "runs": [],
         }
         self.order: dict[str, int] = {}  # run_id -> plan position, so the file lists runs in plan order
+        self.fingerprint = config_fingerprint(header["config"])
 
     @classmethod
     def open(cls, output_dir: Path, experiment_name: str, header: dict[str, Any], resume: bool) -> ResultsStore:
@@ -117,8 +118,7 @@ class ResultsStore:
             if run["run_id"] == spec.run_id and run["seed"] == spec.seed and run["fold"] == spec.fold:
                 return run if run["status"] in FINISHED else None
         record = read_run_record(run_directory(self.output_dir, spec))
-        fingerprint = config_fingerprint(self.document["config"])
-        if record and record.get("status") in FINISHED and record.get("config_fingerprint") == fingerprint:
+        if record and record.get("status") in FINISHED and record.get("config_fingerprint") == self.fingerprint:
             self.record(record)  # finished on disk but not yet in the aggregate (crash in between)
             return record
         return None

@@ -11,7 +11,7 @@ from mlmclm.data import prepare_data
 from mlmclm.environment import collect_environment
 from mlmclm.grid.executors import make_executor
 from mlmclm.grid.plan import plan_runs
-from mlmclm.grid.results import ResultsStore, check_run_directories, config_fingerprint, run_directory
+from mlmclm.grid.results import ResultsStore, check_run_directories, run_directory
 from mlmclm.grid.worker import RunJob
 from mlmclm.progress import GridProgress
 from mlmclm.train.budget import compute_budget
@@ -47,9 +47,8 @@ def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Pat
         "%d runs planned, %d already finished, %d to run; budget %d optimizer steps per run (%.2f epochs)",
         len(specs), len(specs) - len(pending), len(pending), budget.optimizer_steps, budget.epochs,
     )
-    fingerprint = config_fingerprint(config.to_dict())
     jobs = [
-        RunJob(spec, run_directory(output_dir, spec), budget.optimizer_steps, fingerprint, config.experiment_name)
+        RunJob(spec, run_directory(output_dir, spec), budget.optimizer_steps, store.fingerprint, config.experiment_name)
         for spec in pending
     ]
     progress = GridProgress(len(specs), len(specs) - len(pending), quiet)
