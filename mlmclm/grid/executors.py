@@ -68,7 +68,7 @@ class ProcessExecutor:
 class RayExecutor:
     """Runs as Ray tasks (one CPU or GPU each) on the cluster that ``ray.init()`` connects to."""
 
-    def __init__(self, config_dict: dict, workers: int, threads: int | None) -> None:
+    def __init__(self, config_dict: dict, threads: int | None) -> None:
         try:
             import ray
         except ImportError as exc:
@@ -76,7 +76,6 @@ class RayExecutor:
         self.ray = ray
         self.config_dict = config_dict
         self.threads = threads or 1
-        self.workers = workers
 
     def run(self, jobs: list[RunJob]) -> Iterator[dict]:
         ray = self.ray
@@ -99,7 +98,7 @@ def make_executor(config, data, on_step_factory=None) -> Executor:
     """Ray when asked for, a process pool for ``workers > 1``, else this process (with progress bars)."""
     config_dict = config.to_dict()
     if config.executor == "ray":
-        return RayExecutor(config_dict, config.workers, config.training.threads)
+        return RayExecutor(config_dict, config.training.threads)
     if config.workers > 1:
         return ProcessExecutor(config_dict, config.workers, config.training.threads)
     context = WorkerContext.prepare(config, data)
