@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
+from mlmclm.config import ModelConfig
 from mlmclm.errors import UserError
-from mlmclm.model import ATTENTION_MECHANISMS
+from mlmclm.model import ATTENTION_MECHANISMS, build_model
 from mlmclm.model.attention.exposb import distance_buckets
 from tests.model.tiny import MAX_SEQ_LENGTH, MECHANISMS, tiny_config
 
@@ -249,15 +250,35 @@ def test_exposb_initial_bias_is_minus_head_slope_times_bin_distance(causal):
             assert mechanism.bucket_bias[h, bucket].item() == pytest.approx(-slope * distance, rel=1e-6)
 
 
-def test_sinusoidal_positions_follow_vaswani_formula():
-    mechanism = make_mechanism("absolute", causal=False)
+def test_sinusoidal_positions_follow_vaswani_formula_at_the_embedding_scale():
+    mechanism = make_mechanism("absolute", causal=False, initializer_range=0.05)
     table = mechanism.embed_positions(SEQ, torch.device("cpu"))
     dim = HEADS * HEAD_DIM
+    scale = math.sqrt(2) * 0.05  # entries of root-mean-square initializer_range, as the token embeddings
     for p in range(SEQ):
         for i in range(dim // 2):
             angle = p / 10000 ** (2 * i / dim)
-            assert table[p, 2 * i].item() == pytest.approx(math.sin(angle), abs=1e-6)
-            assert table[p, 2 * i + 1].item() == pytest.approx(math.cos(angle), abs=1e-6)
+            assert table[p, 2 * i].item() == pytest.approx(scale * math.sin(angle), abs=1e-7)
+            assert table[p, 2 * i + 1].item() == pytest.approx(scale * math.cos(angle), abs=1e-7)
+
+
+def test_absolute_positions_do_not_drown_the_tokens_at_bert_size():
+    """Issue 10.2: unscaled sinusoids (norm ≈ 19.6 vs ≈ 0.55 for a token at hidden 768) made two different
+    tokens at one position nearly identical after the embedding LayerNorm (cosine 0.999)."""
+    torch.manual_seed(0)
+    config = ModelConfig(hidden_size=768, num_heads=12, num_layers=1, intermediate_size=32)
+    model = build_model(
+        config, objective="mlm", attention="absolute", vocab_size=201, max_seq_length=64, pad_token_id=0
+    )
+    with torch.no_grad():
+        tokens = model.token_embeddings.weight[1:]  # 200 rows; row 0 is the (zero) padding embedding
+        positions = model.mechanism.embed_positions(64, torch.device("cpu"))
+        ratio = tokens.norm(dim=-1).mean() / positions.norm(dim=-1).mean()
+        first = model.embedding_norm(tokens[:100, None, :] + positions)
+        second = model.embedding_norm(tokens[100:, None, :] + positions)
+        cosine = torch.nn.functional.cosine_similarity(first, second, dim=-1).mean()
+    assert 0.8 < ratio.item() < 1.25, "token and position vectors should start at the same scale"
+    assert cosine.item() < 0.6, "different tokens at one position must stay distinguishable"
 
 
 def test_standard_positions_refuse_sequences_longer_than_trained():
