@@ -107,8 +107,12 @@ def naive_softmax_attention(name, mechanism, q, k, v, causal, key_mask):
 
 
 def sequential_stick_weights(q, k, causal, key_mask, include_self, decay):
-    """Stick-breaking by walking each query's keys one at a time (Tan et al. 2024, eq. 1-3)."""
+    """Stick-breaking by walking each query's keys one at a time (Tan et al. 2024, eq. 1-3).
+
+    Returns the weights each key takes and, separately, the stick left over after the walk.
+    """
     weights = torch.zeros(BATCH, HEADS, SEQ, SEQ, dtype=torch.float64)
+    leftover = torch.zeros(BATCH, HEADS, SEQ, dtype=torch.float64)
     for b in range(BATCH):
         for h in range(HEADS):
             slope = 2 ** (-8 * (h + 1) / HEADS)
@@ -126,15 +130,28 @@ def sequential_stick_weights(q, k, causal, key_mask, include_self, decay):
                     beta = torch.sigmoid(logit)
                     weights[b, h, i, j] = beta * remaining
                     remaining = remaining * (1 - beta)
-    return weights
+                leftover[b, h, i] = remaining
+    return weights, leftover
+
+
+def sequential_stick_attention(q, k, v, causal, key_mask, include_self, decay):
+    """o_i = Σ_j A_ij v_j + (unused stick) · v_i: the remainder goes to the query's own value, as in the
+    authors' reference (``o + rem[..., None] * v``, shawntan/stickbreaking-attention)."""
+    weights, leftover = sequential_stick_weights(q, k, causal, key_mask, include_self, decay)
+    out = torch.zeros_like(v)
+    for b in range(BATCH):
+        for h in range(HEADS):
+            for i in range(SEQ):
+                taken = sum(weights[b, h, i, j] * v[b, h, j] for j in range(SEQ))
+                out[b, h, i] = taken + leftover[b, h, i] * v[b, h, i]
+    return out
 
 
 def naive_attention(name, mechanism, q, k, v, causal, key_mask):
     if name == "stickbreaking":
-        weights = sequential_stick_weights(
-            q, k, causal, key_mask, mechanism.include_self, mechanism.distance_decay
+        return sequential_stick_attention(
+            q, k, v, causal, key_mask, mechanism.include_self, mechanism.distance_decay
         )
-        return weights @ v
     return naive_softmax_attention(name, mechanism, q, k, v, causal, key_mask)
 
 
@@ -167,24 +184,39 @@ def test_attention_matches_naive_reference_in_values_and_gradients(name, causal,
 @pytest.mark.parametrize("decay", [False, True], ids=["no_decay", "decay"])
 @pytest.mark.parametrize("include_self", [True, False], ids=["self", "no_self"])
 @pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])
-def test_stickbreaking_weights_equal_sequential_stick_and_sum_to_at_most_one(causal, include_self, decay):
+def test_stickbreaking_weights_equal_sequential_stick_and_rows_plus_remainder_sum_to_one(
+    causal, include_self, decay
+):
     mechanism = make_mechanism(
         "stickbreaking", causal, stickbreaking_include_self=include_self, stickbreaking_distance_decay=decay
     )
     q, k, _ = random_qkv(seed=3)
     key_mask = padding(True)
     weights = mechanism.attention_weights(q, k, mechanism.prepare(SEQ, key_mask, torch.device("cpu")))
-    expected = sequential_stick_weights(q, k, causal, key_mask, include_self, decay)
-    torch.testing.assert_close(weights, expected, rtol=1e-6, atol=1e-9)
-    assert (weights.sum(-1) <= 1 + 1e-12).all()
-    assert (weights[1, :, :, 4:] == 0).all(), "padded keys must take nothing"
-    diagonal = weights.diagonal(dim1=-2, dim2=-1)
+    expected_stick, expected_remainder = sequential_stick_weights(q, k, causal, key_mask, include_self, decay)
+    torch.testing.assert_close(weights.stick, expected_stick, rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(weights.remainder, expected_remainder, rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(weights.stick.sum(-1) + weights.remainder, torch.ones(BATCH, HEADS, SEQ).double())
+    assert (weights.stick[1, :, :, 4:] == 0).all(), "padded keys must take nothing"
+    diagonal = weights.stick.diagonal(dim1=-2, dim2=-1)
     if include_self:
         assert (diagonal[0] > 0).all()
     else:
         assert (diagonal == 0).all()
     if causal:
-        assert (weights.triu(1) == 0).all()
+        assert (weights.stick.triu(1) == 0).all()
+
+
+@pytest.mark.parametrize("include_self", [True, False], ids=["self", "no_self"])
+def test_stickbreaking_gives_the_unused_stick_to_the_query_so_position_zero_is_never_empty(include_self):
+    """Issue 10.3: without the remainder, causal position 0 with include_self false attended to nothing."""
+    mechanism = make_mechanism("stickbreaking", causal=True, stickbreaking_include_self=include_self)
+    q, k, v = random_qkv(seed=4)
+    out = mechanism.attend(q, k, v, mechanism.prepare(SEQ, None, torch.device("cpu")), dropout_p=0.0)
+    torch.testing.assert_close(out[..., 0, :], v[..., 0, :])  # position 0 has no one else to attend to
+    ones = torch.ones(1, 1, SEQ, 1, dtype=torch.float64)
+    constant = mechanism.attend(q, k, ones.expand_as(v), mechanism.prepare(SEQ, None, torch.device("cpu")), 0.0)
+    torch.testing.assert_close(constant, torch.ones_like(constant), msg="weights plus remainder must sum to one")
 
 
 def test_stickbreaking_visits_left_neighbour_before_right_one():
@@ -192,10 +224,11 @@ def test_stickbreaking_visits_left_neighbour_before_right_one():
     mechanism = make_mechanism("stickbreaking", causal=False)
     zeros = torch.zeros(1, HEADS, SEQ, HEAD_DIM, dtype=torch.float64)
     weights = mechanism.attention_weights(zeros, zeros, mechanism.prepare(SEQ, None, torch.device("cpu")))
-    row = weights[0, 0, 3]
+    row = weights.stick[0, 0, 3]
     torch.testing.assert_close(
         row[[3, 2, 4, 1, 5]], torch.tensor([1 / 2, 1 / 4, 1 / 8, 1 / 16, 1 / 32]).double()
     )
+    assert weights.remainder[0, 0, 3].item() == pytest.approx(2.0**-SEQ), "all 7 keys visited, 1/2 each"
 
 
 def test_rope_scores_depend_only_on_the_offset():

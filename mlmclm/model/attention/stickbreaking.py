@@ -3,18 +3,26 @@
 Each query breaks a stick of length 1, visiting keys from the nearest outward; key j takes the fraction
 β_ij = σ(q_i·k_j/√d) of what is left:
 
-    A_ij = β_ij · ∏_{k visited before j} (1 − β_ik),        o_i = Σ_j A_ij v_j,
+    A_ij = β_ij · ∏_{k visited before j} (1 − β_ik),        R_i = ∏_j (1 − β_ij) = 1 − Σ_j A_ij,
+    o_i = Σ_j A_ij v_j + R_i v_i,
 
-so Σ_j A_ij = 1 − ∏_j (1 − β_ij) ≤ 1 and recency is built in: no position embeddings are needed.
+and recency is built in: no position embeddings are needed. The remainder R_i (the unused stick) goes to
+the query's own value v_i, as in the authors' reference implementation (``o + rem[..., None] * v`` in
+shawntan/stickbreaking-attention), so every row of weights sums to exactly one; dropping it would shrink
+the outputs of early positions (at initialisation R is large near the start of a causal sequence) and,
+without ``stickbreaking_include_self``, leave position 0 of a causal model with no attention output at all.
 
-Visiting order: the query itself first (distance 0; ``model.stickbreaking_include_self``, otherwise it gets
-zero weight), then causal models go leftwards i−1, i−2, ...; bidirectional models go by increasing distance,
-the left key before the right one at equal distance (i−1, i+1, i−2, i+2, ...). Padded keys are skipped and
-take nothing from the stick.
+Visiting order: the query itself first (distance 0; ``model.stickbreaking_include_self``, otherwise it takes
+nothing from the stick and receives only the remainder), then causal models go leftwards i−1, i−2, ...
+Bidirectional models go by increasing distance, the left key before the right one at equal distance
+(i−1, i+1, i−2, i+2, ...): this order, and its use in a bidirectional (MLM) encoder, is mlmclm's own
+extension; Tan et al. define causal stick-breaking only. Padded keys are skipped and take nothing.
 
 Computed in log space in float32, log β = logsigmoid(z) and log(1 − β) = logsigmoid(−z): for each (i, j) the
 rank of key j in query i's order is a fixed permutation of each row, so we gather log(1 − β) into visiting
-order, take an exclusive cumulative sum, and gather back. Memory stays O(T²) per head, never O(T³).
+order, take an exclusive cumulative sum, and gather back; log R_i is the row's full sum. Memory stays O(T²)
+per head, never O(T³). Attention dropout drops entries of A; the remainder path is not dropped (as in the
+reference).
 
 Optional (``model.stickbreaking_distance_decay``): β_ij = σ(z_ij − m_h·|i − j|) with ALiBi's fixed slopes
 m_h = 2^(−8h/H); for small β this multiplies the break probability by the exponential decay e^(−m_h|i−j|).
@@ -24,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +48,13 @@ class StickBreakingState:
     order: torch.Tensor  # [T, T]: order[i, r] is the key query i visits r-th
     rank: torch.Tensor  # [T, T]: rank[i, j] is when query i visits key j (the inverse permutation)
     distance: torch.Tensor  # [T, T] float |i − j|
+
+
+class StickWeights(NamedTuple):
+    """One forward's stick-breaking weights: what each key takes, and what is left for the query itself."""
+
+    stick: torch.Tensor  # [B, H, T, T] A_ij
+    remainder: torch.Tensor  # [B, H, T] R_i = ∏_j (1 − β_ij), given to v_i
 
 
 def visiting_order(seq_len: int, causal: bool, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,12 +97,13 @@ class StickBreaking(AttentionMechanism):
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: StickBreakingState, dropout_p: float
     ) -> torch.Tensor:
         weights = self.attention_weights(q, k, state)
+        stick = weights.stick
         if dropout_p > 0:
-            weights = F.dropout(weights, dropout_p)
-        return weights.to(v.dtype) @ v
+            stick = F.dropout(stick, dropout_p)
+        return stick.to(v.dtype) @ v + weights.remainder.to(v.dtype)[..., None] * v
 
-    def attention_weights(self, q: torch.Tensor, k: torch.Tensor, state: StickBreakingState) -> torch.Tensor:
-        """A_ij in (at least) float32, ``[B, H, T, T]``; rows sum to at most 1."""
+    def attention_weights(self, q: torch.Tensor, k: torch.Tensor, state: StickBreakingState) -> StickWeights:
+        """A_ij ``[B, H, T, T]`` and the remainder R_i ``[B, H, T]``, in (at least) float32; Σ_j A_ij + R_i = 1."""
         logits = q @ k.transpose(-1, -2)
         logits = logits.to(torch.promote_types(logits.dtype, torch.float32)) / math.sqrt(q.shape[-1])
         if self.distance_decay:
@@ -95,4 +112,6 @@ class StickBreaking(AttentionMechanism):
         in_order = log_keep.gather(-1, state.order.expand_as(log_keep))
         taken_before = F.pad(in_order[..., :-1], (1, 0)).cumsum(-1)  # exclusive prefix sum in visiting order
         taken_before = taken_before.gather(-1, state.rank.expand_as(taken_before))
-        return torch.exp(F.logsigmoid(logits) + taken_before).masked_fill(~state.allowed, 0.0)
+        stick = torch.exp(F.logsigmoid(logits) + taken_before).masked_fill(~state.allowed, 0.0)
+        # ∏_j (1 − β_ij) from the log-space sum, not 1 − Σ_j A_ij, which cancels badly when R is small.
+        return StickWeights(stick, torch.exp(log_keep.sum(-1)))
