@@ -1,12 +1,15 @@
-"""A probe task: labelled texts with a fixed, stratified train/test split."""
+"""A probe task: labelled texts with a fixed, stratified train/test split that never divides a source document."""
 
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from mlmclm.errors import DataError
 
 MIN_EXAMPLES_PER_LABEL = 10
 """Below this a label cannot fill both probe splits and the cross-validation folds inside the train split."""
@@ -21,6 +24,7 @@ class ProbeExample:
     text: str
     label: int  # index into ProbeTask.label_names
     text_pair: str | None = None
+    group: str | None = None  # source document (or user group): all of a group's examples share one split
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,56 @@ def stratified_split(
         n_test = min(max(n_test, 1), len(members) - MIN_TRAIN_PER_LABEL)
         test_idx.extend(members[:n_test].tolist())
         train_idx.extend(members[n_test:].tolist())
+    train = [examples[i] for i in rng.permutation(train_idx)]
+    test = [examples[i] for i in rng.permutation(test_idx)]
+    return train, test
+
+
+def stratified_group_split(
+    examples: Sequence[ProbeExample],
+    test_fraction: float,
+    rng: np.random.Generator,
+    task_name: str,
+    label_names: Sequence[str],
+) -> tuple[list[ProbeExample], list[ProbeExample]]:
+    """Like :func:`stratified_split`, but every group (source document) lies wholly in one split.
+
+    Why: sentences of one document share topic, names and phrasing, so a probe tested on sentences whose
+    document it also saw in training measures partly memorised near-duplicates; grouped splits are the
+    standard remedy (scikit-learn's ``GroupKFold``). Per label the test split aims at the same count as
+    :func:`stratified_split`; groups are visited in random order and one joins the test split when that
+    keeps every label at or below its target, otherwise the train split. With many small groups the counts
+    match the ungrouped split exactly; large groups can leave the test split a little smaller. A label that
+    cannot have at least one test and ``MIN_TRAIN_PER_LABEL`` train examples is a DataError.
+    """
+    labels = np.array([example.label for example in examples])
+    groups: dict[str | None, list[int]] = {}
+    for index, example in enumerate(examples):
+        groups.setdefault(example.group, []).append(index)
+    target: dict[int, int] = {}
+    for label in np.unique(labels).tolist():
+        n = int((labels == label).sum())
+        target[label] = min(max(int(round(test_fraction * n)), 1), n - MIN_TRAIN_PER_LABEL)
+    in_test = dict.fromkeys(target, 0)
+    train_idx: list[int] = []
+    test_idx: list[int] = []
+    keys = list(groups)
+    for g in rng.permutation(len(keys)):
+        members = groups[keys[g]]
+        counts = Counter(int(labels[i]) for i in members)
+        if all(in_test[label] + count <= target[label] for label, count in counts.items()):
+            test_idx.extend(members)
+            for label, count in counts.items():
+                in_test[label] += count
+        else:
+            train_idx.extend(members)
+    in_train = Counter(int(labels[i]) for i in train_idx)
+    short = [label_names[k] for k in target if in_test[k] < 1 or in_train[k] < MIN_TRAIN_PER_LABEL]
+    if short:
+        raise DataError(
+            f"probe task {task_name!r}: label(s) {short} cannot be split by group (source document) "
+            f"into at least 1 test and {MIN_TRAIN_PER_LABEL} train examples; spread them over more groups"
+        )
     train = [examples[i] for i in rng.permutation(train_idx)]
     test = [examples[i] for i in rng.permutation(test_idx)]
     return train, test

@@ -3,8 +3,9 @@
 Every generated task follows the SentEval probing recipe of Conneau et al. (2018), "What you can cram into
 a single vector: Probing sentence embeddings for linguistic properties" (ACL), adapted to labels that can
 be computed from raw held-out text alone: no external annotation and no network. A generator receives the
-usable held-out sentences and returns candidate examples per label; the builder balances the labels,
-checks there are enough, and draws the stratified train/test probe split, all from ``probes.seed``.
+usable held-out sentences and returns candidate examples per label, each tagged with its source document
+(``ProbeExample.group``); the builder balances the labels, checks there are enough, and draws the stratified
+train/test probe split by document (no document feeds both splits), all from ``probes.seed``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mlmclm.errors import DataError
-from mlmclm.probes.examples import MIN_EXAMPLES_PER_LABEL, ProbeExample, ProbeTask, stratified_split, task_rng
+from mlmclm.probes.examples import (
+    MIN_EXAMPLES_PER_LABEL,
+    ProbeExample,
+    ProbeTask,
+    stratified_group_split,
+    task_rng,
+)
 from mlmclm.probes.sentences import SentencePool, build_sentence_pool, lowercase_words
 from mlmclm.probes.user_tasks import load_user_probe_task
 from mlmclm.registry import Registry
@@ -35,6 +42,11 @@ PROBE_TASKS: Registry = Registry("probe task")
 
 FUNCTION_WORD_RANKS = 100
 """word_content skips this many most frequent word types (function words) before choosing its targets."""
+
+
+def _document(position: tuple[int, int]) -> str:
+    """The split group of a sentence: its held-out document."""
+    return str(position[0])
 
 
 def _per_label(probe_cfg: ProbeConfig, num_labels: int) -> int:
@@ -64,14 +76,14 @@ def bigram_shift(pool: SentencePool, probe_cfg: ProbeConfig, rng: np.random.Gene
     candidates = [p for p in pool.usable_sentences() if _swappable_positions(pool.sentence(p).split())]
     order = rng.permutation(len(candidates))
     n = min(_per_label(probe_cfg, 2), len(candidates) // 2)
-    originals = [ProbeExample(pool.sentence(candidates[i]), 0) for i in order[:n]]
+    originals = [ProbeExample(pool.sentence(candidates[i]), 0, group=_document(candidates[i])) for i in order[:n]]
     swapped = []
     for i in order[n : 2 * n]:
         words = pool.sentence(candidates[i]).split()
         positions = _swappable_positions(words)
         j = positions[rng.integers(len(positions))]
         words[j], words[j + 1] = words[j + 1], words[j]
-        swapped.append(ProbeExample(" ".join(words), 1))
+        swapped.append(ProbeExample(" ".join(words), 1, group=_document(candidates[i])))
     return ["original", "swapped"], [originals, swapped]
 
 
@@ -99,7 +111,9 @@ def sentence_length(
     candidates = []
     for bucket in range(len(label_names)):
         members = rng.permutation(np.flatnonzero(buckets == bucket))[:per_label]
-        candidates.append([ProbeExample(pool.sentence(positions[i]), bucket) for i in members])
+        candidates.append(
+            [ProbeExample(pool.sentence(positions[i]), bucket, group=_document(positions[i])) for i in members]
+        )
     return label_names, candidates
 
 
@@ -126,7 +140,10 @@ def word_content(pool: SentencePool, probe_cfg: ProbeConfig, rng: np.random.Gene
             by_label[index[present.pop()]].append(i)
     per_label = _per_label(probe_cfg, k)
     candidates = [
-        [ProbeExample(pool.sentence(positions[i]), label) for i in rng.permutation(members)[:per_label]]
+        [
+            ProbeExample(pool.sentence(positions[i]), label, group=_document(positions[i]))
+            for i in rng.permutation(members)[:per_label]
+        ]
         for label, members in enumerate(by_label)
     ]
     return targets, candidates
@@ -139,6 +156,8 @@ def coherence(pool: SentencePool, probe_cfg: ProbeConfig, rng: np.random.Generat
     Candidates are non-overlapping pairs of adjacent usable sentences. A negative keeps its first sentence
     and takes the second sentence of another negative pair from a *different document*, so second sentences
     are drawn from the same distribution under both labels and only their fit to the first one differs.
+    Negatives swap second sentences only inside small clusters of documents, and a cluster is one split
+    group, so neither document of a negative can also feed the other probe split.
     """
     pairs: list[tuple[int, int]] = []
     for doc, sentences in enumerate(pool.documents):
@@ -152,19 +171,51 @@ def coherence(pool: SentencePool, probe_cfg: ProbeConfig, rng: np.random.Generat
     order = rng.permutation(len(pairs))
     n = min(_per_label(probe_cfg, 2), len(pairs) // 2)
     positives = [pairs[i] for i in order[:n]]
-    negatives = _cross_document_pairs([pairs[i] for i in order[n : 2 * n]])
+    clusters = _document_clusters([pairs[i] for i in order[n : 2 * n]])
+    group_of = {doc: str(cluster[0][0]) for cluster in clusters for doc, _ in cluster}
 
     def sentences_of(first: tuple[int, int], second: tuple[int, int], label: int) -> ProbeExample:
         doc, i = first
         other_doc, j = second
-        return ProbeExample(pool.documents[doc][i], label, text_pair=pool.documents[other_doc][j + 1])
+        return ProbeExample(
+            pool.documents[doc][i],
+            label,
+            text_pair=pool.documents[other_doc][j + 1],
+            group=group_of.get(doc, str(doc)),
+        )
 
     continuation = [sentences_of(pair, pair, 0) for pair in positives]
-    shift = max(Counter(doc for doc, _ in negatives).values(), default=0)
-    other = [
-        sentences_of(pair, negatives[(k + shift) % len(negatives)], 1) for k, pair in enumerate(negatives)
-    ]
+    other = []
+    for cluster in clusters:
+        shift = max(Counter(doc for doc, _ in cluster).values())
+        other += [sentences_of(pair, cluster[(k + shift) % len(cluster)], 1) for k, pair in enumerate(cluster)]
     return ["continuation", "other_document"], [continuation, other]
+
+
+def _document_clusters(pairs: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    """Partition pairs into clusters of whole documents, each ready for :func:`_cross_document_pairs`' shift.
+
+    Documents join the current cluster in ascending order; it closes as soon as it spans two documents and
+    none holds more than half of its pairs. A last, unfinished cluster is merged into the previous one and
+    trimmed by :func:`_cross_document_pairs` when needed.
+    """
+    by_document: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for pair in pairs:
+        by_document[pair[0]].append(pair)
+    clusters: list[list[tuple[int, int]]] = []
+    current: list[list[tuple[int, int]]] = []
+    for doc in sorted(by_document):
+        current.append(by_document[doc])
+        sizes = [len(group) for group in current]
+        if len(current) >= 2 and 2 * max(sizes) <= sum(sizes):
+            clusters.append([pair for group in current for pair in group])
+            current = []
+    if current:
+        tail = [pair for group in current for pair in group]
+        merged = _cross_document_pairs((clusters.pop() if clusters else []) + tail)
+        if merged:
+            clusters.append(merged)
+    return clusters
 
 
 def _cross_document_pairs(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -209,7 +260,7 @@ def build_generated_task(name: str, pool: SentencePool, probe_cfg: ProbeConfig) 
             requested,
         )
     examples = [example for label_examples in candidates for example in label_examples[:per_label]]
-    train, test = stratified_split(examples, probe_cfg.test_fraction, rng)
+    train, test = stratified_group_split(examples, probe_cfg.test_fraction, rng, name, label_names)
     return ProbeTask(name=name, label_names=list(label_names), train=train, test=test)
 
 

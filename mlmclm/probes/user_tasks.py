@@ -1,9 +1,12 @@
 """User probe tasks from JSON Lines files (``--probe-data FILE.jsonl``), in the ``text``/``label`` convention.
 
-One JSON object per line with ``text`` (string), ``label`` (string or integer) and optionally ``text_pair``
-(string, for pair tasks; then every row must have it). Blank lines are ignored. The task is named after the
-file stem, and the train/test probe split is stratified and fixed by ``probes.seed``. Repeated inputs are
-kept once, so no input is in both the probe's train and test split.
+One JSON object per line with ``text`` (string), ``label`` (string or integer), optionally ``text_pair``
+(string, for pair tasks) and optionally ``group`` (string or integer: the source document, speaker, ...);
+an optional field given in one row must be given in every row. Blank lines are ignored. The task is named
+after the file stem, and the train/test probe split is stratified and fixed by ``probes.seed``. With
+``group`` the split is by group (no group feeds both splits), as for the generated tasks; without it rows
+are taken as independent and split one by one. Repeated inputs are kept once, so no input is in both the
+probe's train and test split.
 """
 
 from __future__ import annotations
@@ -15,7 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlmclm.errors import DataError
-from mlmclm.probes.examples import MIN_EXAMPLES_PER_LABEL, ProbeExample, ProbeTask, stratified_split, task_rng
+from mlmclm.probes.examples import (
+    MIN_EXAMPLES_PER_LABEL,
+    ProbeExample,
+    ProbeTask,
+    stratified_group_split,
+    stratified_split,
+    task_rng,
+)
 
 if TYPE_CHECKING:
     from mlmclm.config import ProbeConfig
@@ -88,8 +98,11 @@ def _check_row(row: dict, path: Path, number: int) -> None:
     for key in ("text", "text_pair"):
         if key in row and (not isinstance(row[key], str) or not row[key].strip()):
             raise DataError(f"probe data file {path} line {number}: {key!r} must be a non-empty string")
-    if isinstance(row["label"], bool) or not isinstance(row["label"], (str, int)):
-        raise DataError(f"probe data file {path} line {number}: 'label' must be a string or an integer")
+    for key in ("label", "group"):
+        if key in row and (isinstance(row[key], bool) or not isinstance(row[key], (str, int))):
+            raise DataError(f"probe data file {path} line {number}: {key!r} must be a string or an integer")
+    if isinstance(row.get("group"), str) and not row["group"].strip():
+        raise DataError(f"probe data file {path} line {number}: 'group' must not be empty")
 
 
 def load_user_probe_task(path: str | Path, probe_cfg: ProbeConfig | None = None) -> ProbeTask:
@@ -104,12 +117,13 @@ def load_user_probe_task(path: str | Path, probe_cfg: ProbeConfig | None = None)
         probe_cfg = ProbeConfig()
     path = Path(path)
     rows = _unique_rows(_read_rows(path), path)
-    with_pair = sum("text_pair" in row for row in rows)
-    if 0 < with_pair < len(rows):
-        raise DataError(
-            f"probe data file {path}: {with_pair} of {len(rows)} rows have 'text_pair'; "
-            "give it in all rows or in none"
-        )
+    for key in ("text_pair", "group"):
+        with_key = sum(key in row for row in rows)
+        if 0 < with_key < len(rows):
+            raise DataError(
+                f"probe data file {path}: {with_key} of {len(rows)} rows have {key!r}; "
+                "give it in all rows or in none"
+            )
     label_names = sorted({str(row["label"]) for row in rows})
     if len(label_names) < 2:
         raise DataError(f"probe data file {path}: needs at least 2 distinct labels, found {label_names}")
@@ -123,8 +137,20 @@ def load_user_probe_task(path: str | Path, probe_cfg: ProbeConfig | None = None)
             f"(to fill the train and test probe splits), but these have fewer: {rare}"
         )
     index = {name: i for i, name in enumerate(label_names)}
-    examples = [ProbeExample(row["text"], index[str(row["label"])], row.get("text_pair")) for row in rows]
+    grouped = "group" in rows[0]
+    examples = [
+        ProbeExample(
+            row["text"],
+            index[str(row["label"])],
+            row.get("text_pair"),
+            group=str(row["group"]) if grouped else None,  # integers are compared as text, like labels
+        )
+        for row in rows
+    ]
     name = task_name_from_path(path)
     rng = task_rng(probe_cfg.seed, name)
-    train, test = stratified_split(examples, probe_cfg.test_fraction, rng)
+    if grouped:
+        train, test = stratified_group_split(examples, probe_cfg.test_fraction, rng, name, label_names)
+    else:
+        train, test = stratified_split(examples, probe_cfg.test_fraction, rng)
     return ProbeTask(name=name, label_names=label_names, train=train, test=test)

@@ -175,3 +175,25 @@ def test_user_files_join_the_generated_tasks_and_names_must_be_unique(corpus, pr
     cfg = dataclasses.replace(cfg, data_files=[str(tmp_path / "coherence.jsonl")])
     with pytest.raises(DataError, match="unique"):
         build_probe_tasks(corpus["heldout"], corpus["training"], cfg)
+
+
+@pytest.mark.parametrize("name", PROBE_TASKS.names())
+def test_no_held_out_document_feeds_both_probe_splits(tasks, corpus, name):
+    """Issue 10.5: sentences of one document are near-duplicates in topic and names, so the split is by document.
+
+    Documents are found from the text alone (a bag of words survives bigram_shift's swap), not from the
+    examples' group tags, and a coherence example belongs to both documents it draws from.
+    """
+    document_of = {
+        tuple(sorted(sentence_key(s).split())): d
+        for d, document in enumerate(corpus["heldout"])
+        for s in split_sentences(document)
+    }
+
+    def documents(examples):
+        texts = [t for e in examples for t in (e.text, e.text_pair) if t is not None]
+        return {document_of[tuple(sorted(sentence_key(t).split()))] for t in texts}
+
+    task = tasks[name]
+    assert task.train and task.test
+    assert not documents(task.train) & documents(task.test)

@@ -58,6 +58,8 @@ def test_task_name_is_sanitised_to_a_metric_safe_stem():
         ('{"text": "", "label": "a"}\n', "line 1: 'text' must be a non-empty string"),
         ('["text", "label"]\n', "line 1: expected a JSON object"),
         ('{"text": "a", "label": [1]}\n', "line 1: 'label' must be a string or an integer"),
+        ('{"text": "a", "label": "x", "group": true}\n', "line 1: 'group' must be a string or an integer"),
+        ('{"text": "a", "label": "x", "group": " "}\n', "line 1: 'group' must not be empty"),
         ("".join(f'{{"text": "t{i}", "label": "only"}}\n' for i in range(30)), "at least 2 distinct labels"),
         ("".join(f'{{"text": "t{i}", "label": "{i % 3}"}}\n' for i in range(25)), "at least 10 rows"),
     ],
@@ -117,3 +119,43 @@ def test_the_same_input_with_two_labels_is_a_data_error(tmp_path):
     path = write_rows(tmp_path / "conflict.jsonl", conflicting)
     with pytest.raises(DataError, match=r"labels 'neg' and 'pos' \(lines 1 and 51\)"):
         load_user_probe_task(path)
+
+
+def grouped_rows(num_groups=20, per_group=4):
+    """Every group holds rows of both labels, as sentences of one document would."""
+    return [
+        {"text": f"doc {g} sentence {i}", "label": "ab"[i % 2], "group": f"doc-{g}" if g % 2 else g}
+        for g in range(num_groups)
+        for i in range(per_group)
+    ]
+
+
+def test_rows_of_one_group_never_sit_in_both_splits(tmp_path):
+    """Issue 10.5: with a ``group`` column (e.g. the source document) the probe split is made by group."""
+    path = write_rows(tmp_path / "grouped.jsonl", grouped_rows())
+    task = load_user_probe_task(path, ProbeConfig(test_fraction=0.25, seed=2))
+    group_of = lambda example: example.text.split()[1]  # noqa: E731 (read from the text, not from .group)
+    train_groups = {group_of(e) for e in task.train}
+    test_groups = {group_of(e) for e in task.test}
+    assert not train_groups & test_groups
+    assert len(train_groups | test_groups) == 20
+    assert Counter(e.label for e in task.test) == {0: 10, 1: 10}  # 25% of 40 per label: five whole groups
+    assert load_user_probe_task(path, ProbeConfig(test_fraction=0.25, seed=2)) == task
+    assert {e.group for e in task.train + task.test} >= {"0", "doc-1"}, "integer groups compare as text"
+
+
+def test_group_given_in_some_rows_only_is_a_data_error(tmp_path):
+    rows_ = grouped_rows()
+    del rows_[5]["group"]
+    path = write_rows(tmp_path / "partial.jsonl", rows_)
+    with pytest.raises(DataError, match="79 of 80 rows have 'group'; give it in all rows or in none"):
+        load_user_probe_task(path)
+
+
+def test_a_label_confined_to_one_group_cannot_be_split_by_group(tmp_path):
+    rows_ = [{"text": f"t{i}", "label": "a", "group": "one"} for i in range(12)]
+    rows_ += [{"text": f"u{i}", "label": "b", "group": f"g{i}"} for i in range(12)]
+    path = write_rows(tmp_path / "lumped.jsonl", rows_)
+    with pytest.raises(DataError, match=r"probe task 'lumped': label\(s\) \['a'\] cannot be split by group") as info:
+        load_user_probe_task(path)
+    assert "\n" not in str(info.value)
