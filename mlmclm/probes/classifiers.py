@@ -18,7 +18,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -49,22 +49,44 @@ def score_predictions(labels: np.ndarray, predictions: np.ndarray) -> ProbeScore
     )
 
 
+def cross_validation_folds(
+    labels: np.ndarray, groups: np.ndarray | None, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (fit, validation) index folds that choose C: stratified, and grouped when groups are known.
+
+    With groups (source documents) scikit-learn's ``StratifiedGroupKFold`` keeps each group in one fold, for
+    the reason the probe split is grouped: near-duplicates on both sides of a fold would favour weak
+    regularisation. It needs every label in at least two groups (else some fit fold could lack a label);
+    otherwise, or without groups, the folds are plain stratified k-fold over examples.
+    """
+    folds = int(min(MAX_CV_FOLDS, np.bincount(labels).min()))
+    placeholder = np.zeros((len(labels), 1))
+    if groups is not None:
+        groups_per_label = min(len(np.unique(groups[labels == label])) for label in np.unique(labels))
+        if groups_per_label >= 2:
+            grouped = StratifiedGroupKFold(n_splits=min(folds, groups_per_label), shuffle=True, random_state=seed)
+            return list(grouped.split(placeholder, labels, groups))
+        logger.info("logistic probe: a label lies in a single group; choosing C by ungrouped folds")
+    return list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(placeholder, labels))
+
+
 def fit_logistic_probe(
     train_features: np.ndarray,
     train_labels: np.ndarray,
     test_features: np.ndarray,
     test_labels: np.ndarray,
     seed: int,
+    train_groups: np.ndarray | None = None,
 ) -> ProbeScore:
     """Pick C by stratified k-fold CV on the probe train split only, refit on all of it, score on test.
 
     Standardisation sits inside the pipeline, so each CV fold is scaled with its own training statistics.
+    ``train_groups`` (source documents) make the folds grouped, see :func:`cross_validation_folds`.
     """
-    folds = int(min(MAX_CV_FOLDS, np.bincount(train_labels).min()))
     classifier = GridSearchCV(
         make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=seed)),
         param_grid={"logisticregression__C": INVERSE_REGULARISATION_GRID},
-        cv=StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed),
+        cv=cross_validation_folds(train_labels, train_groups, seed),
         scoring="accuracy",
     )
     with warnings.catch_warnings(record=True) as caught:

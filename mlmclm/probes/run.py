@@ -44,6 +44,12 @@ def _metrics(task_name: str, pooling: str, score: ProbeScore) -> dict[str, float
     }
 
 
+def _groups(task: ProbeTask) -> np.ndarray | None:
+    """The source documents of the train examples, when the task knows them (see ProbeExample.group)."""
+    groups = [example.group for example in task.train]
+    return None if any(group is None for group in groups) else np.array(groups)
+
+
 def run_probes(
     model: torch.nn.Module,
     tokenizer: Tokenizer,
@@ -84,9 +90,15 @@ def run_probes(
                 test = frozen_representations(
                     model, splits.test_sequences, pad_id, device, batch_size, poolings
                 )
+                groups = _groups(task)
                 for pooling in poolings:
                     score = fit_logistic_probe(
-                        train[pooling], splits.train_labels, test[pooling], splits.test_labels, probe_cfg.seed
+                        train[pooling],
+                        splits.train_labels,
+                        test[pooling],
+                        splits.test_labels,
+                        probe_cfg.seed,
+                        train_groups=groups,
                     )
                     metrics.update(_metrics(task.name, pooling, score))
             else:

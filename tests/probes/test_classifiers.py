@@ -1,7 +1,7 @@
 import numpy as np
 from scipy import stats
 
-from mlmclm.probes.classifiers import fit_logistic_probe
+from mlmclm.probes.classifiers import cross_validation_folds, fit_logistic_probe
 
 N_TRAIN, N_TEST, DIM = 300, 400, 32
 
@@ -41,3 +41,23 @@ def test_logistic_probe_is_deterministic():
     assert fit_logistic_probe(x[:150], y[:150], x[150:], y[150:], 7) == fit_logistic_probe(
         x[:150], y[:150], x[150:], y[150:], 7
     )
+
+
+def test_choosing_c_never_puts_one_document_in_both_fit_and_validation_folds():
+    """The probe split is by document (issue 10.5), so the folds that choose C inside it are too."""
+    rng = np.random.default_rng(4)
+    groups = np.repeat(np.arange(40), 5)  # 40 documents of 5 examples with mixed labels
+    labels = balanced_labels(rng, len(groups), 2)
+    folds = cross_validation_folds(labels, groups, seed=0)
+    assert len(folds) == 5
+    for fit, validation in folds:
+        assert not set(groups[fit]) & set(groups[validation])
+        assert set(labels[fit]) == set(labels[validation]) == {0, 1}
+    assert sorted(np.concatenate([validation for _, validation in folds]).tolist()) == list(range(200))
+
+
+def test_folds_fall_back_to_examples_when_a_label_lies_in_one_group():
+    labels = np.array([0] * 10 + [1] * 10)
+    groups = np.array([0] * 10 + list(range(1, 11)))
+    folds = cross_validation_folds(labels, groups, seed=0)
+    assert all(set(labels[fit]) == {0, 1} for fit, _ in folds)
