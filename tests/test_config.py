@@ -220,3 +220,13 @@ def test_sliding_window_stride_is_only_checked_against_the_length_when_it_is_use
 def test_bad_document_separators_are_refused(separator):
     with pytest.raises(ConfigError, match="data.document_separator"):
         resolve_config(overrides={"data": {"document_separator": separator}})
+
+
+def test_every_setting_without_effect_is_listed_in_the_configuration_reference():
+    from mlmclm.config import SHADOWED_SETTINGS
+
+    reference = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+    section = reference.split("**Settings without effect.**", 1)[1].split("**Seeds and runs.**", 1)[0]
+    for rule in SHADOWED_SETTINGS:
+        documented = "every other `probes.*` key" if rule.key.startswith("probes.") else f"| `{rule.key}` |"
+        assert documented in section, rule.key
