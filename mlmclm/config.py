@@ -606,18 +606,18 @@ SHADOWED_SETTINGS: tuple[ShadowedSetting, ...] = (
 )
 
 
-def _lookup(mapping: Any, dotted: str) -> tuple[bool, Any]:
-    """Whether the nested mapping ``mapping`` sets ``dotted``, and the value it sets."""
+def _sets(mapping: Any, dotted: str) -> bool:
+    """Whether the nested mapping ``mapping`` (one config layer) sets the key ``dotted``."""
     for part in dotted.split("."):
         if not isinstance(mapping, dict) or part not in mapping:
-            return False, None
+            return False
         mapping = mapping[part]
-    return True, mapping
+    return True
 
 
 def _source(dotted: str, layers: list[tuple[str, dict[str, Any]]]) -> int:
     """Index of the highest layer that sets ``dotted``; -1 when the built-in default stands."""
-    found = [index for index, (_, layer) in enumerate(layers) if _lookup(layer, dotted)[0]]
+    found = [index for index, (_, layer) in enumerate(layers) if _sets(layer, dotted)]
     return found[-1] if found else -1
 
 
