@@ -585,6 +585,17 @@ SHADOWED_SETTINGS: tuple[ShadowedSetting, ...] = (
     ShadowedSetting(
         "data.clm_strategy", "objectives", lambda c: "clm" not in c.objectives, "no CLM runs are planned",
     ),
+    *(
+        ShadowedSetting(f"data.{name}", "objectives", lambda c: "mlm" not in c.objectives, "no MLM runs are planned")
+        for name in ("mlm_probability", "mask_replace_prob", "random_replace_prob")
+    ),
+    *(
+        ShadowedSetting(
+            f"data.{name}", "data.mlm_strategy", lambda c: "mlm" not in c.objectives or c.data.mlm_strategy != "span",
+            "span lengths are only used by the MLM span strategy",
+        )
+        for name in ("span_geometric_p", "span_max_length")
+    ),
     ShadowedSetting(
         "data.sliding_window_stride", "data.clm_strategy",
         lambda c: "clm" not in c.objectives or c.data.clm_strategy != "sliding_window",
