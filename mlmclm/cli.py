@@ -53,6 +53,8 @@ def _train_parser(parser: argparse.ArgumentParser) -> None:
     add("--batch-size", type=int, metavar="N")
     add("--learning-rate", type=float, metavar="LR")
     add("--data", metavar="PATH", help="corpus: .txt/.jsonl/.json/.csv/.parquet (.gz), a directory, or hf:NAME")
+    add("--document-separator", metavar="SEP",
+        help=".txt corpora: line (default), blank_line, or the text of separator lines, e.g. %%")
     add("--tokenizer", metavar="PATH", help="tokenizer.json, a transformers tokenizer directory, or hf:NAME")
     add("--mlm-strategy", metavar="NAME", help="standard | dynamic | span | whole_word")
     add("--clm-strategy", metavar="NAME", help="standard | packed | sliding_window")
@@ -90,6 +92,7 @@ _FLAG_TO_KEY = {
     "batch_size": "training.batch_size",
     "learning_rate": "training.learning_rate",
     "data": "data.path",
+    "document_separator": "data.document_separator",
     "tokenizer": "data.tokenizer",
     "mlm_strategy": "data.mlm_strategy",
     "clm_strategy": "data.clm_strategy",
@@ -129,7 +132,14 @@ def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _resolve(args: argparse.Namespace):
     from mlmclm.config import resolve_config
 
-    return resolve_config(args.config, args.quick_test, cli_overrides(args))
+    return resolve_config(args.config, args.quick_test, cli_overrides(args), overrides_are_flags=True)
+
+
+def _check_device(name: str) -> None:
+    """An absent --device is an error before any corpus or tokenizer work, not after it."""
+    from mlmclm.train.device import resolve_device
+
+    resolve_device(name)
 
 
 def cmd_train(args: argparse.Namespace, command: str) -> int:
@@ -137,6 +147,7 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
     from mlmclm.grid.plan import plan_runs
 
     config = _resolve(args)
+    _check_device(config.device)
     if args.dry_run:
         return _dry_run(config)
     from mlmclm.grid.results import load_raw_results
@@ -153,9 +164,11 @@ def _dry_run(config) -> int:
     from mlmclm.data import prepare_data
     from mlmclm.grid.plan import plan_runs
     from mlmclm.grid.worker import build_probe_tasks
+    from mlmclm.train.budget import compute_budget
 
     data = prepare_data(config)  # reads the corpus and obtains the tokenizer (both cached)
     manifest = data.manifest
+    budget = compute_budget(config, data)
     probe_tasks = build_probe_tasks(config, data)  # builds the held-out tasks and reads --probe-data files
     runs = plan_runs(config)
     print("# Resolved configuration")
@@ -167,6 +180,8 @@ def _dry_run(config) -> int:
     print(f"tokenizer: {manifest['tokenizer_path']} (sha256 {manifest['tokenizer_sha256'][:12]})")
     for note in manifest.get("notes", []):
         print(f"note: {note}")
+    print("\n# Budget (every run)")
+    print(_describe_budget(budget, config.training.max_steps is not None))
     print("\n# Probe tasks" + ("" if probe_tasks else ": none (--no-probes)"))
     for task in probe_tasks:
         print(f"{task.name}: {len(task.train)} train / {len(task.test)} test examples, {len(task.label_names)} labels")
@@ -175,6 +190,16 @@ def _dry_run(config) -> int:
         print(spec.describe())
     print(f"Planned experiments: {len(runs)}")
     return 0
+
+
+def _describe_budget(budget, from_max_steps: bool) -> str:
+    """The step budget, the epochs it amounts to, and which setting decided it."""
+    source = "training.max_steps" if from_max_steps else "training.epochs"
+    return (
+        f"{budget.optimizer_steps} optimizer steps per run (set by {source}) = {budget.epochs:.2f} epochs of "
+        f"{budget.train_sequences} training sequences at {budget.sequences_per_step} sequences per step "
+        f"({budget.steps_per_epoch} steps per epoch)"
+    )
 
 
 def _analyze_and_print(raw: dict, raw_path: Path, stats_cfg, output_dir: Path, metrics=None) -> int:

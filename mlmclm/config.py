@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import re
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,12 +24,16 @@ import yaml
 
 from mlmclm.errors import ConfigError
 
+log = logging.getLogger(__name__)
 OBJECTIVES = ("mlm", "clm")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 CORRECTIONS = ("holm", "bonferroni", "fdr_bh", "none")
+TEXT_SEPARATORS = ("line", "blank_line")  # any other data.document_separator is the text of a separator line
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG_PATH = CONFIG_DIR / "default.yaml"
 QUICK_TEST_CONFIG_PATH = CONFIG_DIR / "quick_test.yaml"
+QUICK_TEST_LAYER = "--quick-test"
+COMMAND_LINE_LAYER = "the command line"
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -37,7 +43,7 @@ class DataConfig:
 
     path: str | None = None  # None: the embedded standard-library documentation corpus
     format: str = "auto"  # auto | txt | jsonl | json | csv | parquet | hf
-    document_separator: str = "line"  # .txt files: one document per "line" or per "blank_line" block
+    document_separator: str = "line"  # .txt files: one document per "line", per "blank_line" block, or a line like "%"
     text_field: str = "text"  # column / field holding the text in jsonl, json, csv, parquet, hf
     min_document_chars: int = 20
     max_documents: int | None = None  # keep only the first N cleaned documents (a slice for quick tests)
@@ -215,20 +221,30 @@ def resolve_config(
     config_file: str | Path | None = None,
     quick_test: bool = False,
     overrides: dict[str, Any] | None = None,
+    overrides_are_flags: bool = False,
 ) -> ExperimentConfig:
-    """Build the validated config from defaults < YAML file < quick-test preset < CLI overrides."""
+    """Build the validated config from defaults < YAML file < quick-test preset < CLI overrides.
+
+    A setting the user gave that another setting makes ineffective (see :data:`SHADOWED_SETTINGS`) is an
+    error when it came from a command-line flag (``overrides_are_flags``) and otherwise a warning.
+    """
     layers: list[dict[str, Any]] = []
+    labels: list[str] = []
     if config_file is not None:
         layers.append(load_yaml(config_file))
+        labels.append(f"--config {config_file}")
     if quick_test:
         layers.append(load_yaml(QUICK_TEST_CONFIG_PATH))
+        labels.append(QUICK_TEST_LAYER)
     layers.append(overrides or {})
+    labels.append(COMMAND_LINE_LAYER if overrides_are_flags else "the overrides")
     merged: dict[str, Any] = {}
     for layer in layers:
         merged = merge_dicts(merged, layer)
     _apply_seed_rule(merged, layers)
     config = from_dict(ExperimentConfig, merged, "")
     validate(config)
+    check_shadowed_settings(config, list(zip(labels, layers, strict=True)))
     return config
 
 
@@ -374,7 +390,7 @@ def validate(config: ExperimentConfig) -> None:
 
     data = config.data
     _choice("data.format", data.format, ("auto", "txt", "jsonl", "json", "csv", "parquet", "hf"))
-    _choice("data.document_separator", data.document_separator, ("line", "blank_line"))
+    _check_document_separator(data.document_separator)
     _choice("data.mlm_strategy", data.mlm_strategy, MLM_STRATEGIES.names())
     _choice("data.clm_strategy", data.clm_strategy, CLM_STRATEGIES.names())
     _non_negative("data.min_document_chars", data.min_document_chars)
@@ -400,7 +416,8 @@ def validate(config: ExperimentConfig) -> None:
     _open_unit("data.span_geometric_p", data.span_geometric_p)
     _positive("data.span_max_length", data.span_max_length)
     _positive("data.sliding_window_stride", data.sliding_window_stride)
-    if data.sliding_window_stride >= data.max_seq_length:
+    sliding = "clm" in config.objectives and data.clm_strategy == "sliding_window"
+    if sliding and data.sliding_window_stride >= data.max_seq_length:
         raise ConfigError(
             f"data.sliding_window_stride ({data.sliding_window_stride}) must be smaller than "
             f"data.max_seq_length ({data.max_seq_length})"
@@ -477,6 +494,23 @@ def validate(config: ExperimentConfig) -> None:
             raise ConfigError(f"probes.{key} must be >= 2 (a probe needs two labels), got {getattr(probes, key)}")
 
 
+def _check_document_separator(value: str) -> None:
+    """``line``, ``blank_line``, or the text of the lines that end a document (``%`` in fortune files)."""
+    if value in TEXT_SEPARATORS:
+        return
+    if not value.strip():
+        raise ConfigError(
+            f"data.document_separator must not be empty or whitespace, got {value!r} "
+            f"(use 'blank_line' for blank-line separated documents; valid: {', '.join(TEXT_SEPARATORS)}, "
+            "or the text of a separator line such as '%')"
+        )
+    if value != value.strip() or "\n" in value or "\r" in value:
+        raise ConfigError(
+            f"data.document_separator {value!r} must be one line without leading or trailing whitespace "
+            "(separator lines are compared after stripping their whitespace)"
+        )
+
+
 def validate_statistics(stats: StatisticsConfig) -> None:
     """Separate so that ``mlmclm analyze`` can check its statistics settings without a full config."""
     _open_unit("statistics.significance_level", stats.significance_level)
@@ -485,6 +519,152 @@ def validate_statistics(stats: StatisticsConfig) -> None:
     _choice("statistics.correction", stats.correction, CORRECTIONS)
     if stats.bootstrap_resamples < 100:
         raise ConfigError(f"statistics.bootstrap_resamples must be >= 100, got {stats.bootstrap_resamples}")
+
+
+# ------------------------------------------------------------------------------ settings without effect
+
+
+@dataclass(frozen=True)
+class ShadowedSetting:
+    """``key`` has no effect while ``applies(config)`` holds, because of the setting ``by``."""
+
+    key: str  # dotted config key that would be ignored
+    by: str  # dotted config key whose value makes it ineffective
+    applies: Callable[[ExperimentConfig], bool]
+    reason: str  # why, and what to set instead
+
+
+def _probes_off(config: ExperimentConfig) -> bool:
+    return not config.probes.enabled
+
+
+def _not_a_txt_corpus(config: ExperimentConfig) -> bool:
+    """The separator only splits .txt files; the built-in corpus, hf: datasets and other formats ignore it."""
+    from mlmclm.data.sources import FORMATS_BY_SUFFIX
+
+    path, declared = config.data.path, config.data.format
+    if path is None or path.startswith("hf:") or declared == "hf":
+        return True
+    if declared != "auto":
+        return declared != "txt"
+    suffixes = [s.lower() for s in Path(path).suffixes if s.lower() != ".gz"]
+    if not suffixes or Path(path).is_dir():
+        return False  # a directory of .txt files, or an extension the data stage reports itself
+    return FORMATS_BY_SUFFIX.get(suffixes[-1], "txt") != "txt"
+
+
+# Every pair where one setting silently overrides another. A flag that would have no effect is refused
+# before any data work; a changed value without effect in the --config file (or API overrides) is a warning.
+SHADOWED_SETTINGS: tuple[ShadowedSetting, ...] = (
+    ShadowedSetting(
+        "training.epochs", "training.max_steps", lambda c: c.training.max_steps is not None,
+        "max_steps sets the step budget and overrides epochs; set max_steps (--max-steps) instead",
+    ),
+    ShadowedSetting(
+        "training.warmup_ratio", "training.warmup_steps", lambda c: c.training.warmup_steps is not None,
+        "warmup_steps overrides warmup_ratio",
+    ),
+    ShadowedSetting(
+        "training.early_stopping_patience", "training.early_stopping", lambda c: not c.training.early_stopping,
+        "patience only matters with early stopping",
+    ),
+    ShadowedSetting(
+        "folds", "cross_validation", lambda c: not c.cross_validation,
+        "folds are only used with cross-validation (--cross-validation)",
+    ),
+    ShadowedSetting(
+        "base_seed", "seeds", lambda c: c.seeds is not None, "explicit seeds replace base_seed + i",
+    ),
+    ShadowedSetting(
+        "workers", "executor", lambda c: c.executor == "ray",
+        "Ray schedules runs by the cluster's CPUs and GPUs, not by workers",
+    ),
+    ShadowedSetting(
+        "data.mlm_strategy", "objectives", lambda c: "mlm" not in c.objectives, "no MLM runs are planned",
+    ),
+    ShadowedSetting(
+        "data.clm_strategy", "objectives", lambda c: "clm" not in c.objectives, "no CLM runs are planned",
+    ),
+    *(
+        ShadowedSetting(f"data.{name}", "objectives", lambda c: "mlm" not in c.objectives, "no MLM runs are planned")
+        for name in ("mlm_probability", "mask_replace_prob", "random_replace_prob")
+    ),
+    *(
+        ShadowedSetting(
+            f"data.{name}", "data.mlm_strategy", lambda c: "mlm" not in c.objectives or c.data.mlm_strategy != "span",
+            "span lengths are only used by the MLM span strategy",
+        )
+        for name in ("span_geometric_p", "span_max_length")
+    ),
+    ShadowedSetting(
+        "data.sliding_window_stride", "data.clm_strategy",
+        lambda c: "clm" not in c.objectives or c.data.clm_strategy != "sliding_window",
+        "the stride is only used by the CLM sliding_window strategy",
+    ),
+    ShadowedSetting(
+        "data.vocab_size", "data.tokenizer", lambda c: c.data.tokenizer is not None,
+        "a given tokenizer brings its own vocabulary; vocab_size only sizes a tokenizer trained here",
+    ),
+    ShadowedSetting(
+        "data.document_separator", "data.path", _not_a_txt_corpus,
+        "the separator only splits .txt corpora (data.path of a .txt file or a directory)",
+    ),
+    *(
+        ShadowedSetting(f"probes.{f.name}", "probes.enabled", _probes_off, "probes are disabled (--no-probes)")
+        for f in dataclasses.fields(ProbeConfig)
+        if f.name != "enabled"
+    ),
+)
+
+
+def _sets(mapping: Any, dotted: str) -> bool:
+    """Whether the nested mapping ``mapping`` (one config layer) sets the key ``dotted``."""
+    for part in dotted.split("."):
+        if not isinstance(mapping, dict) or part not in mapping:
+            return False
+        mapping = mapping[part]
+    return True
+
+
+def _source(dotted: str, layers: list[tuple[str, dict[str, Any]]]) -> int:
+    """Index of the highest layer that sets ``dotted``; -1 when the built-in default stands."""
+    found = [index for index, (_, layer) in enumerate(layers) if _sets(layer, dotted)]
+    return found[-1] if found else -1
+
+
+def _value(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def check_shadowed_settings(config: ExperimentConfig, layers: list[tuple[str, dict[str, Any]]]) -> None:
+    """Refuse a flag, and warn about a --config value, that another setting makes ineffective.
+
+    A value counts as given only where the user gave it (a flag, the --config file or API overrides; not
+    the --quick-test preset or the defaults) and at a layer at least as high as the setting that overrides
+    it: ``--no-probes`` over a file's ``probes.mode`` is a deliberate override, not a mistake. A value
+    equal to the built-in default changes nothing, so a copy of ``configs/default.yaml`` warns about nothing.
+    """
+    defaults = ExperimentConfig()
+    for rule in SHADOWED_SETTINGS:
+        source = _source(rule.key, layers)
+        if source < 0 or layers[source][0] == QUICK_TEST_LAYER or not rule.applies(config):
+            continue
+        by_source = _source(rule.by, layers)
+        if source < by_source:
+            continue
+        label = layers[source][0]
+        by_label = layers[by_source][0] if by_source >= 0 else "the default"
+        value = _value(config, rule.key)
+        message = (
+            f"{rule.key} = {value!r} (from {label}) has no effect because {rule.by} = "
+            f"{_value(config, rule.by)!r} (from {by_label}): {rule.reason}"
+        )
+        if label == COMMAND_LINE_LAYER:
+            raise ConfigError(message)
+        if value != _value(defaults, rule.key):
+            log.warning("warning: %s", message)
 
 
 def dump_yaml(config: ExperimentConfig) -> str:

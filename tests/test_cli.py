@@ -145,3 +145,84 @@ def test_train_py_shim_exits_2_with_one_line(tmp_path):
     )
     assert result.returncode == 2
     _assert_one_line(result.stderr, "unknown value 'nonsense'")
+
+
+@pytest.fixture
+def no_data_work(monkeypatch):
+    """Fail the test if the corpus is read or the tokenizer obtained (by the dry run or the grid runner)."""
+    import mlmclm.data
+    import mlmclm.grid.runner
+
+    def forbidden(config):
+        raise AssertionError("prepare_data was called before the error")
+
+    monkeypatch.setattr(mlmclm.data, "prepare_data", forbidden)
+    monkeypatch.setattr(mlmclm.grid.runner, "prepare_data", forbidden)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--quick-test", "--epochs", "2"], "training.max_steps = 80 (from --quick-test)"),
+        (["--epochs", "3", "--max-steps", "10"], "training.epochs = 3 (from the command line) has no effect"),
+        (["--no-probes", "--probe-mode", "finetune"], "probes.mode = 'finetune' (from the command line)"),
+        (["--no-probes", "--probe-data", "tasks.jsonl"], "probes.data_files"),
+        (["--workers", "2", "--executor", "ray"], "workers = 2 (from the command line) has no effect"),
+        (["--folds", "5"], "folds = 5 (from the command line) has no effect because cross_validation"),
+        (["--objectives", "clm", "--mlm-strategy", "span"], "data.mlm_strategy = 'span'"),
+        (["--objectives", "mlm", "--clm-strategy", "packed"], "data.clm_strategy = 'packed'"),
+        (["--document-separator", "%"], "the separator only splits .txt corpora"),
+        (["--document-separator", ""], "data.document_separator must not be empty"),
+    ],
+)
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_a_flag_without_effect_fails_before_any_data_work(capsys, no_data_work, argv, message, dry_run):
+    code, _, err = run_cli(capsys, "train", *argv, *(["--dry-run"] if dry_run else []))
+    assert code == 2
+    _assert_one_line(err, message)
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_device_cuda_without_cuda_fails_before_any_data_work(capsys, monkeypatch, tmp_path, no_data_work, dry_run):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, _, err = run_cli(capsys, "train", "--quick-test", "--device", "cuda", *(["--dry-run"] if dry_run else []))
+    assert code == 2
+    _assert_one_line(err, "--device cuda was requested but no CUDA device is available")
+    assert not (tmp_path / ".cache").exists() and not (tmp_path / "outputs").exists()
+
+
+def test_device_mps_without_mps_fails_before_any_data_work(capsys, monkeypatch, tmp_path, no_data_work):
+    import torch
+
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    code, _, err = run_cli(capsys, "train", "--quick-test", "--device", "mps", "--dry-run")
+    assert code == 2
+    _assert_one_line(err, "--device mps was requested but MPS is not available")
+    assert not (tmp_path / ".cache").exists()
+
+
+def _budget_line(out: str) -> str:
+    lines = out.splitlines()
+    return lines[lines.index("# Budget (every run)") + 1]
+
+
+def test_dry_run_prints_the_step_budget_from_max_steps(capsys, tiny_corpus):
+    code, out, _ = run_cli(capsys, "train", "--quick-test", "--data", tiny_corpus, "--dry-run", "--no-probes")
+    assert code == 0
+    assert _budget_line(out).startswith("80 optimizer steps per run (set by training.max_steps) = ")
+
+
+def test_dry_run_prints_the_step_budget_from_epochs(capsys, tmp_path, tiny_corpus):
+    config = tmp_path / "small.yaml"
+    config.write_text("data: {vocab_size: 200, max_seq_length: 64}\ntraining: {epochs: 2, batch_size: 4}\n")
+    code, out, _ = run_cli(
+        capsys, "train", "--config", str(config), "--data", tiny_corpus, "--dry-run", "--no-probes"
+    )
+    assert code == 0
+    line = _budget_line(out)
+    steps = int(line.split()[0])
+    sequences = int(line.split(" epochs of ")[1].split()[0])
+    assert "(set by training.epochs) = 2.00 epochs of" in line
+    assert steps == 2 * -(-sequences // 4)  # two passes of ceil(sequences / batch) steps

@@ -170,3 +170,64 @@ def test_every_config_key_is_documented_in_the_configuration_reference():
         names = [f.name for f in dataclasses.fields(value)] if dataclasses.is_dataclass(value) else [field.name]
         for name in names:
             assert f"`{name}`" in reference, name
+
+
+def test_a_flag_that_max_steps_overrides_is_refused_naming_max_steps():
+    with pytest.raises(ConfigError) as info:
+        resolve_config(quick_test=True, overrides={"training": {"epochs": 2}}, overrides_are_flags=True)
+    message = str(info.value)
+    assert message.startswith("training.epochs = 2 (from the command line) has no effect")
+    assert "training.max_steps = 80 (from --quick-test)" in message and "\n" not in message
+
+
+def test_api_overrides_without_effect_warn_instead_of_failing(caplog):
+    config = resolve_config(quick_test=True, overrides={"training": {"epochs": 2}})
+    assert config.training.max_steps == 80
+    assert any("training.epochs = 2" in r.message and "training.max_steps" in r.message for r in caplog.records)
+
+
+def test_a_config_file_value_without_effect_warns(tmp_path, caplog):
+    path = write_yaml(tmp_path / "c.yaml", {"training": {"epochs": 7, "max_steps": 99}, "folds": 5})
+    resolve_config(path)
+    warnings = [r.message for r in caplog.records if r.levelname == "WARNING"]
+    assert any("training.epochs = 7" in w and "training.max_steps = 99" in w for w in warnings), warnings
+    assert any(w.startswith("warning: folds = 5") and "cross_validation = False" in w for w in warnings), warnings
+
+
+def test_a_copy_of_default_yaml_and_the_quick_test_preset_warn_about_nothing(caplog):
+    resolve_config(DEFAULT_CONFIG_PATH, quick_test=True)
+    resolve_config(DEFAULT_CONFIG_PATH)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_a_flag_that_deliberately_overrides_a_file_setting_is_silent(tmp_path, caplog):
+    path = write_yaml(tmp_path / "c.yaml", {"probes": {"mode": "finetune"}, "training": {"epochs": 3}})
+    config = resolve_config(
+        path, overrides={"probes": {"enabled": False}, "training": {"max_steps": 10}}, overrides_are_flags=True
+    )
+    assert not config.probes.enabled and config.training.max_steps == 10
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_sliding_window_stride_is_only_checked_against_the_length_when_it_is_used():
+    config = resolve_config(overrides={"data": {"max_seq_length": 256}}, overrides_are_flags=True)
+    assert config.data.sliding_window_stride == 256  # unused by the standard CLM strategy
+    with pytest.raises(ConfigError, match="sliding_window_stride"):
+        resolve_config(overrides={"data": {"max_seq_length": 256, "clm_strategy": "sliding_window"}})
+
+
+@pytest.mark.parametrize("separator", ["", "   ", " % ", "a\nb"])
+def test_bad_document_separators_are_refused(separator):
+    with pytest.raises(ConfigError, match="data.document_separator"):
+        resolve_config(overrides={"data": {"document_separator": separator}})
+
+
+def test_every_setting_without_effect_is_listed_in_the_configuration_reference():
+    from mlmclm.config import SHADOWED_SETTINGS
+
+    reference = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+    section = reference.split("**Settings without effect.**", 1)[1].split("**Seeds and runs.**", 1)[0]
+    for rule in SHADOWED_SETTINGS:
+        rows = [line.split(" | ")[0] for line in section.splitlines() if line.startswith("| ")]
+        documented = "every other `probes.*` key" if rule.key.startswith("probes.") else f"`{rule.key}`"
+        assert any(documented in row for row in rows), rule.key

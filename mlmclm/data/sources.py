@@ -107,17 +107,26 @@ def _guarded(path: Path, reader: Callable[[IO[str]], Iterator[str]]) -> Iterator
 
 
 def _text_documents(handle: IO[str], separator: str) -> Iterator[str]:
+    """Documents of a text file: one per ``line``, per ``blank_line`` block, or between separator lines.
+
+    Any other ``separator`` is the text of the lines that end a document, compared after stripping the
+    line's whitespace: ``%`` reads the fortune(6) format. Blank lines inside such a document are kept, and
+    a block with no text (two separators in a row, a separator at the end) is no document.
+    """
     if separator == "line":
         yield from handle
         return
     block: list[str] = []
     for line in handle:
-        if line.strip():
+        ends_document = not line.strip() if separator == "blank_line" else line.strip() == separator
+        if not ends_document:
             block.append(line)
-        elif block:
+        elif any(part.strip() for part in block):
             yield "".join(block)
             block = []
-    if block:
+        else:
+            block = []
+    if any(part.strip() for part in block):
         yield "".join(block)
 
 

@@ -39,6 +39,17 @@ def test_txt_blank_line_separated_documents_join_their_lines(tmp_path):
     assert corpus_texts(tmp_path / "c.txt", document_separator="blank_line") == DOCS
 
 
+def test_txt_with_a_separator_line_reads_the_fortune_format(tmp_path):
+    (tmp_path / "c.txt").write_text(
+        "The first document\nis here.\n%\nA second document, rather longer\n\nthan the first one.\n%\n%\n"
+        "Third: unicode caf\u00e9 and \u00fcmlaut text.\n  %  \n",
+        encoding="utf-8",
+    )
+    assert corpus_texts(tmp_path / "c.txt", document_separator="%") == DOCS
+    by_line = corpus_texts(tmp_path / "c.txt")  # the default still reads one document per line
+    assert "A second document, rather longer" in by_line and DOCS[1] not in by_line
+
+
 def test_jsonl_and_json_read_the_text_field(tmp_path):
     (tmp_path / "c.jsonl").write_text("\n".join(json.dumps({"body": d, "id": i}) for i, d in enumerate(DOCS)))
     (tmp_path / "c.json").write_text(json.dumps([{"body": d} for d in DOCS]))
