@@ -52,6 +52,8 @@ def _train_parser(parser: argparse.ArgumentParser) -> None:
     add("--max-steps", type=int, metavar="N", help="optimizer steps per run (overrides --epochs)")
     add("--batch-size", type=int, metavar="N")
     add("--learning-rate", type=float, metavar="LR")
+    add("--lr-sweep", type=float, nargs="+", metavar="LR",
+        help="peak rates to sweep; each condition picks its best on validation (training.lr_sweep)")
     add("--data", metavar="PATH", help="corpus: .txt/.jsonl/.json/.csv/.parquet (.gz), a directory, or hf:NAME")
     add("--tokenizer", metavar="PATH", help="tokenizer.json, a transformers tokenizer directory, or hf:NAME")
     add("--mlm-strategy", metavar="NAME", help="standard | dynamic | span | whole_word")
@@ -89,6 +91,7 @@ _FLAG_TO_KEY = {
     "max_steps": "training.max_steps",
     "batch_size": "training.batch_size",
     "learning_rate": "training.learning_rate",
+    "lr_sweep": "training.lr_sweep",
     "data": "data.path",
     "tokenizer": "data.tokenizer",
     "mlm_strategy": "data.mlm_strategy",
@@ -170,11 +173,24 @@ def _dry_run(config) -> int:
     print("\n# Probe tasks" + ("" if probe_tasks else ": none (--no-probes)"))
     for task in probe_tasks:
         print(f"{task.name}: {len(task.train)} train / {len(task.test)} test examples, {len(task.label_names)} labels")
+    _print_sweep_plan(config)
     print("\n# Experiment plan")
     for spec in runs:
         print(spec.describe())
     print(f"Planned experiments: {len(runs)}")
     return 0
+
+
+def _print_sweep_plan(config) -> None:
+    from mlmclm.grid.plan import plan_sweep_runs
+
+    sweep = plan_sweep_runs(config)
+    if not sweep:
+        return
+    print("\n# Learning-rate sweep (each condition's final runs use its rate with the lowest val_loss)")
+    for spec in sweep:
+        print(spec.describe())
+    print(f"Sweep runs: {len(sweep)} (seed {config.training.lr_sweep_seed}, not a final seed)")
 
 
 def _analyze_and_print(raw: dict, raw_path: Path, stats_cfg, output_dir: Path, metrics=None) -> int:
