@@ -145,7 +145,11 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
     from mlmclm.grid.results import load_raw_results
     from mlmclm.grid.runner import run_grid
 
-    log.info("experiment %s: %d runs -> %s", config.experiment_name, len(plan_runs(config)), config.output_dir)
+    sweep = len(config.training.lr_sweep) * len(config.objectives) * len(config.attention)
+    log.info(
+        "experiment %s: %d runs%s -> %s", config.experiment_name, len(plan_runs(config)),
+        f" after {sweep} learning-rate sweep runs" if sweep else "", config.output_dir,
+    )
     log.debug("resolved config:\n%s", dump_yaml(config))
     raw_path = run_grid(config, command, quiet=args.quiet)
     return _analyze_and_print(load_raw_results(raw_path), raw_path, config.statistics, Path(config.output_dir))

@@ -49,7 +49,7 @@ def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Pat
     store.save()
 
     pending_sweep = [spec for spec in sweep_specs if store.finished(spec) is None]
-    specs = _final_specs(config, store)
+    specs = _final_specs(config, store, warn=False)  # conditions whose sweep finished earlier are decided
     pending = [spec for spec in specs if spec.learning_rate is None or store.finished(spec) is None]
     planned = len(sweep_specs) + len(specs)
     log.info(
@@ -71,14 +71,14 @@ def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Pat
     return store.path
 
 
-def _final_specs(config: ExperimentConfig, store: ResultsStore) -> list[RunSpec]:
+def _final_specs(config: ExperimentConfig, store: ResultsStore, warn: bool = True) -> list[RunSpec]:
     """The final runs, each with its rate: the configured one, or its condition's sweep choice (recorded)."""
     if not config.training.lr_sweep:
         return plan_runs(config)
     sweep = choose_learning_rates(config, store.sweep_records())
     store.set_lr_sweep(sweep.to_json())
     for choice in sweep.choices:
-        if choice.chosen_learning_rate is None:
+        if warn and choice.chosen_learning_rate is None:
             log.warning("%s: no learning rate yet (%s); its final runs wait", choice.condition, choice.reason)
     return plan_runs(config, sweep.chosen_rates())
 
