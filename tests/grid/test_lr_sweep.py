@@ -212,3 +212,20 @@ def test_a_run_trains_with_its_own_rate_and_never_silently_with_the_shared_one()
     with pytest.raises(ValueError, match="no learning rate"):
         run_training_config(config, RunSpec("mlm", "rope", None, 42, 0))
     assert run_training_config(ExperimentConfig(), RunSpec("mlm", "rope", None, 42, 0)).learning_rate == 1e-4
+
+
+def test_sweep_runs_skip_the_probes_and_final_runs_keep_them(tmp_path, monkeypatch):
+    from mlmclm.grid.worker import RunJob, WorkerContext, execute_run
+
+    seen: dict[str, list] = {}
+
+    def train_run(spec, config, data, run_dir, total_steps, probe_tasks=None, on_step=None):
+        seen[spec.run_id] = probe_tasks
+        return fake_outcome(1.0)
+
+    monkeypatch.setattr("mlmclm.grid.worker.train_run", train_run)
+    config = resolve_config(overrides={"training": {"lr_sweep": [1e-4, 3e-4]}})
+    context = WorkerContext(config, data=None, probe_tasks=["probe task"])
+    for spec in (RunSpec("mlm", "rope", None, 0, 1, 3e-4, LR_SWEEP), RunSpec("mlm", "rope", None, 42, 0, 3e-4)):
+        execute_run(RunJob(spec, tmp_path / spec.run_id, 8, "fp", "x"), context)
+    assert seen == {"rope_mlm_lrsweep1": [], "rope_mlm_run0": ["probe task"]}
