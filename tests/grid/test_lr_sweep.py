@@ -187,6 +187,8 @@ def test_the_sweep_plan_uses_its_own_seed_and_fold_zero_under_cross_validation()
     ]
     assert all(spec.learning_rate is None for spec in plan_runs(config))  # undecided until the sweep ran
     assert {spec.learning_rate for spec in plan_runs(resolve_config())} == {1e-4}
+    yaml_style = resolve_config(overrides={"training": {"lr_sweep": ["1e-4", "3e-4"]}})  # YAML reads 1e-4 as text
+    assert yaml_style.training.lr_sweep == [1e-4, 3e-4]
     rates = plan_runs(config, {("mlm", "rope"): 3e-4, ("clm", "rope"): 1e-4})
     assert {(s.objective, s.learning_rate) for s in rates} == {("mlm", 3e-4), ("clm", 1e-4)}
 
