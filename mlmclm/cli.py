@@ -52,6 +52,8 @@ def _train_parser(parser: argparse.ArgumentParser) -> None:
     add("--max-steps", type=int, metavar="N", help="optimizer steps per run (overrides --epochs)")
     add("--batch-size", type=int, metavar="N")
     add("--learning-rate", type=float, metavar="LR")
+    add("--lr-sweep", type=float, nargs="+", metavar="LR",
+        help="peak rates to sweep; each condition picks its best on validation (training.lr_sweep)")
     add("--data", metavar="PATH", help="corpus: .txt/.jsonl/.json/.csv/.parquet (.gz), a directory, or hf:NAME")
     add("--document-separator", metavar="SEP",
         help=".txt corpora: line (default), blank_line, or the text of separator lines, e.g. %%")
@@ -91,6 +93,7 @@ _FLAG_TO_KEY = {
     "max_steps": "training.max_steps",
     "batch_size": "training.batch_size",
     "learning_rate": "training.learning_rate",
+    "lr_sweep": "training.lr_sweep",
     "data": "data.path",
     "document_separator": "data.document_separator",
     "tokenizer": "data.tokenizer",
@@ -153,7 +156,11 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
     from mlmclm.grid.results import load_raw_results
     from mlmclm.grid.runner import run_grid
 
-    log.info("experiment %s: %d runs -> %s", config.experiment_name, len(plan_runs(config)), config.output_dir)
+    sweep = len(config.training.lr_sweep) * len(config.objectives) * len(config.attention)
+    log.info(
+        "experiment %s: %d runs%s -> %s", config.experiment_name, len(plan_runs(config)),
+        f" after {sweep} learning-rate sweep runs" if sweep else "", config.output_dir,
+    )
     log.debug("resolved config:\n%s", dump_yaml(config))
     raw_path = run_grid(config, command, quiet=args.quiet)
     return _analyze_and_print(load_raw_results(raw_path), raw_path, config.statistics, Path(config.output_dir))
@@ -185,6 +192,7 @@ def _dry_run(config) -> int:
     print("\n# Probe tasks" + ("" if probe_tasks else ": none (--no-probes)"))
     for task in probe_tasks:
         print(f"{task.name}: {len(task.train)} train / {len(task.test)} test examples, {len(task.label_names)} labels")
+    _print_sweep_plan(config)
     print("\n# Experiment plan")
     for spec in runs:
         print(spec.describe())
@@ -200,6 +208,18 @@ def _describe_budget(budget, from_max_steps: bool) -> str:
         f"{budget.train_sequences} training sequences at {budget.sequences_per_step} sequences per step "
         f"({budget.steps_per_epoch} steps per epoch)"
     )
+
+
+def _print_sweep_plan(config) -> None:
+    from mlmclm.grid.plan import plan_sweep_runs
+
+    sweep = plan_sweep_runs(config)
+    if not sweep:
+        return
+    print("\n# Learning-rate sweep (each condition's final runs use its rate with the lowest val_loss)")
+    for spec in sweep:
+        print(spec.describe())
+    print(f"Sweep runs: {len(sweep)} (seed {config.training.lr_sweep_seed}, not a final seed)")
 
 
 def _analyze_and_print(raw: dict, raw_path: Path, stats_cfg, output_dir: Path, metrics=None) -> int:

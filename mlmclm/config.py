@@ -94,7 +94,9 @@ class TrainingConfig:
     max_steps: int | None = None  # overrides epochs when set
     batch_size: int = 32
     eval_batch_size: int | None = None  # None: same as batch_size
-    learning_rate: float = 5e-5
+    learning_rate: float = 1e-4  # BERT-base's pre-training rate (Devlin et al. 2019); docs/training.md says why
+    lr_sweep: list[float] = field(default_factory=list)  # peak rates; each condition picks its best on validation
+    lr_sweep_seed: int = 0  # seed of the sweep runs; must differ from every final seed
     weight_decay: float = 0.01
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
@@ -454,6 +456,7 @@ def validate(config: ExperimentConfig) -> None:
     _positive("training.batch_size", training.batch_size)
     _positive("training.eval_batch_size", training.eval_batch_size, allow_none=True)
     _positive("training.learning_rate", training.learning_rate)
+    validate_lr_sweep(config)
     _non_negative("training.weight_decay", training.weight_decay)
     for key in ("adam_beta1", "adam_beta2"):
         value = getattr(training, key)
@@ -508,6 +511,24 @@ def _check_document_separator(value: str) -> None:
         raise ConfigError(
             f"data.document_separator {value!r} must be one line without leading or trailing whitespace "
             "(separator lines are compared after stripping their whitespace)"
+        )
+
+
+def validate_lr_sweep(config: ExperimentConfig) -> None:
+    """The sweep's rates are positive and distinct, and its seed is not one of the final seeds: the rate is
+    chosen on one run and the comparison made on others, so selection noise does not leak into the tests."""
+    sweep = config.training.lr_sweep
+    if not sweep:
+        return
+    for rate in sweep:
+        _positive("training.lr_sweep", rate)
+    if len(set(sweep)) != len(sweep):
+        raise ConfigError(f"training.lr_sweep lists a rate twice: {sweep}")
+    _non_negative("training.lr_sweep_seed", config.training.lr_sweep_seed)
+    if config.training.lr_sweep_seed in config.run_seeds():
+        raise ConfigError(
+            f"training.lr_sweep_seed ({config.training.lr_sweep_seed}) is also a final seed "
+            f"{config.run_seeds()}; the sweep needs a seed of its own"
         )
 
 
@@ -567,6 +588,14 @@ SHADOWED_SETTINGS: tuple[ShadowedSetting, ...] = (
     ShadowedSetting(
         "training.early_stopping_patience", "training.early_stopping", lambda c: not c.training.early_stopping,
         "patience only matters with early stopping",
+    ),
+    ShadowedSetting(
+        "training.learning_rate", "training.lr_sweep", lambda c: bool(c.training.lr_sweep),
+        "each condition's peak rate is chosen by the sweep",
+    ),
+    ShadowedSetting(
+        "training.lr_sweep_seed", "training.lr_sweep", lambda c: not c.training.lr_sweep,
+        "the sweep seed is only used with a sweep (--lr-sweep)",
     ),
     ShadowedSetting(
         "folds", "cross_validation", lambda c: not c.cross_validation,

@@ -68,9 +68,24 @@ def test_dry_run_prints_the_resolved_config_with_cli_overrides(capsys, tiny_corp
     assert planned(out) == 2 * 4 * 2  # seeds set the runs
 
 
+def test_dry_run_shows_the_learning_rate_sweep_before_the_final_runs(capsys, tiny_corpus):
+    code, out, _ = run_cli(
+        capsys, "train", "--quick-test", "--attention", "rope", "--lr-sweep", "1e-4", "3e-4", "1e-3",
+        "--data", tiny_corpus, "--dry-run", "--no-probes",
+    )
+    assert code == 0
+    assert "lr_sweep: [0.0001, 0.0003, 0.001]" in out
+    sweep, plan = out.split("# Learning-rate sweep")[1].split("# Experiment plan")
+    assert sweep.count("_lrsweep") == 2 * 3 and "rope_clm_lrsweep2" in sweep and "lr=0.001" in sweep
+    assert "Sweep runs: 6 (seed 0, not a final seed)" in sweep
+    assert "rope_mlm_run0" in plan and "lr=chosen by the sweep" in plan and "_lrsweep" not in plan
+    assert planned(out) == 2 * 3
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
+        (["--lr-sweep", "1e-4", "0"], "training.lr_sweep must be > 0"),
         (["--learning-rate", "0"], "training.learning_rate must be > 0"),
         (["--learning-rate", "abc"], "invalid float value"),
         (["--attention", "roap"], "did you mean 'rope'"),

@@ -31,7 +31,7 @@ def test_documented_defaults():
     config = resolve_config(DEFAULT_CONFIG_PATH)
     assert config.objectives == ["mlm", "clm"]
     assert config.attention == ["standard", "rope", "exposb", "absolute"]
-    assert (config.training.epochs, config.training.batch_size, config.training.learning_rate) == (20, 32, 5e-5)
+    assert (config.training.epochs, config.training.batch_size, config.training.learning_rate) == (20, 32, 1e-4)
     assert config.data.max_seq_length == 512
     assert (config.model.hidden_size, config.model.num_layers, config.model.num_heads) == (768, 12, 12)
     assert (config.data.mlm_strategy, config.data.clm_strategy) == ("standard", "standard")
@@ -54,7 +54,7 @@ def test_precedence_defaults_then_yaml_then_quick_test_then_cli(tmp_path):
     )
     from_yaml = resolve_config(path)
     assert (from_yaml.training.batch_size, from_yaml.training.epochs) == (8, 7)
-    assert from_yaml.training.learning_rate == 5e-5  # untouched keys keep the default
+    assert from_yaml.training.learning_rate == 1e-4  # untouched keys keep the default
     quick = resolve_config(path, quick_test=True)
     assert quick.training.batch_size == 16  # the preset overrides the file
     assert quick.training.epochs == 1

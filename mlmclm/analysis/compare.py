@@ -30,6 +30,7 @@ from mlmclm.analysis.conditions import (
     paired_values,
     recorded_metrics,
 )
+from mlmclm.analysis.divergence import DivergenceComparison, DivergenceRate, analyze_divergence
 from mlmclm.analysis.intervals import ConfidenceInterval
 from mlmclm.analysis.multiple_comparisons import adjust_pvalues
 from mlmclm.analysis.variance_components import VarianceComponents, fold_seed_variance
@@ -116,6 +117,9 @@ class Analysis:
     comparisons: tuple[Comparison, ...]
     unfinished_runs: tuple[ExcludedRun, ...]
     settings: StatisticsConfig
+    # Diverged runs drop out of the metric analyses; divergence is tested as its own outcome (divergence.py).
+    divergence_rates: tuple[DivergenceRate, ...] = ()
+    divergence_comparisons: tuple[DivergenceComparison, ...] = ()
 
     def summaries_for(self, metric: str) -> list[ConditionSummary]:
         return [summary for summary in self.summaries if summary.metric == metric]
@@ -329,6 +333,7 @@ def analyze(
         if "objective" not in run or "attention" not in run:
             run_id = run.get("run_id", "?")
             raise UserError(f"run {run_id!r} in the raw results lacks 'objective' or 'attention'")
+    runs = final_runs(runs)
     chosen = select_metrics(runs, settings, metrics)
     config = raw_results.get("config") or {}
     objectives = _ordered(config.get("objectives") or OBJECTIVES, [str(run["objective"]) for run in runs])
@@ -368,6 +373,10 @@ def analyze(
         for run in runs
         if run.get("status") != "completed"
     )
+    rates, divergence = analyze_divergence(
+        runs, objectives, attentions, confidence_level=settings.confidence_level,
+        correction=settings.correction, alpha=settings.significance_level,
+    )
     return Analysis(
         metrics=chosen,
         primary_metric=settings.primary_metric,
@@ -377,4 +386,12 @@ def analyze(
         comparisons=tuple(correct_families(comparisons, settings)),
         unfinished_runs=unfinished,
         settings=settings,
+        divergence_rates=rates,
+        divergence_comparisons=divergence,
     )
+
+
+def final_runs(runs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The runs the statistics use: never a learning-rate sweep run (the grid keeps those in ``lr_sweep``;
+    this guards hand-assembled files), whose seed and rate were chosen differently from the final seeds'."""
+    return [run for run in runs if run.get("phase", "final") != "lr_sweep"]

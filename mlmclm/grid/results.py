@@ -17,7 +17,7 @@ from typing import Any
 
 from mlmclm.atomic import atomic_write_json
 from mlmclm.errors import UserError
-from mlmclm.grid.plan import RunSpec
+from mlmclm.grid.plan import LR_SWEEP, RunSpec
 
 SCHEMA_VERSION = 1
 FINISHED = ("completed", "diverged")
@@ -102,37 +102,73 @@ class ResultsStore:
             )
         store.document["created"] = previous.get("created", store.document["created"])
         store.document["runs"] = [run for run in previous.get("runs", []) if run.get("status") in FINISHED]
+        sweep_runs = (previous.get("lr_sweep") or {}).get("runs", [])
+        if sweep_runs:
+            store.document["lr_sweep"] = {"runs": [run for run in sweep_runs if run.get("status") in FINISHED]}
         return store
 
     def _discard_previous(self) -> None:
         previous = load_raw_results(self.path)
-        for run in previous.get("runs", []):
+        for run in previous.get("runs", []) + (previous.get("lr_sweep") or {}).get("runs", []):
             run_dir = self.output_dir / "experiments" / Path(run.get("run_id", "")).name
             if run.get("run_id") and run_dir.is_dir():
                 shutil.rmtree(run_dir)
         self.path.unlink()
 
     def finished(self, spec: RunSpec) -> dict[str, Any] | None:
-        """The stored record of ``spec`` if it finished with the same seed and fold, else None."""
-        for run in self.document["runs"]:
-            if run["run_id"] == spec.run_id and run["seed"] == spec.seed and run["fold"] == spec.fold:
+        """The stored record of ``spec`` if it finished with the same seed, fold and learning rate, else None."""
+        for run in self._runs(spec.phase):
+            if run["run_id"] == spec.run_id and _same_run(run, spec):
                 return run if run["status"] in FINISHED else None
         record = read_run_record(run_directory(self.output_dir, spec))
-        if record and record.get("status") in FINISHED and record.get("config_fingerprint") == self.fingerprint:
+        if (
+            record
+            and record.get("status") in FINISHED
+            and record.get("config_fingerprint") == self.fingerprint
+            and _same_run(record, spec)
+        ):
             self.record(record)  # finished on disk but not yet in the aggregate (crash in between)
             return record
         return None
 
+    def _runs(self, phase: str) -> list[dict[str, Any]]:
+        """Final runs live in ``runs``; learning-rate sweep runs in ``lr_sweep.runs``, never pooled with them."""
+        if phase == LR_SWEEP:
+            return self.document.get("lr_sweep", {}).get("runs", [])
+        return self.document["runs"]
+
+    def sweep_records(self) -> dict[str, dict[str, Any]]:
+        """The recorded sweep runs by run id."""
+        return {run["run_id"]: run for run in self._runs(LR_SWEEP)}
+
+    def set_lr_sweep(self, summary: dict[str, Any]) -> None:
+        """Store the sweep's rates, per-condition results and choices beside its run records."""
+        self.document["lr_sweep"] = {**summary, "runs": self._runs(LR_SWEEP)}
+        self.save()
+
     def record(self, run: dict[str, Any]) -> None:
-        runs = [existing for existing in self.document["runs"] if existing["run_id"] != run["run_id"]]
+        phase = run.get("phase", "final")
+        runs = [existing for existing in self._runs(phase) if existing["run_id"] != run["run_id"]]
         runs.append(run)
         runs.sort(key=lambda item: (self.order.get(item["run_id"], len(self.order)), item["run_id"]))
-        self.document["runs"] = runs
+        if phase == LR_SWEEP:
+            self.document.setdefault("lr_sweep", {})["runs"] = runs
+        else:
+            self.document["runs"] = runs
         self.save()
 
     def save(self) -> None:
         self.document["updated"] = _now()
         atomic_write_json(self.path, self.document)
+
+
+def _same_run(record: dict[str, Any], spec: RunSpec) -> bool:
+    return (
+        record.get("seed") == spec.seed
+        and record.get("fold") == spec.fold
+        and record.get("learning_rate") == spec.learning_rate
+        and record.get("phase", "final") == spec.phase
+    )
 
 
 def check_run_directories(output_dir: Path, specs: list[RunSpec], experiment_name: str) -> None:

@@ -10,7 +10,8 @@ from mlmclm.config import ExperimentConfig
 from mlmclm.data import prepare_data
 from mlmclm.environment import collect_environment
 from mlmclm.grid.executors import make_executor
-from mlmclm.grid.plan import plan_runs
+from mlmclm.grid.lr_sweep import choose_learning_rates
+from mlmclm.grid.plan import RunSpec, plan_runs, plan_sweep_runs
 from mlmclm.grid.results import ResultsStore, check_run_directories, run_directory
 from mlmclm.grid.worker import RunJob
 from mlmclm.progress import GridProgress
@@ -21,8 +22,13 @@ log = logging.getLogger(__name__)
 
 
 def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Path:
-    """Train every planned run not yet finished and return the path of the raw-results file."""
+    """Train every planned run not yet finished and return the path of the raw-results file.
+
+    With ``training.lr_sweep`` the sweep runs train first; each condition's final runs then use its chosen
+    rate (:mod:`mlmclm.grid.lr_sweep`), and a condition whose sweep is undecided waits for a rerun.
+    """
     output_dir = Path(config.output_dir)
+    sweep_specs = plan_sweep_runs(config)
     specs = plan_runs(config)
     data = prepare_data(config)
     budget = compute_budget(config, data)
@@ -34,29 +40,59 @@ def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Pat
         "data": data.manifest,
         "budget": budget.to_dict(),
     }
-    check_run_directories(output_dir, specs, config.experiment_name)
+    check_run_directories(output_dir, sweep_specs + specs, config.experiment_name)
     store = ResultsStore.open(output_dir, config.experiment_name, header, config.resume)
     if not config.resume:
-        for spec in specs:
+        for spec in sweep_specs + specs:
             shutil.rmtree(run_directory(output_dir, spec), ignore_errors=True)
-    store.order = {spec.run_id: index for index, spec in enumerate(specs)}
+    store.order = {spec.run_id: index for index, spec in enumerate(sweep_specs + specs)}
     store.save()
 
-    pending = [spec for spec in specs if store.finished(spec) is None]
+    pending_sweep = [spec for spec in sweep_specs if store.finished(spec) is None]
+    specs = _final_specs(config, store, warn=False)  # conditions whose sweep finished earlier are decided
+    pending = [spec for spec in specs if spec.learning_rate is None or store.finished(spec) is None]
+    planned = len(sweep_specs) + len(specs)
     log.info(
-        "%d runs planned, %d already finished, %d to run; budget %d optimizer steps per run (%.2f epochs)",
-        len(specs), len(specs) - len(pending), len(pending), budget.optimizer_steps, budget.epochs,
+        "%d runs planned (%d of them learning-rate sweep runs), %d already finished, %d to run; budget %d "
+        "optimizer steps per run (%.2f epochs)",
+        planned, len(sweep_specs), planned - len(pending_sweep) - len(pending), len(pending_sweep) + len(pending),
+        budget.optimizer_steps, budget.epochs,
     )
-    jobs = [
-        RunJob(spec, run_directory(output_dir, spec), budget.optimizer_steps, store.fingerprint, config.experiment_name)
-        for spec in pending
-    ]
-    progress = GridProgress(len(specs), len(specs) - len(pending), quiet)
+    progress = GridProgress(planned, planned - len(pending_sweep) - len(pending), quiet)
     executor = make_executor(config, data, progress.run_callback)
     try:
-        for record in executor.run(jobs):
-            store.record(record)
-            progress.run_finished(record)
+        _execute(executor, _jobs(pending_sweep, output_dir, budget.optimizer_steps, store, config), store, progress)
+        if sweep_specs:
+            specs = _final_specs(config, store)
+            pending = [spec for spec in specs if spec.learning_rate is not None and store.finished(spec) is None]
+        _execute(executor, _jobs(pending, output_dir, budget.optimizer_steps, store, config), store, progress)
     finally:
         progress.close()
     return store.path
+
+
+def _final_specs(config: ExperimentConfig, store: ResultsStore, warn: bool = True) -> list[RunSpec]:
+    """The final runs, each with its rate: the configured one, or its condition's sweep choice (recorded)."""
+    if not config.training.lr_sweep:
+        return plan_runs(config)
+    sweep = choose_learning_rates(config, store.sweep_records())
+    store.set_lr_sweep(sweep.to_json())
+    for choice in sweep.choices:
+        if warn and choice.chosen_learning_rate is None:
+            log.warning("%s: no learning rate yet (%s); its final runs wait", choice.condition, choice.reason)
+    return plan_runs(config, sweep.chosen_rates())
+
+
+def _jobs(specs: list[RunSpec], output_dir: Path, steps: int, store: ResultsStore, config) -> list[RunJob]:
+    return [
+        RunJob(spec, run_directory(output_dir, spec), steps, store.fingerprint, config.experiment_name)
+        for spec in specs
+    ]
+
+
+def _execute(executor, jobs: list[RunJob], store: ResultsStore, progress: GridProgress) -> None:
+    if not jobs:
+        return
+    for record in executor.run(jobs):
+        store.record(record)
+        progress.run_finished(record)

@@ -16,7 +16,7 @@ import torch
 from mlmclm.atomic import atomic_write_json
 from mlmclm.config import ExperimentConfig, from_dict
 from mlmclm.data import ExperimentData, prepare_data
-from mlmclm.grid.plan import RunSpec
+from mlmclm.grid.plan import LR_SWEEP, RunSpec
 from mlmclm.grid.results import RUN_RECORD_NAME, claim_run_directory
 from mlmclm.train.trainer import StepCallback, train_run
 
@@ -85,9 +85,9 @@ def execute_run(job: RunJob, context: WorkerContext | None = None) -> dict:
         on_step: StepCallback | None = (
             context.on_step_factory(spec, job.total_steps) if context.on_step_factory else None
         )
-        outcome = train_run(
-            spec, context.config, context.data, run_dir, job.total_steps, context.probe_tasks, on_step
-        )
+        # A sweep run only chooses the learning rate (by validation loss), so it skips the probes.
+        probe_tasks = [] if spec.phase == LR_SWEEP else context.probe_tasks
+        outcome = train_run(spec, context.config, context.data, run_dir, job.total_steps, probe_tasks, on_step)
         record.update(status=outcome.status, metrics=outcome.metrics, curves=outcome.curves, **outcome.extra)
         if outcome.error:
             record["error"] = outcome.error

@@ -74,6 +74,83 @@ def _setup(analysis: Analysis, raw: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _sweep_cell(result: Mapping[str, Any], chosen: float | None) -> str:
+    if result.get("status") != "completed":
+        return str(result.get("status"))
+    cell = fmt(result.get("val_loss"))
+    return f"**{cell}**" if result.get("learning_rate") == chosen else cell
+
+
+def learning_rate_lines(raw: Mapping[str, Any]) -> list[str]:
+    """The setup's learning rates: the one shared rate, or each condition's sweep choice with the sweep table."""
+    training = (raw.get("config") or {}).get("training") or {}
+    sweep = raw.get("lr_sweep")
+    if not sweep or not sweep.get("conditions"):
+        return [
+            "### Learning rate",
+            "",
+            f"Peak learning rate {fmt(training.get('learning_rate'))} for every condition; it was not tuned per "
+            "condition (no `training.lr_sweep`), so a condition that prefers another rate may be disadvantaged.",
+            "",
+        ]
+    rates = list(sweep["rates"])
+    fold = "the single train/validation split" if sweep.get("fold") is None else f"fold {sweep['fold']}"
+    lines = [
+        "### Learning rate",
+        "",
+        f"Each condition's peak learning rate was chosen from {', '.join(fmt(rate) for rate in rates)} by the "
+        f"lowest final validation loss of one sweep run per rate (seed {sweep.get('seed')}, not a final seed; "
+        f"{fold}; same budget as the final runs); the final seeds then ran at that rate. Sweep runs are not "
+        "part of any analysis in this report. Validation loss per rate (**bold**: chosen):",
+        "",
+    ]
+    rows = []
+    for condition in sweep["conditions"]:
+        chosen = condition.get("chosen_learning_rate")
+        by_rate = {result["learning_rate"]: result for result in condition.get("results", [])}
+        cells = [_sweep_cell(by_rate[rate], chosen) if rate in by_rate else "n/a" for rate in rates]
+        rows.append([f"`{condition['condition']}`", fmt(chosen), *cells, condition.get("reason", "")])
+    return lines + _table(["condition", "chosen rate", *(f"lr {fmt(rate)}" for rate in rates), "why"], rows)
+
+
+def divergence_lines(analysis: Analysis) -> list[str]:
+    """Diverged runs as their own outcome: rate per condition and Fisher's exact tests (docs/statistics.md)."""
+    correction = _CORRECTION_NAMES[analysis.settings.correction]
+    lines = [
+        "## Diverged runs",
+        "",
+        "A diverged run (NaN/inf training loss) has no final value, so it is excluded from the metric analyses; "
+        "so that this does not favour unstable conditions, divergence is analysed as its own outcome: the "
+        "share of finished runs that diverged per condition (Clopper–Pearson interval), and Fisher's exact "
+        f"test for the same pairs of conditions as the metric comparisons, {correction}-corrected within each "
+        "family. Failed (crashed) runs are not counted.",
+        "",
+    ]
+    if not any(rate.diverged for rate in analysis.divergence_rates):
+        return lines + ["No run diverged.", ""]
+    level = _level(analysis)
+    lines += _table(
+        ["condition", "diverged / finished", "rate", f"{level} CI", "diverged runs"],
+        [
+            [f"`{r.condition}`", f"{r.diverged} / {r.finished}", fmt(r.rate, 3), _ci(r.ci),
+             ", ".join(f"`{run}`" for run in r.diverged_runs) or "none"]
+            for r in analysis.divergence_rates
+        ],
+    )
+    tested = [c for c in analysis.divergence_comparisons if c.diverged_a + c.diverged_b > 0]
+    lines += ["Tests (pairs in which neither condition diverged have p = 1 and are not listed):", ""]
+    lines += _table(
+        ["family", "a vs b", "diverged a / b", "p (Fisher)", f"p adj ({correction})"],
+        [
+            [c.family.split("/", 1)[1], f"`{c.group_a}` vs `{c.group_b}`",
+             f"{c.diverged_a}/{c.finished_a} vs {c.diverged_b}/{c.finished_b}", fmt_p(c.p_value),
+             f"**{fmt_p(c.p_adjusted)}**" if c.significant else fmt_p(c.p_adjusted)]
+            for c in tested
+        ],
+    )
+    return lines
+
+
 def _data(raw: Mapping[str, Any]) -> list[str]:
     data = dict(raw.get("data") or {})
     notes = data.pop("notes", None) or []
@@ -87,7 +164,7 @@ def _runs(analysis: Analysis, raw: Mapping[str, Any]) -> list[str]:
     completed = sum(run.get("status") == "completed" for run in runs)
     lines = ["## Runs", "", f"{completed} of {len(runs)} runs completed."]
     if analysis.unfinished_runs:
-        lines += ["", "Excluded from every analysis (not completed):", ""]
+        lines += ["", "Excluded from every metric analysis (not completed; diverged runs are tested below):", ""]
         lines += [
             f"- `{run.run_id}`: {run.status}" + (f" ({run.reason})" if run.reason else "")
             for run in analysis.unfinished_runs
@@ -430,7 +507,9 @@ def render_report(analysis: Analysis, raw: Mapping[str, Any], experiment_name: s
         "",
     ]
     lines += _setup(analysis, raw)
+    lines += learning_rate_lines(raw)
     lines += _runs(analysis, raw)
+    lines += divergence_lines(analysis)
     lines += _key_results(analysis)
     lines += _table_legend(analysis)
     lines += _mlm_vs_clm(analysis, figures)

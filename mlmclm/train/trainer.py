@@ -7,6 +7,7 @@ run as ``diverged``; periodic checkpoints let an interrupted run continue mid-wa
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import shutil
@@ -18,7 +19,7 @@ from typing import Any
 
 import torch
 
-from mlmclm.config import ExperimentConfig
+from mlmclm.config import ExperimentConfig, TrainingConfig
 from mlmclm.data import ExperimentData, TrainStream, build_eval_batches
 from mlmclm.grid.plan import RunSpec
 from mlmclm.model import build_model, save_model
@@ -60,6 +61,15 @@ def convergence_step(steps: list[int], losses: list[float], tolerance: float) ->
     return next(s for s, v in finite if v <= threshold)
 
 
+def run_training_config(config: ExperimentConfig, spec: RunSpec) -> TrainingConfig:
+    """The training settings of one run: the shared ones, with the peak rate the plan gave this run."""
+    if spec.learning_rate is None and config.training.lr_sweep:
+        raise ValueError(f"{spec.run_id} has no learning rate: its condition's sweep has not chosen one")
+    if spec.learning_rate is None or spec.learning_rate == config.training.learning_rate:
+        return config.training
+    return dataclasses.replace(config.training, learning_rate=spec.learning_rate)
+
+
 def _train_batches(stream: TrainStream, start_epoch: int, skip: int) -> Iterator[tuple[int, int, dict]]:
     """Endless (epoch, index, batch) over the stream, starting after ``skip`` batches of ``start_epoch``."""
     epoch = start_epoch
@@ -82,7 +92,7 @@ def train_run(
     on_step: StepCallback | None = None,
 ) -> RunOutcome:
     """Train one run for exactly ``total_steps`` optimizer steps (fewer only with early stopping)."""
-    cfg = config.training
+    cfg = run_training_config(config, spec)
     device = resolve_device(config.device)
     precision = choose_precision(device, config.mixed_precision)
     fold = data.fold(spec.fold)
