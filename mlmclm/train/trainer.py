@@ -1,8 +1,9 @@
 """One training run = (objective, attention, fold, seed): train, evaluate, save, and report its metrics.
 
 The seed controls initialisation, data order, masking and dropout; the step budget is fixed from outside so
-that every run of a comparison gets the same optimizer steps and training tokens. A NaN/inf loss ends the
-run as ``diverged``; periodic checkpoints let an interrupted run continue mid-way with identical numbers.
+that every run of a comparison gets the same optimizer steps and about the same real tokens (recorded per
+run). A NaN/inf loss ends the run as ``diverged``; periodic checkpoints let an interrupted run continue
+mid-way with identical numbers.
 """
 
 from __future__ import annotations
