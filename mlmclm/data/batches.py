@@ -171,6 +171,8 @@ class TrainStream:
         """``batch_size`` sequences per micro-batch, or whole sequences up to ``tokens_per_batch`` each."""
         if self.tokens_per_batch is None:
             return [order[begin : begin + self.batch_size] for begin in range(0, len(order), self.batch_size)]
+        if len(order) == 0:
+            return []
         ends = np.cumsum(self.sequences.lengths[order])
         cuts = np.searchsorted(ends, self.tokens_per_batch * np.arange(1, self.batches_per_epoch), side="right")
         return np.split(order, np.unique(cuts[(cuts > 0) & (cuts < len(order))]))

@@ -81,6 +81,10 @@ def _mean_of(records: list[Mapping[str, Any]], key: str) -> float | None:
     return float(np.mean(values)) if values else None
 
 
+def _count(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
 def _masking_and_tokens(raw: Mapping[str, Any]) -> list[str]:
     """Setup: the MLM masking regime and what each condition's training saw and scored (docs/data.md)."""
     data_config = (raw.get("config") or {}).get("data") or {}
@@ -102,8 +106,8 @@ def _masking_and_tokens(raw: Mapping[str, Any]) -> list[str]:
         [
             f"`{condition}`",
             len(records),
-            fmt(_mean_of(records, "processed"), 6),
-            fmt(_mean_of(records, "scored"), 6),
+            _count(_mean_of(records, "processed")),
+            _count(_mean_of(records, "scored")),
             fmt(_mean_of(records, "distinct_target_fraction"), 3),
             fmt(_mean_of(records, "processed_vs_shared"), 3),
         ]

@@ -183,3 +183,13 @@ def test_clm_strategies_process_the_same_non_pad_tokens_per_step_as_the_shared_s
     assert abs(other_tokens / shared_tokens - 1) < 0.05
     assert shared.shared_tokens_per_batch == other.shared_tokens_per_batch
     assert abs(shared_tokens / (steps * shared.shared_tokens_per_batch) - 1) < 0.02
+
+
+def test_token_matched_micro_batches_hold_at_least_one_sequence_each(data_cfg):
+    """Blocks longer than the token target still train, one per micro-batch; the excess shows in the ratio."""
+    cfg = dataclasses.replace(data_cfg, clm_strategy="packed")
+    docs = unique_token_documents([5] * 40)  # shared sequences of 7 tokens, packed blocks of 64
+    stream = TrainStream("clm", docs, cfg, INFO, batch_size=2, seed=0)
+    assert stream.shared_tokens_per_batch == 14
+    sizes = [len(batch["input_ids"]) for batch in stream.epoch(0)]
+    assert sizes == [1] * len(stream.sequences)

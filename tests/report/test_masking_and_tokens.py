@@ -13,7 +13,7 @@ def test_setup_lists_the_masking_regime_and_mean_tokens_per_condition():
     for index, run in enumerate(raw["runs"]):
         mlm = run["objective"] == "mlm"
         run["tokens"] = {
-            "processed": 1000 + 100 * index,
+            "processed": 100_000 + 100 * index,
             "scored": 150 if mlm else 980,
             "targetable": 5000,
             "distinct_target_fraction": 0.25 if mlm else 0.99,
@@ -22,9 +22,9 @@ def test_setup_lists_the_masking_regime_and_mean_tokens_per_condition():
     text = "\n".join(_masking_and_tokens(raw))
     assert "- MLM masking: `static`, static masks: 10 per sequence" in text
     assert "- CLM sequences: `packed`" in text
-    assert "| `rope_mlm` | 2 | 1050 | 150 | 0.25 | 1 |" in text
+    assert "| `rope_mlm` | 2 | 100,050 | 150 | 0.25 | 1 |" in text
     # the failed CLM run (the last one) is left out of the means
-    assert "| `rope_clm` | 1 | 1200 | 980 | 0.99 | 2 |" in text
+    assert "| `rope_clm` | 1 | 100,200 | 980 | 0.99 | 2 |" in text
 
 
 def test_setup_says_so_when_no_run_recorded_tokens():
