@@ -87,12 +87,14 @@ def _count(value: float | None) -> str:
 
 def _masking_and_tokens(raw: Mapping[str, Any]) -> list[str]:
     """Setup: the MLM masking regime and what each condition's training saw and scored (docs/data.md)."""
-    data_config = (raw.get("config") or {}).get("data") or {}
+    config = raw.get("config") or {}
+    data_config = config.get("data") or {}
+    objectives = config.get("objectives") or ["mlm", "clm"]
     regime = (raw.get("data") or {}).get("mlm_masking")
     lines = ["### Masking and tokens seen", ""]
-    if regime:
+    if regime and "mlm" in objectives:
         lines.append(f"- MLM masking: `{data_config.get('mlm_strategy')}`, {regime}")
-    if data_config.get("clm_strategy"):
+    if data_config.get("clm_strategy") and "clm" in objectives:
         lines.append(
             f"- CLM sequences: `{data_config['clm_strategy']}`; neither objective scores special tokens ([SEP])"
         )

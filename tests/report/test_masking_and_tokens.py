@@ -29,3 +29,11 @@ def test_setup_lists_the_masking_regime_and_mean_tokens_per_condition():
 
 def test_setup_says_so_when_no_run_recorded_tokens():
     assert "- No run recorded the tokens it saw." in _masking_and_tokens(make_raw_results())
+
+
+def test_setup_names_only_the_objectives_that_were_run():
+    raw = make_raw_results(objectives=("clm",), mechanisms=("rope",), seeds=(1, 2))
+    raw["config"]["data"] = {"mlm_strategy": "dynamic", "clm_strategy": "standard"}
+    raw["data"]["mlm_masking"] = "masks redrawn every epoch"
+    text = "\n".join(_masking_and_tokens(raw))
+    assert "MLM masking" not in text and "- CLM sequences: `standard`" in text
