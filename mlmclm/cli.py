@@ -58,7 +58,7 @@ def _train_parser(parser: argparse.ArgumentParser) -> None:
     add("--document-separator", metavar="SEP",
         help=".txt corpora: line (default), blank_line, or the text of separator lines, e.g. %%")
     add("--tokenizer", metavar="PATH", help="tokenizer.json, a transformers tokenizer directory, or hf:NAME")
-    add("--mlm-strategy", metavar="NAME", help="standard | dynamic | span | whole_word")
+    add("--mlm-strategy", metavar="NAME", help="dynamic | static | span | whole_word")
     add("--clm-strategy", metavar="NAME", help="standard | packed | sliding_window")
     add("--max-seq-length", type=int, metavar="N")
     add("--gradient-checkpointing", action="store_true", default=None, help="recompute activations per block")

@@ -54,11 +54,12 @@ class DataConfig:
     split_ratios: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
     split_seed: int = 1234
     length_bins: int = 5
-    mlm_strategy: str = "standard"
+    mlm_strategy: str = "dynamic"  # fresh masks every epoch (RoBERTa §4.1); see docs/data.md
     clm_strategy: str = "standard"
     mlm_probability: float = 0.15
     mask_replace_prob: float = 0.8
     random_replace_prob: float = 0.1
+    static_mask_copies: int = 10  # mlm_strategy static: masks per sequence, used in turn (BERT: 10)
     span_geometric_p: float = 0.2
     span_max_length: int = 10
     sliding_window_stride: int = 256
@@ -393,7 +394,13 @@ def validate(config: ExperimentConfig) -> None:
     data = config.data
     _choice("data.format", data.format, ("auto", "txt", "jsonl", "json", "csv", "parquet", "hf"))
     _check_document_separator(data.document_separator)
+    if data.mlm_strategy == "standard":
+        raise ConfigError(
+            "data.mlm_strategy 'standard' was renamed: use 'dynamic' (fresh masks every epoch, the default) or "
+            "'static' (BERT's data.static_mask_copies masks per sequence, used in turn)"
+        )
     _choice("data.mlm_strategy", data.mlm_strategy, MLM_STRATEGIES.names())
+    _positive("data.static_mask_copies", data.static_mask_copies)
     _choice("data.clm_strategy", data.clm_strategy, CLM_STRATEGIES.names())
     _non_negative("data.min_document_chars", data.min_document_chars)
     _positive("data.max_documents", data.max_documents, allow_none=True)
@@ -624,6 +631,11 @@ SHADOWED_SETTINGS: tuple[ShadowedSetting, ...] = (
             "span lengths are only used by the MLM span strategy",
         )
         for name in ("span_geometric_p", "span_max_length")
+    ),
+    ShadowedSetting(
+        "data.static_mask_copies", "data.mlm_strategy",
+        lambda c: "mlm" not in c.objectives or c.data.mlm_strategy != "static",
+        "mask copies are only used by the MLM static strategy",
     ),
     ShadowedSetting(
         "data.sliding_window_stride", "data.clm_strategy",

@@ -34,7 +34,8 @@ def test_documented_defaults():
     assert (config.training.epochs, config.training.batch_size, config.training.learning_rate) == (20, 32, 1e-4)
     assert config.data.max_seq_length == 512
     assert (config.model.hidden_size, config.model.num_layers, config.model.num_heads) == (768, 12, 12)
-    assert (config.data.mlm_strategy, config.data.clm_strategy) == ("standard", "standard")
+    assert (config.data.mlm_strategy, config.data.clm_strategy) == ("dynamic", "standard")
+    assert config.data.static_mask_copies == 10
     assert config.num_runs == 3 and config.folds == 3
     assert config.statistics.significance_level == 0.05 and config.statistics.confidence_level == 0.95
 
@@ -125,6 +126,8 @@ def test_missing_config_file_and_non_mapping_yaml(tmp_path):
         ({"attention": ["roap"]}, "attention: unknown value 'roap'; did you mean 'rope'"),
         ({"data": {"mlm_strategy": "spam"}}, "data.mlm_strategy: unknown value 'spam'; did you mean 'span'"),
         ({"data": {"clm_strategy": "pack"}}, "data.clm_strategy: unknown value 'pack'"),
+        ({"data": {"mlm_strategy": "standard"}}, "data.mlm_strategy 'standard' was renamed: use 'dynamic'"),
+        ({"data": {"static_mask_copies": 0}}, "data.static_mask_copies must be > 0"),
         ({"data": {"split_ratios": [0.5, 0.5, 0.5]}}, "split_ratios must sum to 1"),
         ({"data": {"mlm_probability": 1.2}}, "mlm_probability must lie strictly between 0 and 1"),
         ({"experiment_name": "../x"}, "must be a plain file name"),
@@ -148,7 +151,7 @@ def test_valid_choices_are_read_from_the_registries():
         resolve_config(overrides={"attention": ["unknown_mechanism"]})
     for name in ATTENTION_MECHANISMS.names():
         assert name in str(info.value)
-    assert set(MLM_STRATEGIES.names()) == {"standard", "dynamic", "span", "whole_word"}
+    assert set(MLM_STRATEGIES.names()) == {"static", "dynamic", "span", "whole_word"}
     assert set(CLM_STRATEGIES.names()) == {"standard", "packed", "sliding_window"}
     assert {"standard", "rope", "exposb", "absolute", "alibi", "nope", "stickbreaking"} <= set(
         ATTENTION_MECHANISMS.names()

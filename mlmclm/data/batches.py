@@ -60,7 +60,7 @@ def make_batch(
         rngs = [np.random.default_rng(seed) for seed in mask_seeds or []]
         input_ids, labels = apply_masking(input_ids, maskable, word_starts, rngs, strategy, data_cfg, info)
     else:
-        labels = next_token_labels(input_ids, attention_mask, score_from)
+        labels = next_token_labels(input_ids, attention_mask, score_from, unscored_ids=info.special_ids)
     return {
         "input_ids": torch.from_numpy(input_ids),
         "attention_mask": torch.from_numpy(attention_mask),
@@ -68,12 +68,57 @@ def make_batch(
     }
 
 
-class TrainStream:
-    """Shuffled training batches of one run, a pure function of (seed, epoch).
+class TargetCoverage:
+    """Which tokens of a run's training text have been a target at least once: the distinct-target fraction.
 
-    MLM masks under ``mlm_strategy: standard`` are static: drawn once from (seed, example) and reused every
-    epoch, as in BERT; the other strategies draw fresh masks from (seed, epoch, example), as in RoBERTa
-    (Liu et al., 2019, §4.1).
+    Static MLM masks reuse the same ~15% of each sequence, so over many epochs the model learns from few
+    distinct targets; dynamic masks spread them (RoBERTa, Liu et al., 2019, §4.1); CLM scores almost every
+    token every epoch. Tokens are positions of the run's sequence stream; the denominator is its non-special
+    tokens, i.e. the training text without the [CLS]/[SEP] wrappers, the same for every arm of a fold.
+    """
+
+    def __init__(self, sequences: SequenceSet, special_ids: tuple[int, ...]) -> None:
+        self.targetable = ~np.isin(sequences.stream, np.asarray(special_ids))
+        self.scored = np.zeros(len(sequences.stream), dtype=bool)
+
+    def mark(self, starts: np.ndarray, labels: np.ndarray, shift: int) -> None:
+        """Record the targets of a batch whose rows begin at stream positions ``starts``.
+
+        ``shift``: 0 when label t scores token t (MLM), 1 when it scores token t + 1 (CLM).
+        """
+        rows, columns = np.nonzero(labels != -100)
+        self.scored[starts[rows] + columns + shift] = True
+
+    @property
+    def targetable_tokens(self) -> int:
+        return int(np.count_nonzero(self.targetable))
+
+    @property
+    def fraction(self) -> float:
+        """Distinct targetable tokens ever scored / targetable tokens (NaN for an empty stream)."""
+        total = self.targetable_tokens
+        return int(np.count_nonzero(self.scored & self.targetable)) / total if total else math.nan
+
+    def packed(self) -> torch.Tensor:
+        """The scored bitmap as bytes, for mid-run checkpoints (one bit per token)."""
+        return torch.from_numpy(np.packbits(self.scored))
+
+    def restore(self, packed: torch.Tensor) -> None:
+        self.scored = np.unpackbits(packed.numpy(), count=len(self.scored)).astype(bool)
+
+
+class TrainStream:
+    """Shuffled training batches of one run, a pure function of (seed, epoch), and what they scored.
+
+    Masks follow the MLM strategy's regime (:meth:`MaskingStrategy.regime`): fresh from (seed, epoch,
+    example) under ``dynamic`` (RoBERTa, Liu et al., 2019, §4.1), or one of ``data.static_mask_copies``
+    masks from (seed, epoch mod k, example) under ``static`` (BERT, Devlin et al., 2019, App. A).
+
+    Micro-batches on the shared segmentation hold ``batch_size`` sequences. A CLM strategy that builds other
+    sequences (``packed``, ``sliding_window``) fills each micro-batch with whole sequences up to the expected
+    non-pad tokens of a shared micro-batch (``batch_size`` x the mean shared sequence length), so with the
+    shared step budget every arm processes about the same real tokens: without this, packed 512-token
+    blocks carry ~8x the tokens of the shared segmentation's short sequences per step.
     """
 
     def __init__(
@@ -91,21 +136,46 @@ class TrainStream:
         self.batch_size = batch_size
         self.seed = seed
         self.sequences = build_sequences(objective, docs, data_cfg, tokenizer_info, evaluation=False)
-        self.batches_per_epoch = math.ceil(len(self.sequences) / batch_size)
+        shared = budget_sequences(docs, data_cfg)
+        # [CLS] chunk [SEP]: every shared sequence adds two tokens to the document tokens
+        self.shared_tokens_per_batch = batch_size * (docs.num_tokens + 2 * shared) / max(shared, 1)
+        self.tokens_per_batch = None
+        if objective == "clm" and CLM_STRATEGIES.get(data_cfg.clm_strategy).changes_sequences:
+            self.tokens_per_batch = self.shared_tokens_per_batch
+            self.batches_per_epoch = max(1, round(self.sequences.num_tokens / self.tokens_per_batch))
+        else:
+            self.batches_per_epoch = math.ceil(len(self.sequences) / batch_size)
+        self.coverage = TargetCoverage(self.sequences, tokenizer_info.special_ids)
 
     def __len__(self) -> int:
         return self.batches_per_epoch
 
     def epoch(self, epoch_index: int) -> Iterator[dict[str, torch.Tensor]]:
+        """The batches of epoch ``epoch_index``; each yielded batch's targets are added to ``coverage``."""
         order = np.random.default_rng([self.seed, _ORDER, epoch_index]).permutation(len(self.sequences))
-        fresh = self.objective == "mlm" and MLM_STRATEGIES.get(self.data_cfg.mlm_strategy).fresh_each_epoch
-        for begin in range(0, len(order), self.batch_size):
-            ids = order[begin : begin + self.batch_size]
-            if fresh:
-                seeds = [[self.seed, _DYNAMIC_MASK, epoch_index, int(i)] for i in ids]
-            else:
-                seeds = [[self.seed, _STATIC_MASK, int(i)] for i in ids]
-            yield make_batch(self.objective, self.sequences, ids, self.data_cfg, self.info, seeds)
+        seeds = None
+        for ids in self._split(order):
+            if self.objective == "mlm":
+                seeds = self._mask_seeds(ids, epoch_index)
+            batch = make_batch(self.objective, self.sequences, ids, self.data_cfg, self.info, seeds)
+            self.coverage.mark(self.sequences.starts[ids], batch["labels"].numpy(), int(self.objective == "clm"))
+            yield batch
+
+    def _mask_seeds(self, ids: np.ndarray, epoch_index: int) -> list[list[int]]:
+        strategy: MaskingStrategy = MLM_STRATEGIES.get(self.data_cfg.mlm_strategy)
+        domain = _DYNAMIC_MASK if strategy.fresh_each_epoch else _STATIC_MASK
+        copy = strategy.mask_copy(epoch_index, self.data_cfg)
+        return [[self.seed, domain, copy, int(i)] for i in ids]
+
+    def _split(self, order: np.ndarray) -> list[np.ndarray]:
+        """``batch_size`` sequences per micro-batch, or whole sequences up to ``tokens_per_batch`` each."""
+        if self.tokens_per_batch is None:
+            return [order[begin : begin + self.batch_size] for begin in range(0, len(order), self.batch_size)]
+        if len(order) == 0:
+            return []
+        ends = np.cumsum(self.sequences.lengths[order])
+        cuts = np.searchsorted(ends, self.tokens_per_batch * np.arange(1, self.batches_per_epoch), side="right")
+        return np.split(order, np.unique(cuts[(cuts > 0) & (cuts < len(order))]))
 
 
 def build_eval_batches(
@@ -138,10 +208,13 @@ def control_notes(data_cfg: DataConfig, objectives: list[str]) -> list[str]:
         if strategy.changes_sequences and "mlm" in objectives:
             notes.append(strategy.note)
     if "mlm" in objectives:
-        fresh = MLM_STRATEGIES.get(data_cfg.mlm_strategy).fresh_each_epoch
         notes.append(
-            f"MLM strategy {data_cfg.mlm_strategy!r}: masks are "
-            + ("redrawn every epoch" if fresh else "drawn once per example and reused every epoch")
-            + f"; evaluation masks are fixed by data.eval_seed={data_cfg.eval_seed}."
+            f"MLM strategy {data_cfg.mlm_strategy!r}: {masking_regime(data_cfg)}; evaluation masks are fixed "
+            f"by data.eval_seed={data_cfg.eval_seed}."
         )
     return notes
+
+
+def masking_regime(data_cfg: DataConfig) -> str:
+    """How training masks are drawn under ``data.mlm_strategy``, in words (one source for notes and report)."""
+    return MLM_STRATEGIES.get(data_cfg.mlm_strategy).regime(data_cfg)

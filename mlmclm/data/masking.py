@@ -6,8 +6,12 @@ tokens are selected; special tokens and padding are never maskable. Each unit is
 non-special token with ``random_replace_prob`` (0.1), else left unchanged. Span and whole-word strategies
 decide replacement per unit, as SpanBERT does per span (Joshi et al., 2020, §3.1).
 
-Each example's draws come from its own generator seeded by (seed, example index[, epoch]), so a mask
-does not depend on which other examples share its batch.
+Each example's draws come from its own generator seeded by (seed, example index, epoch or mask copy), so a
+mask does not depend on which other examples share its batch. When masks are drawn is the strategy's
+``regime``: ``dynamic`` draws a fresh mask every epoch (RoBERTa, Liu et al., 2019, §4.1); ``static`` draws
+``data.static_mask_copies`` masks per sequence and cycles through them over the epochs, which is what BERT's
+duplication of its training data with 10 different masks amounts to (Devlin et al., 2019, §3.1, App. A;
+Liu et al., 2019, §4.1: over 40 epochs "each training sequence was seen with the same mask four times").
 """
 
 from __future__ import annotations
@@ -28,10 +32,29 @@ UnitChooser = Callable[[np.ndarray, np.ndarray, np.random.Generator, DataConfig]
 
 @dataclass(frozen=True)
 class MaskingStrategy:
-    """``choose(maskable, word_starts, rng, cfg)`` returns a unit id per position (-1: not selected)."""
+    """``choose(maskable, word_starts, rng, cfg)`` returns a unit id per position (-1: not selected).
+
+    ``fresh_each_epoch``: a new mask every epoch; otherwise ``data.static_mask_copies`` masks, reused in turn.
+    """
 
     choose: UnitChooser
     fresh_each_epoch: bool
+
+    def mask_copy(self, epoch: int, cfg: DataConfig) -> int:
+        """Which of the example's masks epoch ``epoch`` uses: the epoch itself, or epoch mod k (static)."""
+        return epoch if self.fresh_each_epoch else epoch % cfg.static_mask_copies
+
+    def regime(self, cfg: DataConfig) -> str:
+        """The masking regime in words, for the control notes and the report."""
+        if self.fresh_each_epoch:
+            return "masks redrawn every epoch (dynamic, RoBERTa §4.1)"
+        k = cfg.static_mask_copies
+        if k == 1:
+            return "static masks: one per sequence, drawn once and reused every epoch"
+        return (
+            f"static masks: {k} per sequence, drawn once and used in turn (epoch e uses mask e mod {k}), as "
+            f"BERT's {k}-fold duplication of its data (Devlin et al., 2019; Liu et al., 2019, §4.1)"
+        )
 
 
 def choose_tokens(
@@ -142,7 +165,7 @@ def apply_masking(
     return masked_ids, labels
 
 
-MLM_STRATEGIES.register("standard")(MaskingStrategy(choose_tokens, fresh_each_epoch=False))
+MLM_STRATEGIES.register("static")(MaskingStrategy(choose_tokens, fresh_each_epoch=False))
 MLM_STRATEGIES.register("dynamic")(MaskingStrategy(choose_tokens, fresh_each_epoch=True))
 MLM_STRATEGIES.register("span")(MaskingStrategy(choose_spans, fresh_each_epoch=True))
 MLM_STRATEGIES.register("whole_word")(MaskingStrategy(choose_whole_words, fresh_each_epoch=True))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlmclm.data.batches import control_notes
+from mlmclm.data.batches import control_notes, masking_regime
 from mlmclm.data.corpus import Corpus, load_corpus
 from mlmclm.data.splits import Splits, split_documents
 from mlmclm.data.token_cache import TokenizedDocuments, cached_tokenization
@@ -164,6 +164,7 @@ def prepare_data(config: ExperimentConfig) -> ExperimentData:
         **spec,
         "token_cache_key": key,
         "notes": control_notes(data, list(config.objectives)),
+        "mlm_masking": masking_regime(data),
     }
     if splits.folds is not None:
         manifest["fold_sizes"] = [len(f) for f in splits.folds]

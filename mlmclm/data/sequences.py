@@ -145,13 +145,23 @@ def collate_sequences(sequences: SequenceSet, ids: np.ndarray, pad_id: int) -> t
 
 
 def next_token_labels(
-    input_ids: np.ndarray, attention_mask: np.ndarray, score_from: np.ndarray
+    input_ids: np.ndarray,
+    attention_mask: np.ndarray,
+    score_from: np.ndarray,
+    unscored_ids: tuple[int, ...] = (),
 ) -> np.ndarray:
-    """labels[t] = input_ids[t + 1] before the last real token; -100 there, at pads and at t < score_from."""
+    """labels[t] = input_ids[t + 1] before the last real token; -100 there, at pads, at t < score_from and
+    where the next token is one of ``unscored_ids``.
+
+    The batches pass the special ids: a chunk's closing [SEP] sits right after its last token, at a position
+    fixed by the chunk length, so mechanisms with absolute positions would predict it nearly for free and
+    inflate CLM accuracy; MLM never scores special tokens either, so neither objective does.
+    """
     labels = np.full_like(input_ids, -100)
     labels[:, :-1] = input_ids[:, 1:]
     positions = np.arange(input_ids.shape[1])[None, :]
     scored = (positions + 1 < attention_mask.sum(axis=1, keepdims=True)) & (positions >= score_from[:, None])
+    scored &= ~np.isin(labels, np.asarray(unscored_ids, dtype=labels.dtype))
     return np.where(scored, labels, -100)
 
 
@@ -167,7 +177,10 @@ CLM_STRATEGIES.register("packed")(
         build=lambda docs, cfg, info, evaluation: packed_blocks(docs, cfg.max_seq_length, info),
         changes_sequences=True,
         note="CLM packs documents joined by [SEP] into full blocks (attention crosses documents) while MLM "
-        "uses [CLS] chunk [SEP] sequences: the arms see the same text in different sequences and order.",
+        "uses [CLS] chunk [SEP] sequences: the arms see the same text in different sequences and order. "
+        "CLM micro-batches hold fewer, longer blocks (about training.batch_size x the mean shared sequence "
+        "length in non-pad tokens), so both arms process about the same non-pad tokens per step; each run "
+        "records the actual ratio (tokens.processed_vs_shared).",
     )
 )
 CLM_STRATEGIES.register("sliding_window")(
@@ -178,6 +191,10 @@ CLM_STRATEGIES.register("sliding_window")(
         changes_sequences=True,
         note="CLM trains on overlapping sliding windows (stride data.sliding_window_stride) and scores each "
         "evaluation token once with the longest context, while MLM uses non-overlapping [CLS] chunk [SEP] "
-        "sequences: CLM sees more, overlapping sequences per epoch and more context per evaluated token.",
+        "sequences: CLM sees overlapping sequences and more context per evaluated token. CLM micro-batches "
+        "are filled to about training.batch_size x the mean shared sequence length in non-pad tokens, so "
+        "both arms process about the same non-pad tokens per step, but CLM repeats the overlapping tokens "
+        "and needs more steps per pass over the text; each run records the actual ratio "
+        "(tokens.processed_vs_shared).",
     )
 )

@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT, MLM_VS_CLM
-from mlmclm.analysis.conditions import is_like_for_like, is_probe_metric
+from mlmclm.analysis.conditions import condition_label, is_like_for_like, is_probe_metric
 from mlmclm.report.labels import direction_words, fmt, fmt_p, metric_label
 
 FIGURE_SUFFIXES = {
@@ -149,6 +151,54 @@ def divergence_lines(analysis: Analysis) -> list[str]:
         ],
     )
     return lines
+def _mean_of(records: list[Mapping[str, Any]], key: str) -> float | None:
+    values = [record[key] for record in records if isinstance(record.get(key), (int, float))]
+    return float(np.mean(values)) if values else None
+
+
+def _count(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
+def _masking_and_tokens(raw: Mapping[str, Any]) -> list[str]:
+    """Setup: the MLM masking regime and what each condition's training saw and scored (docs/data.md)."""
+    config = raw.get("config") or {}
+    data_config = config.get("data") or {}
+    objectives = config.get("objectives") or ["mlm", "clm"]
+    regime = (raw.get("data") or {}).get("mlm_masking")
+    lines = ["### Masking and tokens seen", ""]
+    if regime and "mlm" in objectives:
+        lines.append(f"- MLM masking: `{data_config.get('mlm_strategy')}`, {regime}")
+    if data_config.get("clm_strategy") and "clm" in objectives:
+        lines.append(
+            f"- CLM sequences: `{data_config['clm_strategy']}`; neither objective scores special tokens ([SEP])"
+        )
+    by_condition: dict[str, list[Mapping[str, Any]]] = {}
+    for run in raw.get("runs") or []:
+        if run.get("status") == "completed" and isinstance(run.get("tokens"), Mapping):
+            by_condition.setdefault(condition_label(run["objective"], run["attention"]), []).append(run["tokens"])
+    if not by_condition:
+        return lines + ["- No run recorded the tokens it saw.", ""]
+    rows = [
+        [
+            f"`{condition}`",
+            len(records),
+            _count(_mean_of(records, "processed")),
+            _count(_mean_of(records, "scored")),
+            fmt(_mean_of(records, "distinct_target_fraction"), 3),
+            fmt(_mean_of(records, "processed_vs_shared"), 3),
+        ]
+        for condition, records in by_condition.items()
+    ]
+    header = ["condition", "runs", "non-pad tokens processed", "tokens scored", "distinct-target fraction",
+              "processed vs shared"]
+    return lines + [
+        "",
+        "Training tokens per run, means over completed runs. Distinct-target fraction: share of the training "
+        "text ever scored. Processed vs shared: non-pad tokens relative to the shared segmentation's for as "
+        "many micro-batches (≈ 1 when the arms are token-matched; otherwise the ratio).",
+        "",
+    ] + _table(header, rows)
 
 
 def _data(raw: Mapping[str, Any]) -> list[str]:
@@ -508,6 +558,7 @@ def render_report(analysis: Analysis, raw: Mapping[str, Any], experiment_name: s
     ]
     lines += _setup(analysis, raw)
     lines += learning_rate_lines(raw)
+    lines += _masking_and_tokens(raw)
     lines += _runs(analysis, raw)
     lines += divergence_lines(analysis)
     lines += _key_results(analysis)

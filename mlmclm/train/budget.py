@@ -1,4 +1,9 @@
-"""The training budget shared by every run of a comparison: same optimizer steps, same sequences."""
+"""The training budget shared by every run of a comparison: same optimizer steps, same real tokens.
+
+Steps are counted in shared-segmentation sequences; CLM strategies that build other sequences fill their
+micro-batches to the same expected non-pad tokens (:class:`mlmclm.data.batches.TrainStream`), and every run
+records what it actually processed (``tokens`` in its run record).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from mlmclm.data import ExperimentData, budget_sequences
 @dataclass(frozen=True)
 class Budget:
     optimizer_steps: int
-    sequences_per_step: int
+    sequences_per_step: int  # shared-segmentation sequences; packed/sliding CLM steps hold the same tokens
     train_sequences: int  # shared-segmentation training sequences (smallest fold with cross-validation)
     steps_per_epoch: int
     epochs: float  # passes over the training sequences that the step budget amounts to

@@ -18,12 +18,14 @@ class TrainState:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
-    tokens_seen: int = 0
+    tokens_seen: int = 0  # non-pad tokens processed
+    tokens_scored: int = 0  # targets in the loss (labels != -100)
     train_time_s: float = 0.0
     eval_time_s: float = 0.0  # part of train_time_s spent in validation, excluded from throughput
     best_val_loss: float = math.inf
     evals_since_best: int = 0
     curves: dict[str, list[float]] = field(default_factory=dict)
+    target_coverage: torch.Tensor | None = None  # TargetCoverage.packed() at the last checkpoint
 
 
 def save_checkpoint(path, model, optimizer, scheduler, scaler, state: TrainState) -> None:

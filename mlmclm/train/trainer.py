@@ -1,8 +1,9 @@
 """One training run = (objective, attention, fold, seed): train, evaluate, save, and report its metrics.
 
 The seed controls initialisation, data order, masking and dropout; the step budget is fixed from outside so
-that every run of a comparison gets the same optimizer steps and training tokens. A NaN/inf loss ends the
-run as ``diverged``; periodic checkpoints let an interrupted run continue mid-way with identical numbers.
+that every run of a comparison gets the same optimizer steps and about the same real tokens (recorded per
+run). A NaN/inf loss ends the run as ``diverged``; periodic checkpoints let an interrupted run continue
+mid-way with identical numbers.
 """
 
 from __future__ import annotations
@@ -122,6 +123,8 @@ def train_run(
     checkpoint_path = run_dir / CHECKPOINT_NAME
     if checkpoint_path.exists():
         state = load_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler)
+        if state.target_coverage is not None:
+            stream.coverage.restore(state.target_coverage)
         log.info("%s: resuming from step %d", spec.run_id, state.step)
 
     reset_peak_memory(device)
@@ -149,12 +152,14 @@ def train_run(
                 stop_early = _record_validation(model, val_batches, device, precision, state, cfg)
             if state.step % cfg.checkpoint_interval == 0 and state.step < total_steps:
                 state.train_time_s = time.perf_counter() - started
+                state.target_coverage = stream.coverage.packed()
                 save_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler, state)
     except DivergedError as exc:
         log.warning("%s diverged: %s", spec.run_id, exc)
         checkpoint_path.unlink(missing_ok=True)
         metrics = {"diverged_step": float(exc.step), "num_params": float(model.num_parameters())}
-        return RunOutcome("diverged", metrics, state.curves, error=str(exc))
+        extra = {"tokens": token_record(state, stream, cfg.gradient_accumulation_steps)}
+        return RunOutcome("diverged", metrics, state.curves, error=str(exc), extra=extra)
 
     state.train_time_s = time.perf_counter() - started
     test_batches = build_eval_batches(
@@ -170,7 +175,12 @@ def train_run(
     save_model(model, run_dir)
     shutil.copyfile(tokenizer.path, run_dir / "tokenizer.json")
     checkpoint_path.unlink(missing_ok=True)
-    extra = {"precision": precision.name, "device": str(device), "early_stopped": stop_early}
+    extra = {
+        "precision": precision.name,
+        "device": str(device),
+        "early_stopped": stop_early,
+        "tokens": token_record(state, stream, cfg.gradient_accumulation_steps),
+    }
     return RunOutcome("completed", metrics, state.curves, extra=extra)
 
 
@@ -195,6 +205,7 @@ def _optimizer_step(
         tokens += int(batch["attention_mask"].sum())
         micro.append({key: value.to(device, non_blocking=True) for key, value in batch.items()})
         state.epoch, state.batch_in_epoch = epoch, index + 1
+    state.tokens_scored += sum(scored)
     total_scored = max(1, sum(scored))
     loss_sum = torch.zeros((), device=device)
     for batch, n in zip(micro, scored, strict=True):
@@ -210,6 +221,23 @@ def _optimizer_step(
     optimizer.zero_grad(set_to_none=True)
     scheduler.step()
     return float(loss_sum), tokens
+
+
+def token_record(state: TrainState, stream: TrainStream, accumulation: int) -> dict[str, float | int]:
+    """What the run saw and learned from (``tokens`` in the run record; docs/training.md).
+
+    ``processed_vs_shared`` divides the non-pad tokens processed by the expected tokens of as many
+    micro-batches of the shared segmentation: about 1 when the arm is token-matched to it.
+    """
+    micro_batches = state.step * accumulation
+    expected = micro_batches * stream.shared_tokens_per_batch
+    return {
+        "processed": state.tokens_seen,
+        "scored": state.tokens_scored,
+        "targetable": stream.coverage.targetable_tokens,
+        "distinct_target_fraction": stream.coverage.fraction,
+        "processed_vs_shared": state.tokens_seen / expected if expected else math.nan,
+    }
 
 
 def _record_validation(model, val_batches, device, precision, state: TrainState, cfg) -> bool:

@@ -28,7 +28,7 @@ def tolerance(p: float, n: int) -> float:
     return 4 * np.sqrt(p * (1 - p) / n)
 
 
-@pytest.mark.parametrize("strategy", ["standard", "dynamic", "span", "whole_word"])
+@pytest.mark.parametrize("strategy", ["static", "dynamic", "span", "whole_word"])
 def test_selection_rate_matches_mlm_probability_and_skips_specials_and_padding(
     strategy, tiny_documents, tiny_tokenizer, data_cfg
 ):
@@ -44,7 +44,7 @@ def test_selection_rate_matches_mlm_probability_and_skips_specials_and_padding(
         maskable += can.sum()
     assert maskable > 15000
     # word- and span-level selection is clustered, so its variance is larger: allow 3x for those
-    slack = 1 if strategy in ("standard", "dynamic") else 3
+    slack = 1 if strategy in ("static", "dynamic") else 3
     assert abs(selected / maskable - 0.15) < slack * tolerance(0.15, maskable)
 
 
@@ -75,21 +75,29 @@ def mask_pattern_by_sequence(batches):
     }
 
 
-def test_standard_masks_are_static_across_epochs_and_dynamic_masks_are_redrawn(
+def identical_share(cfg, docs, info, epoch_a, epoch_b):
+    first = mask_pattern_by_sequence(all_batches("mlm", docs, cfg, info, epoch=epoch_a))
+    second = mask_pattern_by_sequence(all_batches("mlm", docs, cfg, info, epoch=epoch_b))
+    assert first.keys() == second.keys()
+    return np.mean([first[k] == second[k] for k in first])
+
+
+def test_static_masks_cycle_through_k_copies_and_dynamic_masks_are_redrawn(
     tiny_documents, tiny_tokenizer, data_cfg
 ):
-    for strategy, same in (("standard", True), ("dynamic", False)):
-        cfg = dataclasses.replace(data_cfg, mlm_strategy=strategy)
-        first = mask_pattern_by_sequence(all_batches("mlm", tiny_documents, cfg, tiny_tokenizer, epoch=0))
-        second = mask_pattern_by_sequence(all_batches("mlm", tiny_documents, cfg, tiny_tokenizer, epoch=1))
-        assert first.keys() == second.keys()
-        identical = np.mean([first[k] == second[k] for k in first])
-        assert identical == 1.0 if same else identical < 0.05
+    static = dataclasses.replace(data_cfg, mlm_strategy="static", static_mask_copies=3)
+    assert identical_share(static, tiny_documents, tiny_tokenizer, 0, 3) == 1.0  # epoch 3 reuses mask 0
+    assert identical_share(static, tiny_documents, tiny_tokenizer, 1, 2) < 0.05  # two different copies
+    single = dataclasses.replace(data_cfg, mlm_strategy="static", static_mask_copies=1)
+    assert identical_share(single, tiny_documents, tiny_tokenizer, 0, 1) == 1.0
+    assert data_cfg.mlm_strategy == "dynamic", "fresh masks every epoch are the default"
+    assert identical_share(data_cfg, tiny_documents, tiny_tokenizer, 0, 3) < 0.05
 
 
 def test_run_seed_changes_static_masks(tiny_documents, tiny_tokenizer, data_cfg):
-    one = mask_pattern_by_sequence(all_batches("mlm", tiny_documents, data_cfg, tiny_tokenizer, seed=1))
-    two = mask_pattern_by_sequence(all_batches("mlm", tiny_documents, data_cfg, tiny_tokenizer, seed=2))
+    static = dataclasses.replace(data_cfg, mlm_strategy="static")
+    one = mask_pattern_by_sequence(all_batches("mlm", tiny_documents, static, tiny_tokenizer, seed=1))
+    two = mask_pattern_by_sequence(all_batches("mlm", tiny_documents, static, tiny_tokenizer, seed=2))
     assert np.mean([one[k] == two[k] for k in one]) < 0.05
 
 
@@ -160,3 +168,35 @@ def test_spans_cover_whole_words_and_spend_the_budget_exactly(data_cfg):
     words = np.cumsum(word_starts)
     partial = [w for w in np.unique(words[units >= 0]) if not (units[words == w] >= 0).all()]
     assert len(partial) <= 1  # only the budget cut may split a word
+
+
+def distinct_target_fraction(objective, docs, cfg, info, epochs):
+    stream = TrainStream(objective, docs, cfg, info, batch_size=16, seed=0)
+    for epoch in range(epochs):
+        for _ in stream.epoch(epoch):
+            pass
+    return stream.coverage.fraction, stream.coverage.targetable_tokens
+
+
+@pytest.mark.parametrize(
+    ("strategy", "copies"), [("dynamic", 10), ("static", 1), ("static", 2), ("static", 10)]
+)
+def test_distinct_target_fraction_over_epochs_matches_the_masking_regime(
+    strategy, copies, tiny_documents, tiny_tokenizer, data_cfg
+):
+    """Over E epochs a token is ever a target with probability 1 - (1 - p)^m, m = distinct masks = min(E, k)."""
+    epochs = 5
+    cfg = dataclasses.replace(data_cfg, mlm_strategy=strategy, static_mask_copies=copies)
+    fraction, targetable = distinct_target_fraction("mlm", tiny_documents, cfg, tiny_tokenizer, epochs)
+    masks = epochs if strategy == "dynamic" else min(epochs, copies)
+    expected = 1 - (1 - cfg.mlm_probability) ** masks
+    assert targetable > 15000
+    assert abs(fraction - expected) < tolerance(expected, targetable)
+
+
+def test_clm_scores_every_token_of_the_text_each_epoch(tiny_documents, tiny_tokenizer, data_cfg):
+    fraction, _ = distinct_target_fraction("clm", tiny_documents, data_cfg, tiny_tokenizer, epochs=1)
+    assert fraction == 1.0
+    packed = dataclasses.replace(data_cfg, clm_strategy="packed")
+    fraction, _ = distinct_target_fraction("clm", tiny_documents, packed, tiny_tokenizer, epochs=1)
+    assert 0.97 < fraction < 1.0  # the first token of each block is context only

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 
 from mlmclm.data.batches import TrainStream, budget_sequences, build_eval_batches, control_notes
@@ -40,14 +41,15 @@ def test_shared_segmentation_wraps_chunks_of_one_document_in_cls_and_sep(data_cf
     assert budget_sequences(docs, dataclasses.replace(data_cfg, max_seq_length=64)) == 6
 
 
-def test_clm_labels_are_the_next_token_with_minus_100_at_the_last_real_token_and_pads(data_cfg):
+def test_clm_labels_are_the_next_token_with_minus_100_at_the_closing_sep_the_last_token_and_pads(data_cfg):
     docs = unique_token_documents([3, 100, 7])
     (batch,) = build_eval_batches("clm", docs, data_cfg, INFO, batch_size=100)
     ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
     for row in range(len(ids)):
         n = int(mask[row].sum())
-        assert torch.equal(labels[row, : n - 1], ids[row, 1:n])
-        assert (labels[row, n - 1 :] == -100).all()
+        assert ids[row, n - 1] == INFO.sep_id
+        assert torch.equal(labels[row, : n - 2], ids[row, 1 : n - 1])
+        assert (labels[row, n - 2 :] == -100).all()
         assert (ids[row, n:] == INFO.pad_id).all() and (mask[row, n:] == 0).all()
 
 
@@ -113,17 +115,13 @@ def test_sliding_window_evaluation_scores_every_token_once_with_the_longest_cont
         "clm", docs, dataclasses.replace(data_cfg, clm_strategy="sliding_window"), INFO, batch_size=3
     )
     scored = {}
-    seps = 0
     for batch in batches:
         for labels in batch["labels"]:
             for position in (labels != -100).nonzero().flatten().tolist():
                 target = int(labels[position])
-                if target == INFO.sep_id:
-                    seps += 1
-                    continue
                 assert target not in scored, "a token was scored twice"
                 scored[target] = position + 1  # tokens of context, [CLS] included
-    assert sorted(scored) == list(range(10, 10 + sum(lengths))) and seps == len(lengths)
+    assert sorted(scored) == list(range(10, 10 + sum(lengths)))
     first = 10
     for n in lengths:  # the wrapped document is [CLS] tokens [SEP]: n + 2 positions
         for target, context in reference_sliding_window_targets(n + 2, 64, 24):
@@ -146,4 +144,52 @@ def test_control_notes_flag_strategies_that_change_one_arm_only(data_cfg):
         notes = control_notes(dataclasses.replace(data_cfg, clm_strategy=strategy), ["mlm", "clm"])
         assert any(note.startswith("CLM") for note in notes)
     assert control_notes(dataclasses.replace(data_cfg, clm_strategy="packed"), ["clm"]) == []
-    assert "drawn once per example" in control_notes(data_cfg, ["mlm"])[0]
+    assert "redrawn every epoch" in control_notes(data_cfg, ["mlm"])[0]
+    static = control_notes(dataclasses.replace(data_cfg, mlm_strategy="static", static_mask_copies=4), ["mlm"])
+    assert "4 per sequence" in static[0] and "epoch e uses mask e mod 4" in static[0]
+
+
+@pytest.mark.parametrize("strategy", ["standard", "packed", "sliding_window"])
+def test_no_special_token_is_a_clm_target_in_training_or_evaluation(strategy, data_cfg):
+    """A closing [SEP] at a fixed position would be predicted for free by absolute positions."""
+    cfg = dataclasses.replace(data_cfg, clm_strategy=strategy)
+    docs = unique_token_documents([3, 61, 62, 63, 200, 9])
+    train = list(TrainStream("clm", docs, cfg, INFO, batch_size=2, seed=0).epoch(0))
+    for batch in train + build_eval_batches("clm", docs, cfg, INFO, batch_size=2):
+        targets = batch["labels"][batch["labels"] != -100]
+        assert len(targets) and not torch.isin(targets, torch.tensor(INFO.special_ids)).any()
+
+
+def epoch_tokens(stream, epochs, micro_batches=None):
+    """Non-pad tokens of the first ``micro_batches`` micro-batches over ``epochs`` epochs."""
+    batches = [batch for epoch in range(epochs) for batch in stream.epoch(epoch)][:micro_batches]
+    return sum(int(batch["attention_mask"].sum()) for batch in batches), len(batches)
+
+
+@pytest.mark.parametrize("strategy", ["packed", "sliding_window"])
+def test_clm_strategies_process_the_same_non_pad_tokens_per_step_as_the_shared_segmentation(
+    strategy, tiny_documents, tiny_tokenizer, data_cfg
+):
+    """Under a shared step budget each arm must see about the same real tokens (8x more for packed before)."""
+    cfg = dataclasses.replace(data_cfg, max_seq_length=256, sliding_window_stride=128)
+    shared = TrainStream("clm", tiny_documents, cfg, tiny_tokenizer, batch_size=16, seed=0)
+    steps = 3 * len(shared)
+    shared_tokens, _ = epoch_tokens(shared, 3)
+    other = TrainStream(
+        "clm", tiny_documents, dataclasses.replace(cfg, clm_strategy=strategy), tiny_tokenizer, 16, seed=0
+    )
+    other_tokens, taken = epoch_tokens(other, 10, steps)
+    assert taken == steps
+    assert abs(other_tokens / shared_tokens - 1) < 0.05
+    assert shared.shared_tokens_per_batch == other.shared_tokens_per_batch
+    assert abs(shared_tokens / (steps * shared.shared_tokens_per_batch) - 1) < 0.02
+
+
+def test_token_matched_micro_batches_hold_at_least_one_sequence_each(data_cfg):
+    """Blocks longer than the token target still train, one per micro-batch; the excess shows in the ratio."""
+    cfg = dataclasses.replace(data_cfg, clm_strategy="packed")
+    docs = unique_token_documents([5] * 40)  # shared sequences of 7 tokens, packed blocks of 64
+    stream = TrainStream("clm", docs, cfg, INFO, batch_size=2, seed=0)
+    assert stream.shared_tokens_per_batch == 14
+    sizes = [len(batch["input_ids"]) for batch in stream.epoch(0)]
+    assert sizes == [1] * len(stream.sequences)

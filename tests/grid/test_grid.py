@@ -63,7 +63,8 @@ def deterministic_view(raw: dict) -> list[dict]:
     for run in raw["runs"]:
         metrics = {k: v for k, v in run["metrics"].items() if k not in TIMING_METRICS}
         curves = {k: v for k, v in run["curves"].items() if k != "wall_time_s"}
-        view.append({"run_id": run["run_id"], "status": run["status"], "metrics": metrics, "curves": curves})
+        view.append({"run_id": run["run_id"], "status": run["status"], "metrics": metrics, "curves": curves,
+                     "tokens": run.get("tokens")})
     return view
 
 
@@ -89,6 +90,8 @@ def test_grid_outputs_budgets_determinism_and_schema(tmp_path, shared_cache):
     # equal budgets: same steps and, with the shared segmentation, the same training tokens for every run
     assert {r["metrics"]["train_steps"] for r in raw["runs"]} == {8.0}
     assert len({r["metrics"]["train_tokens"] for r in raw["runs"] if r["seed"] == raw["runs"][0]["seed"]}) == 1
+    for run in raw["runs"]:  # what each run saw and scored is part of its record
+        assert run["tokens"]["processed"] == run["metrics"]["train_tokens"] and run["tokens"]["scored"] > 0
     # equal parameter counts across objectives for the same mechanism
     params = {(r["objective"], r["attention"]): r["metrics"]["num_params"] for r in raw["runs"]}
     assert params["mlm", "rope"] == params["clm", "rope"] and params["mlm", "standard"] == params["clm", "standard"]

@@ -111,3 +111,23 @@ def test_early_stopping_ends_a_run_after_patience_evaluations_without_improvemen
     assert outcome.curves["step"] == [2, 4, 6, 8]
     assert outcome.metrics["train_steps"] == 8 and outcome.extra["early_stopped"] is True
     assert outcome.metrics["best_val_loss"] == 2.0 and outcome.metrics["best_step"] == 4
+
+
+def test_run_records_tokens_processed_scored_and_the_distinct_target_fraction(tiny, tmp_path):
+    overrides, data = tiny
+    spec = {objective: RunSpec(objective, "standard", None, seed=1, run_index=0) for objective in ("mlm", "clm")}
+    records = {}
+    for name, objective, strategy in (("mlm", "mlm", "standard"), ("clm", "clm", "standard"),
+                                      ("packed", "clm", "packed")):
+        config = resolve_config(overrides={**overrides, "data": {**overrides["data"], "clm_strategy": strategy}})
+        outcome = train_run(spec[objective], config, data, tmp_path / name, total_steps=6)
+        records[name] = outcome.extra["tokens"]
+        assert records[name]["processed"] == outcome.metrics["train_tokens"]
+    mlm, clm, packed = records["mlm"], records["clm"], records["packed"]
+    assert mlm["processed"] == clm["processed"]  # the same sequences in the same order
+    assert mlm["scored"] < 0.2 * mlm["processed"] < clm["scored"] < clm["processed"]
+    assert mlm["distinct_target_fraction"] < clm["distinct_target_fraction"] < 1
+    assert mlm["targetable"] == clm["targetable"] == packed["targetable"]
+    # packed blocks are token-matched to the shared segmentation: about the same real tokens per run
+    assert abs(packed["processed"] / clm["processed"] - 1) < 0.15
+    assert abs(packed["processed_vs_shared"] - 1) < 0.15 and abs(clm["processed_vs_shared"] - 1) < 0.15
