@@ -108,9 +108,10 @@ def test_a_failed_hub_download_is_one_line(tmp_path, monkeypatch):
 _TRAIN_IN_A_FRESH_PROCESS = """
 import sys
 sys.path.insert(0, sys.argv[2])
-from data.conftest import synthetic_texts
+from data.conftest import synthetic_texts, tie_heavy_texts
 from mlmclm.data.tokenizer import train_tokenizer
-train_tokenizer(synthetic_texts(400, seed=99), vocab_size=200, output_dir=sys.argv[1])
+train_tokenizer(synthetic_texts(400, seed=99), vocab_size=200, output_dir=sys.argv[1] + "/varied")
+train_tokenizer(tie_heavy_texts(), vocab_size=120, output_dir=sys.argv[1] + "/ties")
 """
 
 
@@ -134,8 +135,23 @@ def test_training_twice_in_fresh_processes_gives_identical_tokenizer_bytes(tmp_p
         env = {**os.environ, "PYTHONPATH": repo, **extra}
         out = tmp_path / f"t{index}"
         subprocess.run([sys.executable, "-c", _TRAIN_IN_A_FRESH_PROCESS, str(out), tests_dir], env=env, check=True)
-        outputs.append((out / "tokenizer.json").read_bytes())
+        outputs.append([(out / name / "tokenizer.json").read_bytes() for name in ("varied", "ties")])
     assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_tie_heavy_text_trains_the_vocabulary_of_pinned_continuation_pieces(tmp_path):
+    """The ## pieces are ordinary vocabulary after training, never added (special) tokens."""
+    from mlmclm.data.tokenizer import train_tokenizer
+
+    from .conftest import tie_heavy_texts
+
+    info = load_tokenizer(train_tokenizer(tie_heavy_texts(), vocab_size=120, output_dir=tmp_path))
+    vocab = info.tokenizer.get_vocab()
+    assert info.vocab_size == 120 and set(info.special_ids) == {0, 1, 2, 3, 4}
+    assert {"##a", "##l", "##0"} <= set(vocab)
+    added = json.loads((tmp_path / "tokenizer.json").read_text())["added_tokens"]
+    assert [token["content"] for token in added] == list(SPECIAL_TOKENS)
+    assert "##a" not in info.tokenizer.encode("##a alpha0", add_special_tokens=False).tokens  # not an added token
 
 
 def test_canonical_ids_change_no_segmentation(tmp_path):
