@@ -65,6 +65,10 @@ class ExperimentData:
         rest = np.sort(np.concatenate([f for i, f in enumerate(self.splits.folds) if i != k]))
         return FoldData(pool.select(position[rest]), pool.select(position[held]), test)
 
+    def provenance(self, k: int | None) -> dict[str, str]:
+        """The corpus and tokenizer hashes a run of fold ``k`` trains with (stored in its run record)."""
+        return {"data_hash": self.corpus.sha256, "tokenizer_hash": self.tokenizer.sha256}
+
     def texts(self, split_name: str) -> list[str]:
         """Cleaned raw texts of "train", "validation" or "test" (probes must use held-out text)."""
         if split_name not in SPLIT_NAMES:

@@ -256,3 +256,85 @@ def test_another_experiment_never_deletes_this_experiments_run_directories(tmp_p
     with pytest.raises(UserError, match="belongs to experiment 'tiny'"):
         run_grid(resolve_config(overrides={**other, "resume": False}), "test")
     assert model_file.exists()
+
+
+def corpus_file(path: Path, variant: int) -> str:
+    """A small corpus; each variant is different text (a replaced file at the same path)."""
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "theta", "kappa", "lambda", "sigma"]
+    lines = [
+        " ".join(words[(i * 7 + j * (3 + variant)) % len(words)] + str(j % (5 + variant)) for j in range(12 + i % 9))
+        for i in range(240)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_run_records_store_the_corpus_and_tokenizer_hashes(tmp_path, shared_cache):
+    settings = tiny_settings(shared_cache, output_dir=str(tmp_path), num_runs=1, attention=["standard"])
+    raw = json.loads(run_grid(resolve_config(overrides=settings), "test").read_text())
+    jsonschema.validate(raw, SCHEMA)
+    for run in raw["runs"]:
+        assert run["data_hash"] == raw["data"]["corpus_sha256"]
+        assert run["tokenizer_hash"] == raw["data"]["tokenizer_sha256"]
+
+
+def test_a_resume_on_a_replaced_corpus_is_refused_in_one_line_and_overwrite_starts_over(tmp_path, capsys):
+    from mlmclm.cli import main
+
+    corpus = corpus_file(tmp_path / "corpus.txt", 0)
+    settings = tiny_settings(str(tmp_path / "cache"), output_dir=str(tmp_path / "out"), num_runs=1,
+                             attention=["standard"], objectives=["mlm"])
+    settings["data"] = {**settings["data"], "path": corpus, "max_documents": None, "vocab_size": 120}
+    first = json.loads(run_grid(resolve_config(overrides=settings), "test").read_text())
+    corpus_file(tmp_path / "corpus.txt", 1)  # same path, other text; and one more seed
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(yaml.safe_dump({**settings, "num_runs": 2}))
+    capsys.readouterr()
+    assert main(["train", "--config", str(config_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "trained on other data (corpus sha256" in err and "--overwrite" in err
+    kept = json.loads((tmp_path / "out" / "tiny_raw_results.json").read_text())
+    assert kept["runs"] == first["runs"], "the refused resume must leave the finished runs alone"
+
+    fresh = json.loads(
+        run_grid(resolve_config(overrides={**settings, "num_runs": 2, "resume": False}), "test").read_text()
+    )
+    assert [r["run_id"] for r in fresh["runs"]] == ["standard_mlm_run0", "standard_mlm_run1"]
+    assert {r["data_hash"] for r in fresh["runs"]} == {fresh["data"]["corpus_sha256"]}
+    assert fresh["data"]["corpus_sha256"] != first["data"]["corpus_sha256"]
+
+
+def test_a_resume_with_another_tokenizer_file_is_refused(tmp_path, shared_cache):
+    from mlmclm.data.tokenizer import train_tokenizer
+
+    tokenizer_dir = tmp_path / "tok"
+    train_tokenizer(["alpha beta gamma delta epsilon"] * 20, vocab_size=60, output_dir=tokenizer_dir)
+    settings = tiny_settings(shared_cache, output_dir=str(tmp_path / "out"), num_runs=1, attention=["standard"],
+                             objectives=["mlm"])
+    settings["data"] = {**settings["data"], "tokenizer": str(tokenizer_dir)}
+    run_grid(resolve_config(overrides=settings), "test")
+    train_tokenizer(["zeta theta kappa lambda sigma"] * 20, vocab_size=60, output_dir=tokenizer_dir)
+    with pytest.raises(UserError, match=r"trained on other data \(tokenizer sha256"):
+        run_grid(resolve_config(overrides={**settings, "num_runs": 2}), "test")
+
+
+def test_a_deleted_cache_retrains_the_same_tokenizer_and_the_resume_goes_on(tmp_path, monkeypatch):
+    """With byte-reproducible tokenizer training, losing the cache no longer turns a resume into other data."""
+    import shutil
+
+    corpus = corpus_file(tmp_path / "corpus.txt", 0)
+    settings = tiny_settings(str(tmp_path / "cache"), output_dir=str(tmp_path / "out"), num_runs=1,
+                             attention=["standard"], objectives=["mlm"])
+    settings["data"] = {**settings["data"], "path": corpus, "max_documents": None, "vocab_size": 120}
+    first = json.loads(run_grid(resolve_config(overrides=settings), "test").read_text())
+    shutil.rmtree(tmp_path / "cache")
+    trained = []
+    real_train = trainer_module.train_run
+    monkeypatch.setattr(
+        "mlmclm.grid.worker.train_run", lambda spec, *a, **k: trained.append(spec.run_id) or real_train(spec, *a, **k)
+    )
+    again = json.loads(run_grid(resolve_config(overrides={**settings, "num_runs": 2}), "test").read_text())
+    assert trained == ["standard_mlm_run1"]
+    assert again["runs"][0] == first["runs"][0]
+    assert again["runs"][1]["tokenizer_hash"] == first["runs"][0]["tokenizer_hash"]
