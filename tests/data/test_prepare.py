@@ -120,3 +120,27 @@ def test_default_corpus_is_deterministic_and_substantial(tmp_path):
     assert data.manifest["corpus_name"] == default_corpus_name()
     assert data.manifest["documents"]["kept"] == 600
     assert data.texts("train")[0] in cached
+
+
+def test_the_default_cache_lives_beside_the_outputs_whatever_the_working_directory(tmp_path, monkeypatch):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(synthetic_texts(200, seed=5)) + "\n")
+    overrides = {
+        "output_dir": str(tmp_path / "out"),
+        "data": {"path": str(corpus), "vocab_size": 200, "max_seq_length": 64, "sliding_window_stride": 16},
+        "attention": ["standard"],
+    }
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    config = resolve_config(overrides=overrides)
+    assert config.data.cache_dir == str(tmp_path / "out" / "cache")
+    first = prepare_data(config)
+    trained = []
+    monkeypatch.setattr(prepare_module, "train_tokenizer", lambda *args, **kwargs: trained.append(args))
+    monkeypatch.chdir(tmp_path / "b")
+    second = prepare_data(resolve_config(overrides=overrides))
+    assert trained == [], "started elsewhere, the experiment retrained its tokenizer"
+    assert second.tokenizer.path == first.tokenizer.path
+    assert first.tokenizer.path.startswith(str((tmp_path / "out" / "cache").resolve()))
+    assert not any((tmp_path / name / ".cache").exists() for name in ("a", "b"))
