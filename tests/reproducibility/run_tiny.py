@@ -1,8 +1,9 @@
 """Run the committed tiny experiment in the current directory and print (or save) its reproducible numbers.
 
-From the repository root, ``python tests/reproducibility/run_tiny.py`` prints them (outputs go to ``tiny_outputs/``); ``--write-expected`` regenerates
-``expected_tiny.json`` (do that only when a change is meant to change the numbers, and say so in the commit).
-Everything that depends on the computation is kept; wall-clock time, throughput and memory are dropped.
+From the repository root, ``python tests/reproducibility/run_tiny.py`` prints them (outputs go to
+``tiny_outputs/``); ``--write-expected`` regenerates ``expected_tiny.json`` (do that only when a change is
+meant to change the numbers, and say so in the commit). Everything that depends on the computation is
+kept; wall-clock time, throughput and memory are dropped.
 """
 
 from __future__ import annotations
