@@ -338,3 +338,20 @@ def test_a_deleted_cache_retrains_the_same_tokenizer_and_the_resume_goes_on(tmp_
     assert trained == ["standard_mlm_run1"]
     assert again["runs"][0] == first["runs"][0]
     assert again["runs"][1]["tokenizer_hash"] == first["runs"][0]["tokenizer_hash"]
+
+
+def test_cross_validation_runs_train_with_their_folds_own_tokenizer(tmp_path, shared_cache):
+    import hashlib
+
+    settings = tiny_settings(shared_cache, output_dir=str(tmp_path), num_runs=1, attention=["standard"],
+                             objectives=["mlm"], cross_validation=True, folds=2)
+    raw = json.loads(run_grid(resolve_config(overrides=settings), "test").read_text())
+    jsonschema.validate(raw, SCHEMA)
+    assert [r["status"] for r in raw["runs"]] == ["completed", "completed"]
+    by_fold = {r["fold"]: r["tokenizer_hash"] for r in raw["runs"]}
+    assert by_fold == dict(enumerate(raw["data"]["fold_tokenizer_sha256"])) and len(set(by_fold.values())) == 2
+    for run in raw["runs"]:  # the tokenizer saved with the model is the one the run trained with
+        saved = Path(run["model_dir"]) / "tokenizer.json"
+        assert hashlib.sha256(saved.read_bytes()).hexdigest() == run["tokenizer_hash"]
+    again = json.loads(run_grid(resolve_config(overrides={**settings, "num_runs": 1}), "test").read_text())
+    assert again["runs"] == raw["runs"]
