@@ -35,7 +35,13 @@ def reproducible_view(raw: dict) -> dict:
         for run in raw["runs"]
     }
     return {
-        "versions": {"torch": torch.__version__, "tokenizers": tokenizers.__version__, "machine": platform.machine()},
+        # what bit-identical numbers depend on: kernels (torch release, the CPU's vector unit) and tokenizer format
+        "versions": {
+            "torch": torch.__version__.split("+")[0],  # the CPU kernels of the +cpu and CUDA wheels are the same
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "machine": platform.machine(),
+            "tokenizers": tokenizers.__version__,
+        },
         "corpus_sha256": raw["data"]["corpus_sha256"],
         "tokenizer_sha256": raw["data"]["tokenizer_sha256"],
         "runs": runs,
