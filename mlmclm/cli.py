@@ -185,6 +185,8 @@ def _dry_run(config) -> int:
     print(f"documents: {manifest['documents']}")
     print(f"split sizes: {manifest['split_sizes']}; tokens: {manifest['token_counts']}")
     print(f"tokenizer: {manifest['tokenizer_path']} (sha256 {manifest['tokenizer_sha256'][:12]})")
+    for k, sha in enumerate(manifest.get("fold_tokenizer_sha256", [])):  # one per fold, on its training part
+        print(f"fold {k} tokenizer: sha256 {sha[:12]}")
     for note in manifest.get("notes", []):
         print(f"note: {note}")
     print("\n# Budget (every run)")

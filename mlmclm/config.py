@@ -64,7 +64,7 @@ class DataConfig:
     span_max_length: int = 10
     sliding_window_stride: int = 256
     eval_seed: int = 2024  # fixes the evaluation masks so every MLM run is scored on the same positions
-    cache_dir: str = ".cache/mlmclm"
+    cache_dir: str | None = None  # None: <output_dir>/cache (see default_cache_dir)
 
 
 @dataclass
@@ -246,9 +246,20 @@ def resolve_config(
         merged = merge_dicts(merged, layer)
     _apply_seed_rule(merged, layers)
     config = from_dict(ExperimentConfig, merged, "")
+    if config.data.cache_dir is None:
+        config.data.cache_dir = default_cache_dir(config.output_dir)
     validate(config)
     check_shadowed_settings(config, list(zip(labels, layers, strict=True)))
     return config
+
+
+def default_cache_dir(output_dir: str) -> str:
+    """``<output_dir>/cache``: the corpus, tokenizer and token arrays live beside the results they produced.
+
+    Why: a cache under the current directory made the tokenizer an experiment was trained with depend on
+    where the command was started; beside the outputs, a resume always finds the data its runs used.
+    """
+    return str(Path(output_dir) / "cache")
 
 
 def _apply_seed_rule(merged: dict[str, Any], layers: list[dict[str, Any]]) -> None:

@@ -7,6 +7,6 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _isolated_working_directory(tmp_path, monkeypatch):
-    """Relative paths (outputs/, .cache/mlmclm) land in the test's tmp dir, never in the checkout."""
+    """Relative paths (outputs/ and its cache) land in the test's tmp dir, never in the checkout."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")

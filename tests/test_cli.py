@@ -56,6 +56,9 @@ def test_dry_run_cross_validation_plans_120(capsys, tiny_corpus):
     assert code == 0
     assert planned(out) == 120
     assert "absolute_clm_fold2_run4" in out
+    # each fold trains its own tokenizer on its training part only
+    fold_lines = [line for line in out.splitlines() if line.startswith("fold ") and "tokenizer: sha256" in line]
+    assert len(fold_lines) == 3 and len({line.split()[-1] for line in fold_lines}) == 3
 
 
 def test_dry_run_prints_the_resolved_config_with_cli_overrides(capsys, tiny_corpus):

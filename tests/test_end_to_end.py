@@ -32,7 +32,7 @@ def trained(tmp_path_factory):
     config = {
         "experiment_name": "e2e",
         "device": "cpu",
-        "data": {"max_documents": 2500, "vocab_size": 400, "max_seq_length": 32, "sliding_window_stride": 16,
+        "data": {"max_documents": 2500, "vocab_size": 400, "max_seq_length": 32,
                  "cache_dir": str(root / "cache")},
         "model": {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32,
                   "exposb_num_buckets": 8, "exposb_max_distance": 32},

@@ -50,20 +50,66 @@ class TokenizerInfo:
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int, output_dir: str | Path) -> Path:
-    """Train an uncased WordPiece tokenizer on ``texts`` and save ``output_dir/tokenizer.json``."""
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.decoder = decoders.WordPiece()  # decode() joins ## pieces, as BERT's tokenizer does
+    """Train an uncased WordPiece tokenizer on ``texts`` and save ``output_dir/tokenizer.json``.
+
+    The same texts give the same file bytes in every process (see :func:`continuation_pieces`).
+    """
+    texts = list(texts)
+    tokenizer = _bert_uncased(models.WordPiece(unk_token="[UNK]"))
+    pinned = continuation_pieces(tokenizer, texts)
     trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False
+        vocab_size=vocab_size, special_tokens=[*SPECIAL_TOKENS, *pinned], show_progress=False
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
+    # Rebuild around the learned vocabulary: the pinned pieces were special only to fix their ids in training.
+    trained = _bert_uncased(canonical_wordpiece(tokenizer.get_vocab(with_added_tokens=False)))
+    trained.add_special_tokens(list(SPECIAL_TOKENS))
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / "tokenizer.json"
-    atomic_write_text(path, tokenizer.to_str())
+    atomic_write_text(path, trained.to_str())
     return path
+
+
+def _bert_uncased(model: models.Model) -> Tokenizer:
+    tokenizer = Tokenizer(model)
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece()  # decode() joins ## pieces, as BERT's tokenizer does
+    return tokenizer
+
+
+def continuation_pieces(tokenizer: Tokenizer, texts: list[str]) -> list[str]:
+    """``##c`` for every character c that occurs inside a word, in code-point order.
+
+    Why: HF ``tokenizers``' WordPiece trainer (its BPE trainer underneath) gives each ``##c`` the next free id
+    while iterating a Rust hash map whose seed is drawn per process, and breaks ties between equally frequent
+    merges by those ids (lowest pair first). So two trainings on the same text picked different merges at
+    tied counts (a different vocabulary on tie-heavy text) and numbered ids differently (65-67 of 2,000 ids
+    permuted on the built-in corpus), whatever PYTHONHASHSEED, RAYON_NUM_THREADS or TOKENIZERS_PARALLELISM
+    say. Registered up front (as trainer special tokens) these pieces get fixed ids, which makes every tie
+    break, and hence the learned vocabulary, the same in every process. They are exactly the pieces the
+    trainer would add itself, so the vocabulary budget is spent as before.
+    """
+    inner: set[str] = set()
+    for text in texts:
+        normalized = tokenizer.normalizer.normalize_str(text)
+        for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(normalized):
+            inner.update(word[1:])
+    return [f"##{char}" for char in sorted(inner)]
+
+
+def canonical_wordpiece(vocab: dict[str, int]) -> models.WordPiece:
+    """The WordPiece model of ``vocab`` with ids in one fixed order: special tokens 0-4, then code-point order.
+
+    Why: the trainer numbers merged pieces in merge order; a fixed order makes the file independent of it.
+    WordPiece encodes by greedy longest match over the vocabulary *set* (Wu et al., 2016), so re-numbering
+    changes no segmentation.
+    """
+    specials = [token for token in SPECIAL_TOKENS if token in vocab]
+    rest = sorted(token for token in vocab if token not in SPECIAL_TOKENS)
+    ordered = {token: index for index, token in enumerate(specials + rest)}
+    return models.WordPiece(ordered, unk_token="[UNK]", continuing_subword_prefix="##")
 
 
 def load_tokenizer(path: str | Path) -> TokenizerInfo:

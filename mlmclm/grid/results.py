@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ _NEUTRAL_KEYS = (
     "resume", "workers", "executor", "output_dir", "statistics", "objectives", "attention", "num_runs",
     "seeds",
 )
+# Dotted keys likewise neutral: where the data cache lives (the data themselves are checked by hash).
+_NEUTRAL_DOTTED_KEYS = ("data.cache_dir",)
+PROVENANCE_KEYS = ("data_hash", "tokenizer_hash")  # run-record fields naming the exact data a run used
 
 
 def raw_results_path(output_dir: Path, experiment_name: str) -> Path:
@@ -51,8 +55,34 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def config_fingerprint(config: dict[str, Any]) -> str:
     """Hash of every setting that changes what a run computes (the keys config_differences compares)."""
-    relevant = {k: v for k, v in _flatten(config).items() if k.split(".")[0] not in _NEUTRAL_KEYS}
+    relevant = {k: v for k, v in _flatten(config).items() if not _is_neutral(k)}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _is_neutral(key: str) -> bool:
+    return key.split(".")[0] in _NEUTRAL_KEYS or key in _NEUTRAL_DOTTED_KEYS
+
+
+def data_differences(
+    previous: dict[str, Any], runs: list[dict[str, Any]], provenance: Callable[[int | None], dict[str, str]]
+) -> list[str]:
+    """Why finished ``runs`` were trained on other data than this invocation would use (empty: same data).
+
+    Each run is compared with what its own fold gets now (``provenance(fold)``); a record written before
+    runs stored their hashes is judged by the corpus and tokenizer hashes of its file's data manifest.
+    """
+    manifest = previous.get("data", {})
+    fallback = {"data_hash": manifest.get("corpus_sha256"), "tokenizer_hash": manifest.get("tokenizer_sha256")}
+    names = {"data_hash": "corpus", "tokenizer_hash": "tokenizer"}
+    reasons: list[str] = []
+    for run in runs:
+        expected = provenance(run.get("fold"))
+        for key in PROVENANCE_KEYS:
+            old = run.get(key) or fallback[key]
+            reason = f"{names[key]} sha256 {str(old)[:12]} -> {expected[key][:12]}"
+            if old != expected[key] and reason not in reasons:
+                reasons.append(reason)
+    return reasons
 
 
 def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -60,7 +90,7 @@ def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     old_flat, new_flat = _flatten(old), _flatten(new)
     changed = []
     for key in sorted(set(old_flat) | set(new_flat)):
-        if key.split(".")[0] in _NEUTRAL_KEYS:
+        if _is_neutral(key):
             continue
         if old_flat.get(key) != new_flat.get(key):
             changed.append(f"{key} ({old_flat.get(key)!r} -> {new_flat.get(key)!r})")
@@ -82,11 +112,24 @@ class ResultsStore:
         }
         self.order: dict[str, int] = {}  # run_id -> plan position, so the file lists runs in plan order
         self.fingerprint = config_fingerprint(header["config"])
+        self.provenance: Callable[[int | None], dict[str, str]] | None = None
 
     @classmethod
-    def open(cls, output_dir: Path, experiment_name: str, header: dict[str, Any], resume: bool) -> ResultsStore:
-        """Start a new store, or (``resume``) continue the existing one if its configuration matches."""
+    def open(
+        cls,
+        output_dir: Path,
+        experiment_name: str,
+        header: dict[str, Any],
+        resume: bool,
+        provenance: Callable[[int | None], dict[str, str]] | None = None,
+    ) -> ResultsStore:
+        """Start a new store, or (``resume``) continue the existing one if its configuration and data match.
+
+        ``provenance(fold)`` gives the ``data_hash``/``tokenizer_hash`` a run of that fold gets now; finished
+        runs trained on other data are never pooled with new ones.
+        """
         store = cls(output_dir, experiment_name, header)
+        store.provenance = provenance
         if not store.path.exists():
             return store
         if not resume:
@@ -100,11 +143,19 @@ class ResultsStore:
                 f"{'; ...' if len(changed) > 5 else ''}); use --overwrite to start over, or another "
                 "--output-dir to keep both"
             )
-        store.document["created"] = previous.get("created", store.document["created"])
-        store.document["runs"] = [run for run in previous.get("runs", []) if run.get("status") in FINISHED]
+        finished = [run for run in previous.get("runs", []) if run.get("status") in FINISHED]
         sweep_runs = (previous.get("lr_sweep") or {}).get("runs", [])
-        if sweep_runs:
-            store.document["lr_sweep"] = {"runs": [run for run in sweep_runs if run.get("status") in FINISHED]}
+        finished_sweep = [run for run in sweep_runs if run.get("status") in FINISHED]
+        other_data = data_differences(previous, finished + finished_sweep, provenance) if provenance else []
+        if other_data:
+            raise UserError(
+                f"{store.path} holds runs trained on other data ({'; '.join(other_data[:4])}); use --overwrite "
+                "to start over, or another --output-dir to keep both"
+            )
+        store.document["created"] = previous.get("created", store.document["created"])
+        store.document["runs"] = finished
+        if finished_sweep:
+            store.document["lr_sweep"] = {"runs": finished_sweep}
         return store
 
     def _discard_previous(self) -> None:
@@ -126,6 +177,7 @@ class ResultsStore:
             and record.get("status") in FINISHED
             and record.get("config_fingerprint") == self.fingerprint
             and _same_run(record, spec)
+            and self._same_data(record)
         ):
             self.record(record)  # finished on disk but not yet in the aggregate (crash in between)
             return record
@@ -145,6 +197,12 @@ class ResultsStore:
         """Store the sweep's rates, per-condition results and choices beside its run records."""
         self.document["lr_sweep"] = {**summary, "runs": self._runs(LR_SWEEP)}
         self.save()
+
+    def _same_data(self, record: dict[str, Any]) -> bool:
+        if self.provenance is None:
+            return True
+        expected = self.provenance(record.get("fold"))
+        return all(record.get(key) == expected[key] for key in PROVENANCE_KEYS)
 
     def record(self, run: dict[str, Any]) -> None:
         phase = run.get("phase", "final")
@@ -182,13 +240,20 @@ def check_run_directories(output_dir: Path, specs: list[RunSpec], experiment_nam
             )
 
 
-def claim_run_directory(run_dir: Path, experiment_name: str, fingerprint: str) -> None:
-    """Start clean if the directory holds leftovers of another configuration; keep own checkpoints."""
-    owner = _read_owner(run_dir)
-    if run_dir.exists() and (owner or {}).get("config_fingerprint") != fingerprint:
+def claim_run_directory(
+    run_dir: Path, experiment_name: str, fingerprint: str, provenance: dict[str, str] | None = None
+) -> None:
+    """Start clean if the directory holds leftovers of another configuration or other data; keep own checkpoints."""
+    owner = _read_owner(run_dir) or {}
+    provenance = provenance or {}
+    same_data = all(owner.get(key) == value for key, value in provenance.items())
+    if run_dir.exists() and (owner.get("config_fingerprint") != fingerprint or not same_data):
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / OWNER_NAME, {"experiment_name": experiment_name, "config_fingerprint": fingerprint})
+    atomic_write_json(
+        run_dir / OWNER_NAME,
+        {"experiment_name": experiment_name, "config_fingerprint": fingerprint, **provenance},
+    )
 
 
 def _read_owner(run_dir: Path) -> dict[str, Any] | None:

@@ -41,7 +41,7 @@ def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Pat
         "budget": budget.to_dict(),
     }
     check_run_directories(output_dir, sweep_specs + specs, config.experiment_name)
-    store = ResultsStore.open(output_dir, config.experiment_name, header, config.resume)
+    store = ResultsStore.open(output_dir, config.experiment_name, header, config.resume, data.provenance)
     if not config.resume:
         for spec in sweep_specs + specs:
             shutil.rmtree(run_directory(output_dir, spec), ignore_errors=True)

@@ -76,11 +76,13 @@ def execute_run(job: RunJob, context: WorkerContext | None = None) -> dict:
     if context is None:
         raise RuntimeError("execute_run needs a WorkerContext (call init_worker_process first)")
     spec, run_dir = job.spec, job.run_dir
-    claim_run_directory(run_dir, job.experiment_name, job.config_fingerprint)
+    provenance = context.data.provenance(spec.fold)  # data_hash, tokenizer_hash: what this run trains on
+    claim_run_directory(run_dir, job.experiment_name, job.config_fingerprint, provenance)
     handler = logging.FileHandler(run_dir / "run.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
     record = {**spec.to_dict(), "model_dir": str(run_dir), "config_fingerprint": job.config_fingerprint}
+    record.update(provenance)
     try:
         on_step: StepCallback | None = (
             context.on_step_factory(spec, job.total_steps) if context.on_step_factory else None

@@ -97,7 +97,7 @@ def train_run(
     device = resolve_device(config.device)
     precision = choose_precision(device, config.mixed_precision)
     fold = data.fold(spec.fold)
-    tokenizer = data.tokenizer
+    tokenizer = fold.tokenizer  # under cross-validation, the fold's own (trained on its training part)
     torch.manual_seed(spec.seed)  # initialisation and dropout; data order and masks use their own generators
 
     model = build_model(

@@ -23,6 +23,14 @@ def synthetic_texts(count: int, seed: int = 0, min_words: int = 4, max_words: in
     return texts
 
 
+def tie_heavy_texts(count: int = 190) -> list[str]:
+    """Regular text where many candidate merges are equally frequent, so the trainer's tie-breaking decides."""
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "theta", "kappa", "lambda", "sigma"]
+    return [
+        " ".join(words[(i * 7 + j * 3) % len(words)] + str(j % 5) for j in range(12 + i % 9)) for i in range(count)
+    ]
+
+
 def fake_tokenizer_info(vocab_size: int = 1000) -> TokenizerInfo:
     """Ids 0-4 are [PAD] [UNK] [CLS] [SEP] [MASK]; for hand-built token arrays."""
     return TokenizerInfo(

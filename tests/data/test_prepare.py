@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from mlmclm.config import resolve_config
 from mlmclm.data import prepare_data, setup_tokenizer
 from mlmclm.data.stdlib_corpus import default_corpus_file, default_corpus_name, extract_stdlib_documents
 from mlmclm.data.token_cache import tokenize_documents
+from mlmclm.data.tokenizer import train_tokenizer
 
 from .conftest import synthetic_texts
 
@@ -23,7 +26,6 @@ def experiment(tmp_path, cross_validation=False, **data):
         "path": str(corpus),
         "vocab_size": 200,
         "max_seq_length": 64,
-        "sliding_window_stride": 16,
         "cache_dir": str(tmp_path / "cache"),
         **data,
     }
@@ -48,7 +50,9 @@ def test_manifest_records_corpus_splits_tokens_and_tokenizer(tmp_path):
 
 
 def test_fold_k_validates_on_fold_k_and_trains_on_the_others(tmp_path):
-    data = prepare_data(experiment(tmp_path, cross_validation=True))
+    # one given tokenizer for every fold, so token rows can be compared across folds
+    shared = train_tokenizer(synthetic_texts(200, seed=5), vocab_size=200, output_dir=tmp_path / "shared")
+    data = prepare_data(experiment(tmp_path, cross_validation=True, tokenizer=str(shared)))
     test_tokens = set(map(tuple, split_rows(data.fold(None).test)))
     pool = split_rows(data.fold(None).train) + split_rows(data.fold(None).validation)
     seen_in_validation = []
@@ -120,3 +124,62 @@ def test_default_corpus_is_deterministic_and_substantial(tmp_path):
     assert data.manifest["corpus_name"] == default_corpus_name()
     assert data.manifest["documents"]["kept"] == 600
     assert data.texts("train")[0] in cached
+
+
+def test_the_default_cache_lives_beside_the_outputs_whatever_the_working_directory(tmp_path, monkeypatch):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(synthetic_texts(200, seed=5)) + "\n")
+    overrides = {
+        "output_dir": str(tmp_path / "out"),
+        "data": {"path": str(corpus), "vocab_size": 200, "max_seq_length": 64},
+        "attention": ["standard"],
+    }
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    config = resolve_config(overrides=overrides)
+    assert config.data.cache_dir == str(tmp_path / "out" / "cache")
+    first = prepare_data(config)
+    trained = []
+    monkeypatch.setattr(prepare_module, "train_tokenizer", lambda *args, **kwargs: trained.append(args))
+    monkeypatch.chdir(tmp_path / "b")
+    second = prepare_data(resolve_config(overrides=overrides))
+    assert trained == [], "started elsewhere, the experiment retrained its tokenizer"
+    assert second.tokenizer.path == first.tokenizer.path
+    assert first.tokenizer.path.startswith(str((tmp_path / "out" / "cache").resolve()))
+    assert not any((tmp_path / name / ".cache").exists() for name in ("a", "b"))
+
+
+def test_under_cross_validation_each_fold_tokenizer_learns_from_its_training_part_only(tmp_path, monkeypatch):
+    """No validation text shapes the vocabulary a fold is validated with (issue 10, item 5)."""
+    learned: dict[str, list[str]] = {}
+    original_train = prepare_module.train_tokenizer
+
+    def recording_train(texts, vocab_size, output_dir):
+        learned[str(output_dir)] = list(texts)
+        return original_train(texts, vocab_size, output_dir)
+
+    monkeypatch.setattr(prepare_module, "train_tokenizer", recording_train)
+    data = prepare_data(experiment(tmp_path, cross_validation=True))
+    assert len(learned) == 3, "one tokenizer per fold"
+    corpus, folds = data.corpus.texts, data.splits.folds
+    hashes = []
+    for k in range(3):
+        tokenizer = data.fold(k).tokenizer
+        texts = learned[str(Path(tokenizer.path).parent)]
+        validation = {corpus[i] for i in folds[k]}
+        training = {corpus[i] for j, fold in enumerate(folds) if j != k for i in fold}
+        assert set(texts) == training and not set(texts) & validation
+        assert not set(texts) & set(data.texts("test"))
+        assert data.provenance(k)["tokenizer_hash"] == tokenizer.sha256
+        # the fold's documents are encoded with the fold's own tokenizer
+        first = data.fold(k).validation
+        assert first.tokens[: first.offsets[1]].tolist() == tokenizer.tokenizer.encode(
+            corpus[folds[k][0]], add_special_tokens=False
+        ).ids
+        hashes.append(tokenizer.sha256)
+    assert len(set(hashes)) == 3 and data.manifest["fold_tokenizer_sha256"] == hashes
+    # a second invocation reuses every fold's tokenizer
+    learned.clear()
+    prepare_data(experiment(tmp_path, cross_validation=True))
+    assert learned == {}

@@ -103,3 +103,78 @@ def test_a_failed_hub_download_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(DataError) as info:
         fetch_hub_tokenizer("bert-base-uncased", tmp_path)
     assert "\n" not in str(info.value) and "couldn't connect" in str(info.value)
+
+
+_TRAIN_IN_A_FRESH_PROCESS = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from data.conftest import synthetic_texts, tie_heavy_texts
+from mlmclm.data.tokenizer import train_tokenizer
+train_tokenizer(synthetic_texts(400, seed=99), vocab_size=200, output_dir=sys.argv[1] + "/varied")
+train_tokenizer(tie_heavy_texts(), vocab_size=120, output_dir=sys.argv[1] + "/ties")
+"""
+
+
+@pytest.mark.slow  # three interpreter start-ups
+def test_training_twice_in_fresh_processes_gives_identical_tokenizer_bytes(tmp_path):
+    """HF's trainer numbers ## pieces in a per-process hash-map order; the saved file must not show it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests_dir = str(Path(__file__).resolve().parents[1])
+    repo = str(Path(__file__).resolve().parents[2])
+    environments = [
+        {"PYTHONHASHSEED": "0", "RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"},
+        {"PYTHONHASHSEED": "12345", "RAYON_NUM_THREADS": "2", "TOKENIZERS_PARALLELISM": "true"},
+        {"PYTHONHASHSEED": "random"},
+    ]
+    outputs = []
+    for index, extra in enumerate(environments):
+        env = {**os.environ, "PYTHONPATH": repo, **extra}
+        out = tmp_path / f"t{index}"
+        subprocess.run([sys.executable, "-c", _TRAIN_IN_A_FRESH_PROCESS, str(out), tests_dir], env=env, check=True)
+        outputs.append([(out / name / "tokenizer.json").read_bytes() for name in ("varied", "ties")])
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_tie_heavy_text_trains_the_vocabulary_of_pinned_continuation_pieces(tmp_path):
+    """The ## pieces are ordinary vocabulary after training, never added (special) tokens."""
+    from mlmclm.data.tokenizer import train_tokenizer
+
+    from .conftest import tie_heavy_texts
+
+    info = load_tokenizer(train_tokenizer(tie_heavy_texts(), vocab_size=120, output_dir=tmp_path))
+    vocab = info.tokenizer.get_vocab()
+    assert info.vocab_size == 120 and set(info.special_ids) == {0, 1, 2, 3, 4}
+    assert {"##a", "##l", "##0"} <= set(vocab)
+    added = json.loads((tmp_path / "tokenizer.json").read_text())["added_tokens"]
+    assert [token["content"] for token in added] == list(SPECIAL_TOKENS)
+    assert "##a" not in info.tokenizer.encode("##a alpha0", add_special_tokens=False).tokens  # not an added token
+
+
+def test_canonical_ids_change_no_segmentation(tmp_path):
+    """Re-numbering keeps the vocabulary set, so every text splits into the same pieces as HF trained it."""
+    from tokenizers import normalizers, pre_tokenizers, trainers
+
+    from mlmclm.data.tokenizer import canonical_wordpiece
+
+    from .conftest import synthetic_texts
+
+    texts = synthetic_texts(200, seed=3)
+    raw = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    raw.normalizer = normalizers.BertNormalizer(lowercase=True)
+    raw.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    raw.train_from_iterator(
+        texts,
+        trainer=trainers.WordPieceTrainer(vocab_size=150, special_tokens=list(SPECIAL_TOKENS), show_progress=False),
+    )
+    canonical = Tokenizer.from_str(raw.to_str())
+    canonical.model = canonical_wordpiece(raw.get_vocab(with_added_tokens=False))
+    assert set(canonical.get_vocab()) == set(raw.get_vocab())
+    assert [canonical.id_to_token(i) for i in range(5)] == list(SPECIAL_TOKENS)
+    rest = [canonical.id_to_token(i) for i in range(5, canonical.get_vocab_size())]
+    assert rest == sorted(rest)
+    for text in texts[:50] + ["Quilbexthuzan, KA-lo!"]:
+        assert canonical.encode(text).tokens == raw.encode(text).tokens

@@ -39,7 +39,7 @@ def tiny_settings(cache_dir: str, **extra) -> dict:
         "attention": ["standard", "rope"],
         "num_runs": 2,
         "device": "cpu",
-        "data": {"max_documents": 300, "vocab_size": 300, "max_seq_length": 32, "sliding_window_stride": 16,
+        "data": {"max_documents": 300, "vocab_size": 300, "max_seq_length": 32,
                  "cache_dir": cache_dir},
         "model": {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32,
                   "hidden_dropout": 0.1, "attention_dropout": 0.0, "exposb_num_buckets": 8,
@@ -259,3 +259,102 @@ def test_another_experiment_never_deletes_this_experiments_run_directories(tmp_p
     with pytest.raises(UserError, match="belongs to experiment 'tiny'"):
         run_grid(resolve_config(overrides={**other, "resume": False}), "test")
     assert model_file.exists()
+
+
+def corpus_file(path: Path, variant: int) -> str:
+    """A small corpus; each variant is different text (a replaced file at the same path)."""
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "theta", "kappa", "lambda", "sigma"]
+    lines = [
+        " ".join(words[(i * 7 + j * (3 + variant)) % len(words)] + str(j % (5 + variant)) for j in range(12 + i % 9))
+        for i in range(240)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_run_records_store_the_corpus_and_tokenizer_hashes(tmp_path, shared_cache):
+    settings = tiny_settings(shared_cache, output_dir=str(tmp_path), num_runs=1, attention=["standard"])
+    raw = json.loads(run_grid(resolve_config(overrides=settings), "test").read_text())
+    jsonschema.validate(raw, SCHEMA)
+    for run in raw["runs"]:
+        assert run["data_hash"] == raw["data"]["corpus_sha256"]
+        assert run["tokenizer_hash"] == raw["data"]["tokenizer_sha256"]
+
+
+def test_a_resume_on_a_replaced_corpus_is_refused_in_one_line_and_overwrite_starts_over(tmp_path, capsys):
+    from mlmclm.cli import main
+
+    corpus = corpus_file(tmp_path / "corpus.txt", 0)
+    settings = tiny_settings(str(tmp_path / "cache"), output_dir=str(tmp_path / "out"), num_runs=1,
+                             attention=["standard"], objectives=["mlm"])
+    settings["data"] = {**settings["data"], "path": corpus, "max_documents": None, "vocab_size": 120}
+    first = json.loads(run_grid(resolve_config(overrides=settings), "test").read_text())
+    corpus_file(tmp_path / "corpus.txt", 1)  # same path, other text; and one more seed
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(yaml.safe_dump({**settings, "num_runs": 2}))
+    capsys.readouterr()
+    assert main(["train", "--config", str(config_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "trained on other data (corpus sha256" in err and "--overwrite" in err
+    kept = json.loads((tmp_path / "out" / "tiny_raw_results.json").read_text())
+    assert kept["runs"] == first["runs"], "the refused resume must leave the finished runs alone"
+
+    fresh = json.loads(
+        run_grid(resolve_config(overrides={**settings, "num_runs": 2, "resume": False}), "test").read_text()
+    )
+    assert [r["run_id"] for r in fresh["runs"]] == ["standard_mlm_run0", "standard_mlm_run1"]
+    assert {r["data_hash"] for r in fresh["runs"]} == {fresh["data"]["corpus_sha256"]}
+    assert fresh["data"]["corpus_sha256"] != first["data"]["corpus_sha256"]
+
+
+def test_a_resume_with_another_tokenizer_file_is_refused(tmp_path, shared_cache):
+    from mlmclm.data.tokenizer import train_tokenizer
+
+    tokenizer_dir = tmp_path / "tok"
+    train_tokenizer(["alpha beta gamma delta epsilon"] * 20, vocab_size=60, output_dir=tokenizer_dir)
+    settings = tiny_settings(shared_cache, output_dir=str(tmp_path / "out"), num_runs=1, attention=["standard"],
+                             objectives=["mlm"])
+    settings["data"] = {**settings["data"], "tokenizer": str(tokenizer_dir)}
+    run_grid(resolve_config(overrides=settings), "test")
+    train_tokenizer(["zeta theta kappa lambda sigma"] * 20, vocab_size=60, output_dir=tokenizer_dir)
+    with pytest.raises(UserError, match=r"trained on other data \(tokenizer sha256"):
+        run_grid(resolve_config(overrides={**settings, "num_runs": 2}), "test")
+
+
+def test_a_deleted_cache_retrains_the_same_tokenizer_and_the_resume_goes_on(tmp_path, monkeypatch):
+    """With byte-reproducible tokenizer training, losing the cache no longer turns a resume into other data."""
+    import shutil
+
+    corpus = corpus_file(tmp_path / "corpus.txt", 0)
+    settings = tiny_settings(str(tmp_path / "cache"), output_dir=str(tmp_path / "out"), num_runs=1,
+                             attention=["standard"], objectives=["mlm"])
+    settings["data"] = {**settings["data"], "path": corpus, "max_documents": None, "vocab_size": 120}
+    first = json.loads(run_grid(resolve_config(overrides=settings), "test").read_text())
+    shutil.rmtree(tmp_path / "cache")
+    trained = []
+    real_train = trainer_module.train_run
+    monkeypatch.setattr(
+        "mlmclm.grid.worker.train_run", lambda spec, *a, **k: trained.append(spec.run_id) or real_train(spec, *a, **k)
+    )
+    again = json.loads(run_grid(resolve_config(overrides={**settings, "num_runs": 2}), "test").read_text())
+    assert trained == ["standard_mlm_run1"]
+    assert again["runs"][0] == first["runs"][0]
+    assert again["runs"][1]["tokenizer_hash"] == first["runs"][0]["tokenizer_hash"]
+
+
+def test_cross_validation_runs_train_with_their_folds_own_tokenizer(tmp_path, shared_cache):
+    import hashlib
+
+    settings = tiny_settings(shared_cache, output_dir=str(tmp_path), num_runs=1, attention=["standard"],
+                             objectives=["mlm"], cross_validation=True, folds=2)
+    raw = json.loads(run_grid(resolve_config(overrides=settings), "test").read_text())
+    jsonschema.validate(raw, SCHEMA)
+    assert [r["status"] for r in raw["runs"]] == ["completed", "completed"]
+    by_fold = {r["fold"]: r["tokenizer_hash"] for r in raw["runs"]}
+    assert by_fold == dict(enumerate(raw["data"]["fold_tokenizer_sha256"])) and len(set(by_fold.values())) == 2
+    for run in raw["runs"]:  # the tokenizer saved with the model is the one the run trained with
+        saved = Path(run["model_dir"]) / "tokenizer.json"
+        assert hashlib.sha256(saved.read_bytes()).hexdigest() == run["tokenizer_hash"]
+    again = json.loads(run_grid(resolve_config(overrides={**settings, "num_runs": 1}), "test").read_text())
+    assert again["runs"] == raw["runs"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import jsonschema
 import pytest
@@ -38,7 +39,9 @@ def fake_outcome(val_loss: float) -> RunOutcome:
     curves = {name: [1.0] for name in ("step", "tokens", "wall_time_s", "val_accuracy", "val_perplexity",
                                        "train_step", "train_loss")}
     curves["val_loss"] = [val_loss]
-    return RunOutcome("completed", metrics, curves)
+    tokens = {"processed": 10, "scored": 5, "targetable": 10, "distinct_target_fraction": 0.5,
+              "processed_vs_shared": 1.0}
+    return RunOutcome("completed", metrics, curves, extra={"tokens": tokens})
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +230,9 @@ def test_sweep_runs_skip_the_probes_and_final_runs_keep_them(tmp_path, monkeypat
 
     monkeypatch.setattr("mlmclm.grid.worker.train_run", train_run)
     config = resolve_config(overrides={"training": {"lr_sweep": [1e-4, 3e-4]}})
-    context = WorkerContext(config, data=None, probe_tasks=["probe task"])
+    hashes = {"data_hash": "0" * 64, "tokenizer_hash": "1" * 64}
+    data = SimpleNamespace(provenance=lambda fold: hashes)
+    context = WorkerContext(config, data=data, probe_tasks=["probe task"])
     for spec in (RunSpec("mlm", "rope", None, 0, 1, 3e-4, LR_SWEEP), RunSpec("mlm", "rope", None, 42, 0, 3e-4)):
         execute_run(RunJob(spec, tmp_path / spec.run_id, 8, "fp", "x"), context)
     assert seen == {"rope_mlm_lrsweep1": [], "rope_mlm_run0": ["probe task"]}

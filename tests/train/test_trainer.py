@@ -23,7 +23,7 @@ def tiny(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     overrides = {
         "device": "cpu",
-        "data": {"max_documents": 300, "vocab_size": 300, "max_seq_length": 32, "sliding_window_stride": 16,
+        "data": {"max_documents": 300, "vocab_size": 300, "max_seq_length": 32,
                  "cache_dir": str(cache)},
         "model": {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32,
                   "hidden_dropout": 0.0, "attention_dropout": 0.0},

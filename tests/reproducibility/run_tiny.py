@@ -1,0 +1,62 @@
+"""Run the committed tiny experiment in the current directory and print (or save) its reproducible numbers.
+
+From the repository root, ``python tests/reproducibility/run_tiny.py`` prints them (outputs go to
+``tiny_outputs/``); ``--write-expected`` regenerates ``expected_tiny.json`` (do that only when a change is
+meant to change the numbers, and say so in the commit). Everything that depends on the computation is
+kept; wall-clock time, throughput and memory are dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+
+import tokenizers
+import torch
+
+from mlmclm.config import resolve_config
+from mlmclm.grid.runner import run_grid
+
+HERE = Path(__file__).resolve().parent
+TIMING = {"train_time_s", "tokens_per_s", "peak_memory_mb", "wall_time_s"}
+
+
+def reproducible_view(raw: dict) -> dict:
+    runs = {
+        run["run_id"]: {
+            "status": run["status"],
+            "data_hash": run["data_hash"],
+            "tokenizer_hash": run["tokenizer_hash"],
+            "metrics": {k: v for k, v in run["metrics"].items() if k not in TIMING},
+            "curves": {k: v for k, v in run["curves"].items() if k not in TIMING},
+        }
+        for run in raw["runs"]
+    }
+    return {
+        # what bit-identical numbers depend on: kernels (torch release, the CPU's vector unit) and tokenizer format
+        "versions": {
+            "torch": torch.__version__.split("+")[0],  # the CPU kernels of the +cpu and CUDA wheels are the same
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "machine": platform.machine(),
+            "tokenizers": tokenizers.__version__,
+        },
+        "corpus_sha256": raw["data"]["corpus_sha256"],
+        "tokenizer_sha256": raw["data"]["tokenizer_sha256"],
+        "runs": runs,
+    }
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    config = resolve_config(HERE / "tiny.yaml", overrides={"output_dir": "tiny_outputs"})
+    view = reproducible_view(json.loads(run_grid(config, "run_tiny", quiet=True).read_text()))
+    text = json.dumps(view, indent=2, sort_keys=True) + "\n"
+    if "--write-expected" in sys.argv:
+        (HERE / "expected_tiny.json").write_text(text)
+    print(text, end="")
+
+
+if __name__ == "__main__":
+    main()
