@@ -160,6 +160,7 @@ class ExperimentConfig:
     workers: int = 1
     executor: str = "local"  # local | ray
     resume: bool = True
+    smoke_test: bool = False  # a pipeline check, not an experiment: the report opens with a banner saying so
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)

@@ -12,6 +12,7 @@ from typing import Any
 from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT, MLM_VS_CLM
 from mlmclm.analysis.conditions import is_like_for_like, is_probe_metric
+from mlmclm.report.caveats import banner_lines, is_noise_level
 from mlmclm.report.labels import direction_words, fmt, fmt_p, metric_label
 
 FIGURE_SUFFIXES = {
@@ -193,7 +194,14 @@ def _test_cell(c: Comparison) -> str:
     if c.p_value is None:
         return "none"
     how = " (permutation p)" if "permutation" in c.test_reason else ""
-    return f"{c.test}{how}: {_STATISTIC_NAMES.get(c.test, 'statistic')} = {fmt(c.statistic, 4)}"
+    statistic = "0 (no difference)" if is_noise_level(c) else fmt(c.statistic, 4)
+    return f"{c.test}{how}: {_STATISTIC_NAMES.get(c.test, 'statistic')} = {statistic}"
+
+
+def _difference_cell(c: Comparison) -> str:
+    if is_noise_level(c):
+        return "0 (no difference)"
+    return f"{fmt(c.mean_difference)} {_ci(c.mean_difference_ci)}"
 
 
 def _normality_cell(c: Comparison) -> str:
@@ -202,20 +210,25 @@ def _normality_cell(c: Comparison) -> str:
 
 def _adjusted_cell(c: Comparison) -> str:
     cell = fmt_p(c.p_adjusted)
-    return f"**{cell}**" if c.significant else cell
+    return f"**{cell}**" if c.significant and not is_noise_level(c) else cell
 
 
 def _effect_cell(c: Comparison) -> str:
+    if is_noise_level(c):
+        return "—"
     return f"{fmt(c.hedges_g, 3)} {_ci(c.effect_size_ci)}"
 
 
 def _power_cell(c: Comparison) -> str:
-    return f"{fmt(c.min_detectable_effect, 3)} / {c.runs_needed if c.runs_needed is not None else 'n/a'}"
+    runs = c.runs_needed if c.runs_needed is not None and not is_noise_level(c) else "n/a"
+    return f"{fmt(c.min_detectable_effect, 3)} / {runs}"
 
 
 def _notes(c: Comparison) -> str:
     notes = []
-    if c.p_value is None:
+    if is_noise_level(c):
+        notes.append("no difference: a and b are equal up to floating-point rounding, so p and effect sizes are void")
+    elif c.p_value is None:
         notes.append(c.test_reason)
     elif not c.can_reach_significance:
         unit = "pairs" if c.paired else "runs per condition"
@@ -225,7 +238,7 @@ def _notes(c: Comparison) -> str:
         )
     if not c.like_for_like:
         notes.append(f"{_NOT_LIKE_FOR_LIKE} different tasks: not a ranking")
-    elif c.significant and c.better_group is not None:
+    elif c.significant and c.better_group is not None and not is_noise_level(c):
         notes.append(f"`{c.better_group}` better")
     if c.mean_difference_ci.note:
         notes.append(f"a − b CI: {c.mean_difference_ci.note}")
@@ -255,14 +268,14 @@ def comparison_table(comparisons: list[Comparison], analysis: Analysis) -> list[
             f"`{c.group_a}` vs `{c.group_b}`",
             _design(c),
             f"{fmt(c.mean_a)} / {fmt(c.mean_b)}",
-            f"{fmt(c.mean_difference)} {_ci(c.mean_difference_ci)}",
+            _difference_cell(c),
             _test_cell(c),
             _normality_cell(c),
             fmt_p(c.p_value),
             _adjusted_cell(c),
-            fmt(c.cohens_d, 3),
+            "—" if is_noise_level(c) else fmt(c.cohens_d, 3),
             _effect_cell(c),
-            fmt(c.rank_biserial, 3),
+            "—" if is_noise_level(c) else fmt(c.rank_biserial, 3),
             _power_cell(c),
             _notes(c),
         ]
@@ -282,11 +295,21 @@ def _comparison_sections(analysis: Analysis, family_prefix: str, metrics: list[s
 
 
 def _significant_sentence(c: Comparison) -> str:
-    side = "higher" if (c.mean_difference or 0) > 0 else "lower"
+    """Better/worse when the metric has a direction (a lower loss is better), else higher/lower."""
+    higher = (c.mean_difference or 0) > 0
+    if c.better_group is not None:
+        side = "better" if c.better_group == c.group_a else "worse"
+        how = f"{'higher' if higher else 'lower'}, and {direction_words(c.metric)}; "
+    else:
+        side, how = ("higher" if higher else "lower"), ""
     return (
         f"`{c.group_a}` {side} than `{c.group_b}` on `{c.metric}` "
-        f"(a − b = {fmt(c.mean_difference, 3)}, p adj = {fmt_p(c.p_adjusted)}, g = {fmt(c.hedges_g, 3)})"
+        f"({how}a − b = {fmt(c.mean_difference, 3)}, p adj = {fmt_p(c.p_adjusted)}, g = {fmt(c.hedges_g, 3)})"
     )
+
+
+def _is_finding(c: Comparison) -> bool:
+    return c.significant and not is_noise_level(c)
 
 
 def _key_results(analysis: Analysis) -> list[str]:
@@ -296,7 +319,7 @@ def _key_results(analysis: Analysis) -> list[str]:
     like = [c for c in cross if c.like_for_like]
     lines = ["## Key results", ""]
     if like:
-        hits = [c for c in like if c.significant]
+        hits = [c for c in like if _is_finding(c)]
         if hits:
             found = "; ".join(_significant_sentence(c) for c in hits)
             lines.append(f"- MLM vs CLM, like for like, significant after {correction} correction: {found}.")
@@ -313,7 +336,7 @@ def _key_results(analysis: Analysis) -> list[str]:
     unlike = [c for c in cross if not c.like_for_like]
     if unlike:
         lines.append(
-            f"- MLM vs CLM on pre-training metrics: {sum(c.significant for c in unlike)} of {len(unlike)} "
+            f"- MLM vs CLM on pre-training metrics: {sum(_is_finding(c) for c in unlike)} of {len(unlike)} "
             "differences are significant, but these metrics score different tasks for the two objectives and "
             "do not rank them."
         )
@@ -322,13 +345,20 @@ def _key_results(analysis: Analysis) -> list[str]:
         tested = [c for c in within if c.p_value is not None]
         if not tested:
             continue
-        hits = [c for c in tested if c.significant]
+        hits = [c for c in tested if _is_finding(c)]
         found = "; ".join(_significant_sentence(c) for c in hits) if hits else "none"
         lines.append(
             f"- Mechanisms within {objective.upper()}: {len(hits)} of {len(tested)} comparisons significant "
             f"after {correction} correction: {found}."
         )
     tested = [c for c in analysis.comparisons if c.p_value is not None]
+    noise = [c for c in analysis.comparisons if is_noise_level(c)]
+    if noise:
+        lines.append(
+            f"- No difference at all: in {len(noise)} of {len(analysis.comparisons)} comparisons the two means are "
+            "equal up to floating-point rounding (the tables show a − b = 0); their p-values and effect sizes describe "
+            "rounding and are not read."
+        )
     blocked = [c for c in tested if not c.can_reach_significance]
     detectable = [c.min_detectable_effect for c in tested if c.min_detectable_effect is not None]
     if detectable:
@@ -422,6 +452,7 @@ def render_report(analysis: Analysis, raw: Mapping[str, Any], experiment_name: s
     lines = [
         f"# {experiment_name}: masked (MLM) vs causal (CLM) language modelling",
         "",
+        *banner_lines(analysis, raw),
         f"Created from raw results of {raw.get('created', 'unknown date')}. Reproduce the experiment with:",
         "",
         "```bash",

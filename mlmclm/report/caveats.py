@@ -1,0 +1,122 @@
+"""What a report must say before any number: whether the experiment can support conclusions at all.
+
+Three checks, each a pure function of the raw results or the :class:`~mlmclm.analysis.Analysis`:
+
+- **Smoke test.** A run of the ``--quick-test`` preset (config ``smoke_test: true``), or any experiment whose
+  model or budget is below :data:`MIN_HIDDEN_SIZE` / :data:`MIN_OPTIMIZER_STEPS`, checks the pipeline, not
+  the science. The thresholds are deliberately low: BERT-Tiny (2 layers, hidden size 128; Turc et al., 2019,
+  "Well-Read Students Learn Better", arXiv:1908.08962) is the smallest published BERT, and under 1,000
+  optimizer steps a BERT-style model is still in the warm-up regime of its schedule.
+- **Nothing learned.** When every completed run of an objective (all mechanisms, all seeds) has the same value
+  of a metric up to :data:`NOISE_RTOL`, the models make the same predictions whatever they are: for a token
+  accuracy this is what a model that predicts the most frequent tokens (the unigram distribution) scores.
+- **Floating-point noise.** A difference of means at the rounding level of the means (``t = 1.2e-15``) is no
+  difference; its test statistic and p-value describe rounding, not the runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlmclm.analysis import Analysis, Comparison
+from mlmclm.analysis.conditions import is_like_for_like, is_probe_metric
+
+MIN_HIDDEN_SIZE = 128
+MIN_OPTIMIZER_STEPS = 1000
+# Relative tolerance below which two means (or all runs' values) count as equal: float64 rounding of a mean of
+# a few runs is ~1e-16 relative, float32-accumulated metrics ~1e-7 absolute; real differences between
+# differently seeded models are orders of magnitude larger.
+NOISE_RTOL = 1e-9
+
+
+def smoke_test_reasons(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    """Why the raw results cannot support conclusions about the objectives; empty when nothing says so."""
+    config = raw.get("config") or {}
+    model = config.get("model") or {}
+    budget = raw.get("budget") or {}
+    reasons = []
+    if config.get("smoke_test"):
+        reasons.append("it was run as a smoke test (the `--quick-test` preset, `smoke_test: true`)")
+    hidden, layers = model.get("hidden_size"), model.get("num_layers")
+    if isinstance(hidden, int) and hidden < MIN_HIDDEN_SIZE:
+        reasons.append(
+            f"the model is tiny ({layers} layers, hidden size {hidden}; below BERT-Tiny's {MIN_HIDDEN_SIZE})"
+        )
+    steps = budget.get("optimizer_steps")
+    if isinstance(steps, int) and steps < MIN_OPTIMIZER_STEPS:
+        reasons.append(f"training is short ({steps} optimizer steps per run, fewer than {MIN_OPTIMIZER_STEPS:,})")
+    return tuple(reasons)
+
+
+@dataclass(frozen=True)
+class ConstantMetric:
+    """A metric whose value is the same in every completed run of one objective (up to :data:`NOISE_RTOL`)."""
+
+    metric: str
+    objective: str
+    value: float
+    spread: float  # max - min over the runs
+    n_runs: int
+    n_conditions: int
+
+
+def _is_token_accuracy(metric: str) -> bool:
+    return "accuracy" in metric and not is_probe_metric(metric)
+
+
+def constant_metrics(analysis: Analysis) -> list[ConstantMetric]:
+    """Metrics identical across all runs of an objective: the models did not differ, so nothing was learned
+    that could tell mechanisms or seeds apart. Cost metrics (time, memory, parameter counts) are skipped:
+    they may legitimately be equal."""
+    found = []
+    for metric in analysis.metrics:
+        if is_like_for_like(metric) and not is_probe_metric(metric):
+            continue
+        for objective in analysis.objectives:
+            summaries = [s for s in analysis.summaries_for(metric) if s.objective == objective]
+            values = [obs.value for s in summaries for obs in s.observations]
+            if len(values) < 2:
+                continue
+            spread = max(values) - min(values)
+            if spread <= NOISE_RTOL * max(1.0, max(abs(v) for v in values)):
+                found.append(ConstantMetric(metric, objective, values[0], spread, len(values), len(summaries)))
+    return found
+
+
+def is_noise_level(comparison: Comparison) -> bool:
+    """True when a − b is at the floating-point rounding level of the means: no difference at all."""
+    a, b, difference = comparison.mean_a, comparison.mean_b, comparison.mean_difference
+    if a is None or b is None or difference is None:
+        return False
+    return abs(difference) <= NOISE_RTOL * max(abs(a), abs(b), 1e-300)
+
+
+def banner_lines(analysis: Analysis, raw: Mapping[str, Any]) -> list[str]:
+    """The warnings that open the report (empty when there are none)."""
+    lines: list[str] = []
+    reasons = smoke_test_reasons(raw)
+    if reasons:
+        lines += [
+            "> ⚠ **Smoke test: these numbers support no conclusion about MLM, CLM or the mechanisms.** "
+            f"This experiment checks that the pipeline runs end to end: {'; '.join(reasons)}. Its models are "
+            "too small and too briefly trained for their differences to mean anything; run the default "
+            "experiment (`python train.py`) or your own full-size config for results.",
+            "",
+        ]
+    for constant in constant_metrics(analysis):
+        what = (
+            "the models predict the same tokens whatever their mechanism or seed, as a model that outputs the "
+            "most frequent tokens does: they have learned nothing beyond token frequencies"
+            if _is_token_accuracy(constant.metric)
+            else "the runs do not differ on it at all"
+        )
+        lines += [
+            f"> ⚠ **{constant.objective.upper()} `{constant.metric}` is identical in all {constant.n_runs} "
+            f"completed runs** ({constant.n_conditions} conditions; value {constant.value:.6g}, spread "
+            f"{constant.spread:.1g} ≤ {NOISE_RTOL:g} relative): {what}. Comparisons on this metric say "
+            "nothing.",
+            "",
+        ]
+    return lines

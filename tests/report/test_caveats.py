@@ -1,0 +1,115 @@
+"""The report says when its numbers cannot support conclusions: smoke tests, models that learned nothing,
+differences at floating-point noise, and better/worse read from the metric's direction."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlmclm.analysis import analyze
+from mlmclm.config import QUICK_TEST_CONFIG_PATH, StatisticsConfig, load_yaml, resolve_config
+from mlmclm.report.caveats import constant_metrics, is_noise_level, smoke_test_reasons
+from mlmclm.report.markdown import render_report
+from tests.analysis.synthetic_results import make_raw_results
+
+FAST = StatisticsConfig(bootstrap_resamples=200)
+FIGURES = {
+    kind: f"{kind}.png" for kind in ("mlm_vs_clm_plot", "attention_heatmap", "training_curves", "effect_size_plot")
+}
+BANNER = "Smoke test: these numbers support no conclusion"
+
+
+def _report(raw, metrics=("val_loss", "val_accuracy")) -> str:
+    return render_report(analyze(raw, FAST, metrics=list(metrics)), raw, "synthetic", FIGURES)
+
+
+def _quick_test_raw():
+    raw = make_raw_results()
+    raw["config"] = {**raw["config"], **resolve_config(quick_test=True).to_dict()}
+    raw["budget"] = {**raw["budget"], "optimizer_steps": 80}
+    return raw
+
+
+def test_quick_test_preset_marks_itself_as_a_smoke_test():
+    assert load_yaml(QUICK_TEST_CONFIG_PATH)["smoke_test"] is True
+    assert resolve_config(quick_test=True).smoke_test is True
+    assert resolve_config().smoke_test is False
+
+
+def test_quick_test_report_opens_with_the_smoke_test_banner():
+    report = _report(_quick_test_raw())
+    assert BANNER in report
+    assert report.index(BANNER) < report.index("## Setup") and report.index(BANNER) < report.index("Created from")
+    reasons = smoke_test_reasons(_quick_test_raw())
+    assert any("smoke_test: true" in reason for reason in reasons)
+    assert any("hidden size 64" in reason for reason in reasons)
+    assert any("80 optimizer steps" in reason for reason in reasons)
+
+
+def test_tiny_model_or_short_budget_alone_triggers_the_banner():
+    tiny = make_raw_results()
+    tiny["config"] = {**tiny["config"], "model": {"hidden_size": 32, "num_layers": 1}}
+    short = make_raw_results()
+    short["budget"] = {**short["budget"], "optimizer_steps": 200}
+    assert BANNER in _report(tiny) and BANNER in _report(short)
+    assert smoke_test_reasons(make_raw_results()) == ()
+    assert BANNER not in _report(make_raw_results())  # 1000 steps, no tiny model: a real experiment
+
+
+def _constant_mlm_accuracy_raw():
+    raw = make_raw_results()
+    for run in raw["runs"]:
+        if run["objective"] == "mlm":
+            # Identical predictions in every run; the sum order differs, as it does on real hardware.
+            run["metrics"]["val_accuracy"] = 0.1 + 0.2 if (run["attention"], run["seed"]) == ("rope", 43) else 0.3
+    return raw
+
+
+def test_identical_mlm_accuracy_in_every_run_is_reported_as_nothing_learned():
+    raw = _constant_mlm_accuracy_raw()
+    found = constant_metrics(analyze(raw, FAST, metrics=["val_loss", "val_accuracy"]))
+    assert [(c.metric, c.objective, c.n_runs, c.n_conditions) for c in found] == [("val_accuracy", "mlm", 9, 3)]
+    report = _report(raw)
+    assert "MLM `val_accuracy` is identical in all 9" in report
+    assert "learned nothing beyond token frequencies" in report
+    assert "learned nothing" not in _report(make_raw_results())  # real spread: no warning
+
+
+def test_noise_level_differences_are_shown_as_no_difference():
+    raw = _constant_mlm_accuracy_raw()
+    analysis = analyze(raw, FAST, metrics=["val_accuracy"])
+    within = [c for c in analysis.comparisons if c.family == "attention_within_mlm/val_accuracy"]
+    noisy = [c for c in within if c.mean_difference != 0]
+    assert noisy and all(is_noise_level(c) for c in within)  # e.g. a − b = 1.8e-17 from summation order
+    assert not any(is_noise_level(c) for c in analysis.comparisons if c.family.startswith("attention_within_clm"))
+    report = render_report(analysis, raw, "synthetic", FIGURES)
+    rows = [line for line in report.splitlines() if line.startswith("| `") and "_mlm` vs `" in line]
+    mlm_rows = [row for row in rows if row.count("_mlm`") == 2]
+    assert len(mlm_rows) == 3 and any(row.split(" | ")[4].endswith("W = 0 (no difference)") for row in mlm_rows)
+    for row in mlm_rows:
+        cells = row.split(" | ")
+        assert cells[3] == "0 (no difference)", row
+        assert cells[4] == "none" or cells[4].endswith("= 0 (no difference)"), row  # none: all values equal
+        assert "e-1" not in row and "**" not in row and "better" not in row
+        assert cells[11].endswith("/ n/a")  # no runs can detect a difference that is not there
+    assert "No difference at all: in 3 of" in report
+
+
+def _worse_first_raw(metric: str, shift: float):
+    """alibi (group a, listed first) shifted to the worse side of ``metric`` by ``shift``."""
+    raw = make_raw_results(mechanisms=("alibi", "rope"), objectives=("mlm",), failed_run=False)
+    for run in raw["runs"]:
+        if run["attention"] == "alibi":
+            run["metrics"][metric] += shift
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("metric", "shift", "words"),
+    [("val_loss", 0.5, "higher, and lower is better"), ("val_accuracy", -0.2, "lower, and higher is better")],
+)
+def test_key_results_say_better_or_worse_from_the_metric_direction(metric, shift, words):
+    key = _report(_worse_first_raw(metric, shift), metrics=(metric,)).split("## Key results")[1].split("\n## ")[0]
+    assert f"`alibi_mlm` worse than `rope_mlm` on `{metric}` ({words};" in key
+    assert "higher than" not in key and "lower than" not in key
+    key = _report(make_raw_results(), metrics=("val_loss",)).split("## Key results")[1].split("\n## ")[0]
+    assert "`rope_mlm` better than `alibi_mlm` on `val_loss` (lower, and lower is better;" in key
