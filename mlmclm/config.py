@@ -212,6 +212,11 @@ def merge_dicts(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     return merged
 
 
+def is_plain_name(name: str) -> bool:
+    """A file name without directories: letters, digits, '.', '_', '-', not starting with '.' or '-'."""
+    return bool(_PLAIN_NAME.match(name))
+
+
 def resolve_config(
     config_file: str | Path | None = None,
     quick_test: bool = False,

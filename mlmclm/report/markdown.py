@@ -446,17 +446,49 @@ def _methods(analysis: Analysis) -> list[str]:
     ]
 
 
-def render_report(analysis: Analysis, raw: Mapping[str, Any], experiment_name: str, figures: Mapping[str, str]) -> str:
-    """The full markdown report; ``figures`` maps figure kinds to paths relative to the report."""
+def _reproduce_commands(raw: Mapping[str, Any], analyze_command: str | None) -> list[str]:
+    """The commands that made this report: the training invocation, then the ``analyze`` one if any."""
     command = raw.get("command") or "(not recorded)"
+    if analyze_command is None:
+        return [command]
+    return [
+        "# train the runs (writes the raw results and the training report)",
+        command,
+        "# re-analyse them with these settings (this report)",
+        analyze_command,
+    ]
+
+
+def _origin(raw: Mapping[str, Any], analyze_command: str | None) -> str:
+    created = f"Created from raw results of {raw.get('created', 'unknown date')}"
+    if analyze_command is None:
+        return f"{created}. Reproduce the experiment with:"
+    return (
+        f"{created} by `mlmclm analyze`, with the statistics settings below; this re-analysis is written beside "
+        "the training report and leaves it unchanged. Reproduce it with:"
+    )
+
+
+def render_report(
+    analysis: Analysis,
+    raw: Mapping[str, Any],
+    experiment_name: str,
+    figures: Mapping[str, str],
+    analyze_command: str | None = None,
+) -> str:
+    """The full markdown report; ``figures`` maps figure kinds to paths relative to the report.
+
+    ``analyze_command`` is the ``mlmclm analyze`` invocation of a re-analysis, reproduced after the training
+    command."""
+    commands = _reproduce_commands(raw, analyze_command)
     lines = [
         f"# {experiment_name}: masked (MLM) vs causal (CLM) language modelling",
         "",
         *banner_lines(analysis, raw),
-        f"Created from raw results of {raw.get('created', 'unknown date')}. Reproduce the experiment with:",
+        _origin(raw, analyze_command),
         "",
         "```bash",
-        command,
+        *commands,
         "```",
         "",
     ]
@@ -488,5 +520,5 @@ def render_report(analysis: Analysis, raw: Mapping[str, Any], experiment_name: s
     lines += _data(raw)
     lines += ["## Environment", ""] + _mapping_table(raw.get("environment"), "No environment was recorded.")
     lines += _methods(analysis)
-    lines += ["## Reproduce", "", "```bash", command, "```", ""]
+    lines += ["## Reproduce", "", "```bash", *commands, "```", ""]
     return "\n".join(lines)
