@@ -42,7 +42,9 @@ def write_analysis(
         "statistical_analysis": atomic_write_json(
             output_dir / f"{prefix}_statistical_analysis.json", analysis_document(analysis, name)
         ),
-        "mlm_vs_clm_plot": plots.plot_mlm_vs_clm(analysis, figures["mlm_vs_clm_plot"]),
+        "mlm_vs_clm_plot": plots.plot_mlm_vs_clm(
+            analysis, figures["mlm_vs_clm_plot"], raw_results.get("probe_tasks")
+        ),
         "attention_heatmap": plots.plot_attention_heatmap(analysis, figures["attention_heatmap"]),
         "training_curves": plots.plot_training_curves(analysis, runs, figures["training_curves"]),
         "effect_size_plot": plots.plot_effect_sizes(analysis, figures["effect_size_plot"]),

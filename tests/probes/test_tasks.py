@@ -175,3 +175,16 @@ def test_user_files_join_the_generated_tasks_and_names_must_be_unique(corpus, pr
     cfg = dataclasses.replace(cfg, data_files=[str(tmp_path / "coherence.jsonl")])
     with pytest.raises(DataError, match="unique"):
         build_probe_tasks(corpus["heldout"], corpus["training"], cfg)
+
+
+def test_chance_accuracy_is_the_majority_training_label_scored_on_the_test_split(tasks):
+    from mlmclm.probes.examples import ProbeExample, ProbeTask
+
+    def labelled(labels):
+        return [ProbeExample(f"text {i}", label) for i, label in enumerate(labels)]
+
+    imbalanced = ProbeTask("skewed", ["a", "b"], train=labelled([0, 0, 0, 1]), test=labelled([0, 1, 1, 1]))
+    assert imbalanced.chance_accuracy() == 0.25  # predicts "a" (the training majority); a is 1 of 4 test rows
+    assert imbalanced.describe() == {"labels": 2, "train_examples": 4, "test_examples": 4, "chance_accuracy": 0.25}
+    for task in tasks.values():  # the generated tasks are balanced: chance is 1 / num_labels
+        assert task.chance_accuracy() == pytest.approx(1 / task.num_labels)
