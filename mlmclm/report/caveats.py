@@ -22,6 +22,7 @@ from typing import Any
 
 from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.conditions import is_like_for_like, is_probe_metric
+from mlmclm.report.labels import fmt
 
 MIN_HIDDEN_SIZE = 128
 MIN_OPTIMIZER_STEPS = 1000
@@ -93,6 +94,14 @@ def is_noise_level(comparison: Comparison) -> bool:
     return abs(difference) <= NOISE_RTOL * max(abs(a), abs(b), 1e-300)
 
 
+def fmt_spread(value: float | None, scale: float | None, digits: int = 3) -> str:
+    """An SD or variance as text, ``0`` when it is rounding noise next to ``scale`` (the mean, or the mean
+    squared for a variance): an SD of 1e-17 around 0.3 is no spread, not a tiny one."""
+    if value is not None and scale is not None and abs(value) <= NOISE_RTOL * abs(scale):
+        return "0"
+    return fmt(value, digits)
+
+
 def banner_lines(analysis: Analysis, raw: Mapping[str, Any]) -> list[str]:
     """The warnings that open the report (empty when there are none)."""
     lines: list[str] = []
@@ -107,8 +116,8 @@ def banner_lines(analysis: Analysis, raw: Mapping[str, Any]) -> list[str]:
         ]
     for constant in constant_metrics(analysis):
         what = (
-            "the models predict the same tokens whatever their mechanism or seed, as a model that outputs the "
-            "most frequent tokens does: they have learned nothing beyond token frequencies"
+            "the models score exactly alike whatever their mechanism or seed, the signature of models that all "
+            "predict the same most frequent tokens: they have learned nothing beyond token frequencies"
             if _is_token_accuracy(constant.metric)
             else "the runs do not differ on it at all"
         )

@@ -12,7 +12,7 @@ from typing import Any
 from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT, MLM_VS_CLM
 from mlmclm.analysis.conditions import is_like_for_like, is_probe_metric
-from mlmclm.report.caveats import banner_lines, is_noise_level
+from mlmclm.report.caveats import banner_lines, fmt_spread, is_noise_level
 from mlmclm.report.labels import direction_words, fmt, fmt_p, metric_label
 
 FIGURE_SUFFIXES = {
@@ -105,6 +105,10 @@ def _runs(analysis: Analysis, raw: Mapping[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _squared(mean: float | None) -> float | None:
+    return None if mean is None else mean * mean
+
+
 def _summary_tables(analysis: Analysis) -> list[str]:
     lines = ["## Per-condition summaries", ""]
     for metric in analysis.metrics:
@@ -115,7 +119,7 @@ def _summary_tables(analysis: Analysis) -> list[str]:
                 f"`{s.condition}`",
                 s.n,
                 fmt(s.mean),
-                fmt(s.std, 3),
+                fmt_spread(s.std, s.mean),
                 fmt(s.median),
                 f"{fmt(s.min)} – {fmt(s.max)}",
                 _ci(s.ci),
@@ -154,11 +158,11 @@ def _summary_tables(analysis: Analysis) -> list[str]:
                     [
                         f"`{s.condition}`",
                         f"{s.variance.n_folds} × {s.variance.n_seeds}",
-                        fmt(s.variance.fold_mean_variance, 3),
-                        fmt(s.variance.seed_mean_variance, 3),
-                        fmt(s.variance.fold_component, 3),
-                        fmt(s.variance.seed_component, 3),
-                        fmt(s.variance.residual_component, 3),
+                        fmt_spread(s.variance.fold_mean_variance, _squared(s.mean)),
+                        fmt_spread(s.variance.seed_mean_variance, _squared(s.mean)),
+                        fmt_spread(s.variance.fold_component, _squared(s.mean)),
+                        fmt_spread(s.variance.seed_component, _squared(s.mean)),
+                        fmt_spread(s.variance.residual_component, _squared(s.mean)),
                     ]
                     for s in variance
                 ],

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.conditions import is_probe_metric, metric_direction
 from mlmclm.atomic import atomic_write
+from mlmclm.report.caveats import fmt_spread, is_noise_level
 from mlmclm.report.labels import OBJECTIVE_COLOURS, colour_for, direction_words, fmt, line_style_for, metric_label
 
 _DPI = 150
@@ -150,7 +151,7 @@ def plot_attention_heatmap(analysis: Analysis, path: Path) -> Path:
             if summary is None or summary.mean is None:
                 axes.text(j, i, "no runs", ha="center", va="center", color="0.4")
                 continue
-            text = f"{fmt(summary.mean)}\n± {fmt(summary.std, 2)}\nn={summary.n}"
+            text = f"{fmt(summary.mean)}\n± {fmt_spread(summary.std, summary.mean, 2)}\nn={summary.n}"
             ink = "black" if scaled[i, j] > 0.5 else "white"
             axes.text(j, i, text, ha="center", va="center", fontsize=8, color=ink)
     axes.set_xticks(range(len(attentions)), attentions)
@@ -242,7 +243,9 @@ def plot_effect_sizes(analysis: Analysis, path: Path) -> Path:
     an objective-specific metric (a loss) are marked † because they do not rank the objectives.
     """
     metric = analysis.primary_metric
-    comparisons = [c for c in analysis.comparisons if c.metric == metric and c.hedges_g is not None]
+    comparisons = [
+        c for c in analysis.comparisons if c.metric == metric and (c.hedges_g is not None or is_noise_level(c))
+    ]
     figure = Figure(figsize=(10.5, 1.2 + 0.38 * max(len(comparisons), 2)))
     axes = figure.add_subplot(1, 1, 1)
     if not comparisons:
@@ -251,6 +254,9 @@ def plot_effect_sizes(analysis: Analysis, path: Path) -> Path:
     families = list(dict.fromkeys(c.family for c in comparisons))
     for row, comparison in enumerate(comparisons):
         colour = colour_for(families.index(comparison.family))
+        if is_noise_level(comparison):  # g of a rounding-level difference is void: drawn as no difference
+            axes.plot(0.0, row, "x", ms=8, color="0.3", label="no difference (equal up to rounding)")
+            continue
         low, high = comparison.effect_size_ci.low, comparison.effect_size_ci.high
         g = comparison.hedges_g
         if low is not None and high is not None:

@@ -93,6 +93,25 @@ def test_noise_level_differences_are_shown_as_no_difference():
         assert "e-1" not in row and "**" not in row and "better" not in row
         assert cells[11].endswith("/ n/a")  # no runs can detect a difference that is not there
     assert "No difference at all: in 3 of" in report
+    summary_rows = report.split("## Per-condition summaries")[1].splitlines()
+    (rope,) = [row for row in summary_rows if row.startswith("| `rope_mlm` |")]
+    assert rope.split(" | ")[3] == "0"  # SD 2.6e-17 around 0.3 is no spread
+
+
+def test_forest_plot_draws_noise_level_comparisons_as_no_difference(monkeypatch):
+    from pathlib import Path
+
+    from mlmclm.report import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda figure, path: drawn.append(figure) or path)
+    settings = StatisticsConfig(bootstrap_resamples=200, primary_metric="val_accuracy")
+    plots.plot_effect_sizes(analyze(_constant_mlm_accuracy_raw(), settings, metrics=["val_accuracy"]), Path("x"))
+    axes = drawn[0].axes[0]
+    crosses = [line for line in axes.get_lines() if line.get_marker() == "x"]
+    assert len(crosses) == 3 and all(list(line.get_xdata()) == [0.0] for line in crosses)
+    labels = [tick.get_text() for tick in axes.get_yticklabels()]
+    assert sum(label.endswith("_mlm") and "_mlm −" in label for label in labels) == 3  # all MLM pairs shown
 
 
 def _worse_first_raw(metric: str, shift: float):
