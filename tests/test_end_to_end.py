@@ -74,6 +74,10 @@ def test_probe_metrics_reach_raw_results_and_statistics(trained):
     assert probe["paired"] is True and probe["n_a"] == probe["n_b"] == 3
     assert "probe" in (trained / "e2e_report.md").read_text()
     assert set(raw["probe_tasks"]) == {"bigram_shift", "word_content", "sentiment"}
+    for objective in ("mlm", "clm"):  # the baseline depends on the data only: one value per objective
+        runs = [run for run in raw["runs"] if run["objective"] == objective]
+        baselines = {run["metrics"]["val_majority_token_accuracy"] for run in runs}
+        assert len(baselines) == 1 and 0.0 < baselines.pop() < 1.0
     assert raw["probe_tasks"]["bigram_shift"]["chance_accuracy"] == pytest.approx(0.5)  # balanced, 2 labels
 
 

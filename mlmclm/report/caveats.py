@@ -10,12 +10,17 @@ Three checks, each a pure function of the raw results or the :class:`~mlmclm.ana
 - **Nothing learned.** When every completed run of an objective (all mechanisms, all seeds) has the same value
   of a metric up to :data:`NOISE_RTOL`, the models make the same predictions whatever they are: for a token
   accuracy this is what a model that predicts the most frequent tokens (the unigram distribution) scores.
+- **No better than one token.** When every completed run of an objective has a validation accuracy no higher
+  than ``val_majority_token_accuracy`` (predicting the most frequent target token everywhere, scored on the
+  same positions; :func:`mlmclm.train.evaluate.majority_token_accuracy`), no run learned more than token
+  frequencies, however much the values differ.
 - **Floating-point noise.** A difference of means at the rounding level of the means (``t = 1.2e-15``) is no
   difference; its test statistic and p-value describe rounding, not the runs.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +66,40 @@ class ConstantMetric:
     spread: float  # max - min over the runs
     n_runs: int
     n_conditions: int
+
+
+BASELINE_METRIC = "val_majority_token_accuracy"
+
+
+@dataclass(frozen=True)
+class UnigramLevelAccuracy:
+    """An objective whose every completed run scores no better than predicting its most frequent token."""
+
+    objective: str
+    n_runs: int
+    best_accuracy: float  # the highest val_accuracy of any run
+    baseline: float  # the highest majority-token accuracy of those runs' validation batches
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def unigram_level_objectives(raw: Mapping[str, Any]) -> list[UnigramLevelAccuracy]:
+    """Objectives whose runs all have ``val_accuracy <= val_majority_token_accuracy`` (up to rounding)."""
+    found = []
+    for objective in ("mlm", "clm"):
+        pairs = [
+            (run["metrics"]["val_accuracy"], run["metrics"][BASELINE_METRIC])
+            for run in raw.get("runs") or []
+            if run.get("objective") == objective
+            and run.get("status") == "completed"
+            and all(_is_number((run.get("metrics") or {}).get(key)) for key in ("val_accuracy", BASELINE_METRIC))
+        ]
+        if pairs and all(accuracy <= baseline * (1 + NOISE_RTOL) for accuracy, baseline in pairs):
+            best, baseline = max(a for a, _ in pairs), max(b for _, b in pairs)
+            found.append(UnigramLevelAccuracy(objective, len(pairs), best, baseline))
+    return found
 
 
 def _is_token_accuracy(metric: str) -> bool:
@@ -114,7 +153,17 @@ def banner_lines(analysis: Analysis, raw: Mapping[str, Any]) -> list[str]:
             "experiment (`python train.py`) or your own full-size config for results.",
             "",
         ]
-    for constant in constant_metrics(analysis):
+    unigram_level = unigram_level_objectives(raw)
+    for level in unigram_level:
+        lines += [
+            f"> ⚠ **No {level.objective.upper()} run beats predicting its most frequent token:** in all "
+            f"{level.n_runs} completed runs `val_accuracy` (at best {level.best_accuracy:.4g}) does not exceed "
+            f"`{BASELINE_METRIC}` ({level.baseline:.4g}), the accuracy of predicting one token everywhere. "
+            "These models have learned nothing beyond token frequencies.",
+            "",
+        ]
+    said = {(level.objective, "val_accuracy") for level in unigram_level}  # the stronger statement is made
+    for constant in [c for c in constant_metrics(analysis) if (c.objective, c.metric) not in said]:
         what = (
             "the models score exactly alike whatever their mechanism or seed, the signature of models that all "
             "predict the same most frequent tokens: they have learned nothing beyond token frequencies"

@@ -7,7 +7,7 @@ import pytest
 
 from mlmclm.analysis import analyze
 from mlmclm.config import QUICK_TEST_CONFIG_PATH, StatisticsConfig, load_yaml, resolve_config
-from mlmclm.report.caveats import constant_metrics, is_noise_level, smoke_test_reasons
+from mlmclm.report.caveats import constant_metrics, is_noise_level, smoke_test_reasons, unigram_level_objectives
 from mlmclm.report.markdown import render_report
 from tests.analysis.synthetic_results import make_raw_results
 
@@ -133,3 +133,17 @@ def test_key_results_say_better_or_worse_from_the_metric_direction(metric, shift
     assert "higher than" not in key and "lower than" not in key
     key = _report(make_raw_results(), metrics=("val_loss",)).split("## Key results")[1].split("\n## ")[0]
     assert "`rope_mlm` better than `alibi_mlm` on `val_loss` (lower, and lower is better;" in key
+
+
+def test_accuracy_no_better_than_the_majority_token_is_reported_as_nothing_learned():
+    raw = make_raw_results()
+    for run in raw["runs"]:
+        if run["status"] == "completed":
+            gap = 0.01 if run["objective"] == "mlm" else -0.01  # MLM runs sit below, CLM runs above the baseline
+            run["metrics"]["val_majority_token_accuracy"] = run["metrics"]["val_accuracy"] + gap
+    levels = unigram_level_objectives(raw)
+    assert [(level.objective, level.n_runs) for level in levels] == [("mlm", 9)]
+    report = _report(raw)
+    assert "No MLM run beats predicting its most frequent token" in report
+    assert "No CLM run" not in report
+    assert "beats predicting" not in _report(make_raw_results())  # no baseline recorded: no claim
