@@ -35,6 +35,9 @@ MIN_OPTIMIZER_STEPS = 1000
 # a few runs is ~1e-16 relative, float32-accumulated metrics ~1e-7 absolute; real differences between
 # differently seeded models are orders of magnitude larger.
 NOISE_RTOL = 1e-9
+# A statistic or standardised effect below these is zero: a real one rounds to 0 at any printed precision.
+STATISTIC_NOISE = 1e-9
+EFFECT_NOISE = 1e-6
 
 
 def smoke_test_reasons(raw: Mapping[str, Any]) -> tuple[str, ...]:
@@ -131,6 +134,20 @@ def is_noise_level(comparison: Comparison) -> bool:
     if a is None or b is None or difference is None:
         return False
     return abs(difference) <= NOISE_RTOL * max(abs(a), abs(b), 1e-300)
+
+
+def is_void_comparison(comparison: Comparison) -> bool:
+    """A noise-level difference between runs that are themselves equal up to rounding: the test statistic, p and
+    the effect sizes are then rounding divided by rounding and say nothing. Told apart from a genuine tie of
+    means (runs that vary but average the same, e.g. 14/36 on both sides) by Cohen's d, which is ~0 for a tie
+    and arbitrary (or undefined) for rounding over rounding."""
+    d = comparison.cohens_d
+    return is_noise_level(comparison) and (d is None or abs(d) >= EFFECT_NOISE)
+
+
+def fmt_statistic(value: float | None, digits: int = 4) -> str:
+    """A test statistic or effect size, ``0`` at floating-point noise (``t = 1.2e-15`` is t = 0)."""
+    return "0" if value is not None and abs(value) < STATISTIC_NOISE else fmt(value, digits)
 
 
 def fmt_spread(value: float | None, scale: float | None, digits: int = 3) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT, MLM_VS_CLM
 from mlmclm.analysis.conditions import is_like_for_like, is_probe_metric
-from mlmclm.report.caveats import banner_lines, fmt_spread, is_noise_level
+from mlmclm.report.caveats import banner_lines, fmt_spread, fmt_statistic, is_noise_level, is_void_comparison
 from mlmclm.report.labels import direction_words, fmt, fmt_p, metric_label
 
 FIGURE_SUFFIXES = {
@@ -198,13 +198,18 @@ def _test_cell(c: Comparison) -> str:
     if c.p_value is None:
         return "none"
     how = " (permutation p)" if "permutation" in c.test_reason else ""
-    statistic = "0 (no difference)" if is_noise_level(c) else fmt(c.statistic, 4)
-    return f"{c.test}{how}: {_STATISTIC_NAMES.get(c.test, 'statistic')} = {statistic}"
+    name = _STATISTIC_NAMES.get(c.test, "statistic")
+    if is_void_comparison(c):
+        value = "0" if fmt_statistic(c.statistic) == "0" else "void"
+        return f"{c.test}{how}: {name} = {value} (no difference)"
+    return f"{c.test}{how}: {name} = {fmt_statistic(c.statistic)}"
 
 
 def _difference_cell(c: Comparison) -> str:
-    if is_noise_level(c):
+    if is_void_comparison(c):
         return "0 (no difference)"
+    if is_noise_level(c):
+        return f"0 {_ci(c.mean_difference_ci)}"
     return f"{fmt(c.mean_difference)} {_ci(c.mean_difference_ci)}"
 
 
@@ -218,9 +223,9 @@ def _adjusted_cell(c: Comparison) -> str:
 
 
 def _effect_cell(c: Comparison) -> str:
-    if is_noise_level(c):
+    if is_void_comparison(c):
         return "—"
-    return f"{fmt(c.hedges_g, 3)} {_ci(c.effect_size_ci)}"
+    return f"{fmt_statistic(c.hedges_g, 3)} {_ci(c.effect_size_ci)}"
 
 
 def _power_cell(c: Comparison) -> str:
@@ -230,8 +235,9 @@ def _power_cell(c: Comparison) -> str:
 
 def _notes(c: Comparison) -> str:
     notes = []
-    if is_noise_level(c):
-        notes.append("no difference: a and b are equal up to floating-point rounding, so p and effect sizes are void")
+    if is_void_comparison(c):
+        notes.append("no difference: the runs' values are equal up to floating-point rounding, so p and effect "
+                     "sizes are void")
     elif c.p_value is None:
         notes.append(c.test_reason)
     elif not c.can_reach_significance:
@@ -240,6 +246,8 @@ def _notes(c: Comparison) -> str:
             f"⚠ cannot reach significance: the smallest possible p at this n is {fmt(c.min_achievable_p, 3)}; "
             f"≥ {c.min_runs_for_significance} {unit} needed"
         )
+    if is_noise_level(c) and not is_void_comparison(c):
+        notes.append("equal means (a − b = 0 up to floating-point rounding): neither is better")
     if not c.like_for_like:
         notes.append(f"{_NOT_LIKE_FOR_LIKE} different tasks: not a ranking")
     elif c.significant and c.better_group is not None and not is_noise_level(c):
@@ -277,9 +285,9 @@ def comparison_table(comparisons: list[Comparison], analysis: Analysis) -> list[
             _normality_cell(c),
             fmt_p(c.p_value),
             _adjusted_cell(c),
-            "—" if is_noise_level(c) else fmt(c.cohens_d, 3),
+            "—" if is_void_comparison(c) else fmt_statistic(c.cohens_d, 3),
             _effect_cell(c),
-            "—" if is_noise_level(c) else fmt(c.rank_biserial, 3),
+            "—" if is_void_comparison(c) else fmt(c.rank_biserial, 3),
             _power_cell(c),
             _notes(c),
         ]
@@ -359,9 +367,9 @@ def _key_results(analysis: Analysis) -> list[str]:
     noise = [c for c in analysis.comparisons if is_noise_level(c)]
     if noise:
         lines.append(
-            f"- No difference at all: in {len(noise)} of {len(analysis.comparisons)} comparisons the two means are "
-            "equal up to floating-point rounding (the tables show a − b = 0); their p-values and effect sizes describe "
-            "rounding and are not read."
+            f"- No difference: in {len(noise)} of {len(analysis.comparisons)} comparisons the two means are equal "
+            "up to floating-point rounding (the tables show a − b = 0), so neither group is better; where the runs "
+            "themselves are equal up to rounding, p and the effect sizes are marked void."
         )
     blocked = [c for c in tested if not c.can_reach_significance]
     detectable = [c.min_detectable_effect for c in tested if c.min_detectable_effect is not None]

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.conditions import is_probe_metric, metric_direction
 from mlmclm.atomic import atomic_write
-from mlmclm.report.caveats import fmt_spread, is_noise_level
+from mlmclm.report.caveats import fmt_spread, is_void_comparison
 from mlmclm.report.labels import OBJECTIVE_COLOURS, colour_for, direction_words, fmt, line_style_for, metric_label
 
 _DPI = 150
@@ -244,7 +244,7 @@ def plot_effect_sizes(analysis: Analysis, path: Path) -> Path:
     """
     metric = analysis.primary_metric
     comparisons = [
-        c for c in analysis.comparisons if c.metric == metric and (c.hedges_g is not None or is_noise_level(c))
+        c for c in analysis.comparisons if c.metric == metric and (c.hedges_g is not None or is_void_comparison(c))
     ]
     figure = Figure(figsize=(10.5, 1.2 + 0.38 * max(len(comparisons), 2)))
     axes = figure.add_subplot(1, 1, 1)
@@ -254,7 +254,7 @@ def plot_effect_sizes(analysis: Analysis, path: Path) -> Path:
     families = list(dict.fromkeys(c.family for c in comparisons))
     for row, comparison in enumerate(comparisons):
         colour = colour_for(families.index(comparison.family))
-        if is_noise_level(comparison):  # g of a rounding-level difference is void: drawn as no difference
+        if is_void_comparison(comparison):  # g is rounding over rounding: drawn as no difference
             axes.plot(0.0, row, "x", ms=8, color="0.3", label="no difference (equal up to rounding)")
             continue
         low, high = comparison.effect_size_ci.low, comparison.effect_size_ci.high

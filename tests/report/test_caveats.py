@@ -85,14 +85,15 @@ def test_noise_level_differences_are_shown_as_no_difference():
     report = render_report(analysis, raw, "synthetic", FIGURES)
     rows = [line for line in report.splitlines() if line.startswith("| `") and "_mlm` vs `" in line]
     mlm_rows = [row for row in rows if row.count("_mlm`") == 2]
-    assert len(mlm_rows) == 3 and any(row.split(" | ")[4].endswith("W = 0 (no difference)") for row in mlm_rows)
+    assert len(mlm_rows) == 3 and any(row.split(" | ")[4].startswith("Wilcoxon") for row in mlm_rows)
     for row in mlm_rows:
         cells = row.split(" | ")
         assert cells[3] == "0 (no difference)", row
-        assert cells[4] == "none" or cells[4].endswith("= 0 (no difference)"), row  # none: all values equal
-        assert "e-1" not in row and "**" not in row and "better" not in row
+        assert cells[4] == "none" or cells[4].endswith(" (no difference)"), row  # none: all values equal
+        assert "e-1" not in row and "**" not in row and "better" not in row and "void" in cells[-1]
+        assert cells[8] == cells[9] == cells[10] == "—"  # d, g and r of rounding over rounding
         assert cells[11].endswith("/ n/a")  # no runs can detect a difference that is not there
-    assert "No difference at all: in 3 of" in report
+    assert "No difference: in 3 of" in report
     summary_rows = report.split("## Per-condition summaries")[1].splitlines()
     (rope,) = [row for row in summary_rows if row.startswith("| `rope_mlm` |")]
     assert rope.split(" | ")[3] == "0"  # SD 2.6e-17 around 0.3 is no spread
@@ -147,3 +148,18 @@ def test_accuracy_no_better_than_the_majority_token_is_reported_as_nothing_learn
     assert "No MLM run beats predicting its most frequent token" in report
     assert "No CLM run" not in report
     assert "beats predicting" not in _report(make_raw_results())  # no baseline recorded: no claim
+
+
+def test_a_genuine_tie_of_means_shows_zero_difference_with_its_interval_not_void():
+    raw = make_raw_results(objectives=("mlm",), failed_run=False)
+    correct = {"standard": (14, 15, 13), "rope": (15, 13, 14), "alibi": (20, 21, 22)}  # of 36 probe examples
+    for run in raw["runs"]:
+        run["metrics"]["val_accuracy"] = correct[run["attention"]][run["run_index"]] / 36
+    analysis = analyze(raw, FAST, metrics=["val_accuracy"])
+    (tie,) = [c for c in analysis.comparisons if (c.group_a, c.group_b) == ("standard_mlm", "rope_mlm")]
+    assert is_noise_level(tie)  # runs differ, means equal
+    report = render_report(analysis, raw, "synthetic", FIGURES)
+    (row,) = [line for line in report.splitlines() if line.startswith("| `standard_mlm` vs `rope_mlm`")]
+    cells = row.split(" | ")
+    assert cells[3].startswith("0 [") and cells[8] == "0" and cells[9].startswith("0 [")  # a − b, d, g
+    assert "equal means" in cells[-1] and "void" not in row and "` better" not in row
