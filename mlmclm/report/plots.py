@@ -212,7 +212,12 @@ def plot_training_curves(
                 sd = np.nan_to_num(np.nanstd(stacked, axis=0, ddof=1))
             style = line_style_for(m)
             label = f"{attention} (n={len(curves)})"
-            axes.plot(grid, mean, **style, markevery=_mark_every(grid.size, m), ms=4, label=label)
+            # Thick under thin, big hollow markers under small ones: identical curves still show each one.
+            under = len(analysis.attentions) - 1 - m
+            axes.plot(
+                grid, mean, **style, markevery=_mark_every(grid.size, m), label=label, markerfacecolor="none",
+                linewidth=1.2 + 0.9 * under, ms=4 + 2 * under, zorder=2 + m,
+            )
             axes.fill_between(grid, mean - sd, mean + sd, color=style["color"], alpha=0.15, linewidth=0)
             drawn = True
         axes.set_title(f"{objective.upper()}: mean ± 1 SD over runs", fontsize=9)

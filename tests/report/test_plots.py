@@ -84,6 +84,11 @@ def test_training_curves_differ_in_line_style_and_marker_not_only_colour(monkeyp
         looks = [(line.get_linestyle(), line.get_marker()) for line in axes.get_lines()]
         assert len(looks) == 3 and len(set(looks)) == 3
         assert len({style for style, _ in looks}) == 3 and len({marker for _, marker in looks}) == 3
+        # Identical curves: each later one is drawn thinner, on top, with smaller hollow markers.
+        lines = axes.get_lines()
+        widths, sizes = [line.get_linewidth() for line in lines], [line.get_markersize() for line in lines]
+        assert widths == sorted(widths, reverse=True) and len(set(widths)) == 3 and len(set(sizes)) == 3
+        assert all(line.get_markerfacecolor() == "none" for line in lines)
 
 
 def test_heatmap_gives_each_objective_row_its_own_colour_scale(monkeypatch):
