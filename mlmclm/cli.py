@@ -224,11 +224,16 @@ def _print_sweep_plan(config) -> None:
     print(f"Sweep runs: {len(sweep)} (seed {config.training.lr_sweep_seed}, not a final seed)")
 
 
-def _analyze_and_print(raw: dict, raw_path: Path, stats_cfg, output_dir: Path, metrics=None) -> int:
+def _analyze_and_print(
+    raw: dict, raw_path: Path, stats_cfg, output_dir: Path, metrics=None, file_prefix=None, analyze_command=None
+) -> int:
     """Write the statistics, report and plots of ``raw`` and list the files (shared by train and analyze)."""
     from mlmclm.report import write_analysis
 
-    written = write_analysis(raw, stats_cfg, output_dir, raw["experiment_name"], metrics=metrics)
+    written = write_analysis(
+        raw, stats_cfg, output_dir, raw["experiment_name"], metrics=metrics, file_prefix=file_prefix,
+        analyze_command=analyze_command,
+    )
     runs = raw["runs"]
     done = sum(run["status"] == "completed" for run in runs)
     print(f"Runs: {done} completed, {len(runs) - done} not completed (see the report)")
@@ -256,7 +261,28 @@ def cmd_analyze(args: argparse.Namespace, command: str) -> int:
     stats_cfg = from_dict(StatisticsConfig, {**stored, **overrides}, "statistics.")
     validate_statistics(stats_cfg)
     output_dir = Path(args.output_dir) if args.output_dir else Path(args.raw_results).resolve().parent
-    return _analyze_and_print(raw, Path(args.raw_results), stats_cfg, output_dir, metrics=args.metric)
+    prefix = _reanalysis_prefix(args.name, raw["experiment_name"])
+    if (output_dir / f"{prefix}_report.md").exists():
+        print(f"note: replacing the previous {prefix}_* files in {output_dir} (choose another --name to keep them)")
+    return _analyze_and_print(
+        raw, Path(args.raw_results), stats_cfg, output_dir, metrics=args.metric, file_prefix=prefix,
+        analyze_command=command,
+    )
+
+
+def _reanalysis_prefix(name: str | None, experiment_name: str) -> str:
+    """File prefix of an ``analyze`` run: never the experiment's own, so the training report is kept."""
+    from mlmclm.config import is_plain_name
+
+    prefix = name or f"{experiment_name}_reanalysis"
+    if not is_plain_name(prefix):
+        raise UserError(f"--name {prefix!r} must be a plain file name (letters, digits, '.', '_', '-')")
+    if prefix == experiment_name:
+        raise UserError(
+            f"--name {prefix!r} is the experiment's own prefix and would overwrite the training report; "
+            "choose another name"
+        )
+    return prefix
 
 
 def cmd_setup_tokenizer(args: argparse.Namespace, command: str) -> int:
@@ -298,6 +324,8 @@ def build_parser(prog: str = "mlmclm") -> argparse.ArgumentParser:
     analyze.add_argument("--correction", metavar="METHOD", help="holm | bonferroni | fdr_bh | none")
     analyze.add_argument("--metric", action="append", metavar="NAME",
                          help="metric(s) to analyse (repeatable; default: the configured primary + secondary)")
+    analyze.add_argument("--name", metavar="PREFIX",
+                         help="file prefix of the outputs (default <exp>_reanalysis; the training report is kept)")
     _add_common(analyze)
     analyze.set_defaults(handler=cmd_analyze)
 

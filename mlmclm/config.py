@@ -169,6 +169,7 @@ class ExperimentConfig:
     workers: int = 1
     executor: str = "local"  # local | ray
     resume: bool = True
+    smoke_test: bool = False  # a pipeline check, not an experiment: the report opens with a banner saying so
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
@@ -218,6 +219,11 @@ def merge_dicts(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
         else:
             merged[key] = value
     return merged
+
+
+def is_plain_name(name: str) -> bool:
+    """A file name without directories: letters, digits, '.', '_', '-', not starting with '.' or '-'."""
+    return bool(_PLAIN_NAME.match(name))
 
 
 def resolve_config(

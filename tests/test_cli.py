@@ -244,3 +244,52 @@ def test_dry_run_prints_the_step_budget_from_epochs(capsys, tmp_path, tiny_corpu
     sequences = int(line.split(" epochs of ")[1].split()[0])
     assert "(set by training.epochs) = 2.00 epochs of" in line
     assert steps == 2 * -(-sequences // 4)  # two passes of ceil(sequences / batch) steps
+
+
+@pytest.fixture
+def trained(tmp_path):
+    """A raw-results file (fabricated runs, fast bootstrap) and a training report beside it."""
+    import json
+
+    from tests.analysis.synthetic_results import make_raw_results
+
+    raw = make_raw_results(objectives=("mlm",), mechanisms=("standard", "rope"), failed_run=False)
+    raw["config"]["statistics"] = {"bootstrap_resamples": 200}
+    raw_path = tmp_path / "synthetic_raw_results.json"
+    raw_path.write_text(json.dumps(raw))
+    training_report = tmp_path / "synthetic_report.md"
+    training_report.write_text("# the report `mlmclm train` wrote\n")
+    return raw_path, training_report
+
+
+def test_analyze_writes_beside_the_training_report_and_reproduces_itself(capsys, trained):
+    raw_path, training_report = trained
+    before = training_report.read_bytes()
+    options = ["--correction", "bonferroni", "--significance-level", "0.01", "--metric", "val_loss"]
+    code, out, _ = run_cli(capsys, "analyze", str(raw_path), *options)
+    assert code == 0
+    assert training_report.read_bytes() == before  # the training report is not overwritten
+    report = (raw_path.parent / "synthetic_reanalysis_report.md").read_text(encoding="utf-8")
+    assert f"report: {raw_path.parent / 'synthetic_reanalysis_report.md'}" in out
+    assert (raw_path.parent / "synthetic_reanalysis_statistical_analysis.png").is_file()
+    reproduce = report.split("## Reproduce")[1]
+    assert "mlmclm train --config configs/synthetic.yaml" in reproduce
+    assert f"mlmclm analyze {raw_path} {' '.join(options)}" in reproduce
+    assert "Bonferroni correction" in report and "leaves it unchanged" in report
+    for _ in range(2):
+        code, out, _ = run_cli(capsys, "analyze", str(raw_path), "--name", "strict", "--metric", "val_loss")
+        assert code == 0 and (raw_path.parent / "strict_report.md").is_file()
+    assert "note: replacing the previous strict_* files" in out
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("synthetic", "would overwrite the training report"), ("../x", "plain file name")],
+)
+def test_analyze_refuses_a_name_that_overwrites_or_escapes(capsys, trained, name, message):
+    raw_path, training_report = trained
+    before = training_report.read_bytes()
+    code, _, err = run_cli(capsys, "analyze", str(raw_path), "--name", name)
+    assert code == 2
+    _assert_one_line(err, message)
+    assert training_report.read_bytes() == before

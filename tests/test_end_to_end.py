@@ -73,21 +73,37 @@ def test_probe_metrics_reach_raw_results_and_statistics(trained):
     probe = next(r for r in records if r["metric"] == "probe/sentiment/accuracy")
     assert probe["paired"] is True and probe["n_a"] == probe["n_b"] == 3
     assert "probe" in (trained / "e2e_report.md").read_text()
+    assert set(raw["probe_tasks"]) == {"bigram_shift", "word_content", "sentiment"}
+    for objective in ("mlm", "clm"):  # the baseline depends on the data only: one value per objective
+        runs = [run for run in raw["runs"] if run["objective"] == objective]
+        baselines = {run["metrics"]["val_majority_token_accuracy"] for run in runs}
+        assert len(baselines) == 1 and 0.0 < baselines.pop() < 1.0
+    assert raw["probe_tasks"]["bigram_shift"]["chance_accuracy"] == pytest.approx(0.5)  # balanced, 2 labels
+
+
+def test_a_tiny_short_experiment_reports_itself_as_a_smoke_test(trained):
+    report = (trained / "e2e_report.md").read_text()
+    assert report.index("Smoke test: these numbers support no conclusion") < report.index("## Setup")
 
 
 def test_analyze_reproduces_the_files_written_by_training(trained, tmp_path):
     code = main(["analyze", str(trained / "e2e_raw_results.json"), "--output-dir", str(tmp_path), "--quiet"])
     assert code == 0
     for name in ("summary.json", "statistical_analysis.json"):
-        assert json.loads((tmp_path / f"e2e_{name}").read_text()) == json.loads((trained / f"e2e_{name}").read_text())
-    assert (tmp_path / "e2e_report.md").read_text() == (trained / "e2e_report.md").read_text()
+        again = json.loads((tmp_path / f"e2e_reanalysis_{name}").read_text())
+        assert again == json.loads((trained / f"e2e_{name}").read_text())
+    # Same analysis; only the figure names and the lines saying how the report was made differ.
+    again = (tmp_path / "e2e_reanalysis_report.md").read_text().replace("e2e_reanalysis_", "e2e_")
+    original = (trained / "e2e_report.md").read_text()
+    assert again.split("## Setup")[1].split("## Reproduce")[0] == original.split("## Setup")[1].split("## Reproduce")[0]
+    assert "mlmclm analyze" in again.split("## Reproduce")[1]
 
 
 def test_analyze_with_other_settings_and_bad_input(trained, tmp_path, capsys):
     code = main(["analyze", str(trained / "e2e_raw_results.json"), "--output-dir", str(tmp_path),
                  "--correction", "bonferroni", "--metric", "test_loss", "--quiet"])
     assert code == 0
-    analysis = json.loads((tmp_path / "e2e_statistical_analysis.json").read_text())
+    analysis = json.loads((tmp_path / "e2e_reanalysis_statistical_analysis.json").read_text())
     records = analysis["comparisons"]
     assert {record["metric"] for record in records} == {"test_loss"}
     capsys.readouterr()

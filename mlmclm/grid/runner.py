@@ -13,7 +13,7 @@ from mlmclm.grid.executors import make_executor
 from mlmclm.grid.lr_sweep import choose_learning_rates
 from mlmclm.grid.plan import RunSpec, plan_runs, plan_sweep_runs
 from mlmclm.grid.results import ResultsStore, check_run_directories, run_directory
-from mlmclm.grid.worker import RunJob
+from mlmclm.grid.worker import RunJob, build_probe_tasks
 from mlmclm.progress import GridProgress
 from mlmclm.train.budget import compute_budget
 from mlmclm.train.device import describe_device, resolve_device
@@ -39,6 +39,8 @@ def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Pat
         "environment": collect_environment(describe_device(device)),
         "data": data.manifest,
         "budget": budget.to_dict(),
+        # chance levels for the report's probe plots (the tasks are rebuilt identically in every worker)
+        "probe_tasks": {task.name: task.describe() for task in build_probe_tasks(config, data)},
     }
     check_run_directories(output_dir, sweep_specs + specs, config.experiment_name)
     store = ResultsStore.open(output_dir, config.experiment_name, header, config.resume, data.provenance)

@@ -40,6 +40,22 @@ class ProbeTask:
     def num_labels(self) -> int:
         return len(self.label_names)
 
+    def chance_accuracy(self) -> float:
+        """Test accuracy of always predicting the most frequent training label: the floor a probe must beat
+        (1 / num_labels for the balanced generated tasks)."""
+        train_counts = np.bincount([example.label for example in self.train], minlength=self.num_labels)
+        majority = int(np.argmax(train_counts))
+        return float(np.mean([example.label == majority for example in self.test]))
+
+    def describe(self) -> dict[str, float | int]:
+        """What the report needs to read this task's scores: labels, split sizes and chance accuracy."""
+        return {
+            "labels": self.num_labels,
+            "train_examples": len(self.train),
+            "test_examples": len(self.test),
+            "chance_accuracy": self.chance_accuracy(),
+        }
+
 
 def stratified_split(
     examples: Sequence[ProbeExample], test_fraction: float, rng: np.random.Generator

@@ -50,3 +50,18 @@ def fmt_p(value: float | None) -> str:
 
 def colour_for(index: int) -> str:
     return OKABE_ITO[index % len(OKABE_ITO)]
+
+
+# Curves that overlap must stay apart without colour (print, colour-vision deficiency): each index also gets
+# its own line style and marker; 4 styles x 7 markers repeat only after 28 curves.
+LINE_STYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
+def line_style_for(index: int) -> dict[str, str]:
+    """Colour, line style and marker of the ``index``-th curve: no two of the first 28 look alike."""
+    return {
+        "color": colour_for(index),
+        "linestyle": LINE_STYLES[index % len(LINE_STYLES)],
+        "marker": MARKERS[index % len(MARKERS)],
+    }

@@ -14,6 +14,7 @@ import numpy as np
 from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT, MLM_VS_CLM
 from mlmclm.analysis.conditions import condition_label, is_like_for_like, is_probe_metric
+from mlmclm.report.caveats import banner_lines, fmt_spread, fmt_statistic, is_noise_level, is_void_comparison
 from mlmclm.report.labels import direction_words, fmt, fmt_p, metric_label
 
 FIGURE_SUFFIXES = {
@@ -231,6 +232,10 @@ def _runs(analysis: Analysis, raw: Mapping[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _squared(mean: float | None) -> float | None:
+    return None if mean is None else mean * mean
+
+
 def _summary_tables(analysis: Analysis) -> list[str]:
     lines = ["## Per-condition summaries", ""]
     for metric in analysis.metrics:
@@ -241,7 +246,7 @@ def _summary_tables(analysis: Analysis) -> list[str]:
                 f"`{s.condition}`",
                 s.n,
                 fmt(s.mean),
-                fmt(s.std, 3),
+                fmt_spread(s.std, s.mean),
                 fmt(s.median),
                 f"{fmt(s.min)} – {fmt(s.max)}",
                 _ci(s.ci),
@@ -280,11 +285,11 @@ def _summary_tables(analysis: Analysis) -> list[str]:
                     [
                         f"`{s.condition}`",
                         f"{s.variance.n_folds} × {s.variance.n_seeds}",
-                        fmt(s.variance.fold_mean_variance, 3),
-                        fmt(s.variance.seed_mean_variance, 3),
-                        fmt(s.variance.fold_component, 3),
-                        fmt(s.variance.seed_component, 3),
-                        fmt(s.variance.residual_component, 3),
+                        fmt_spread(s.variance.fold_mean_variance, _squared(s.mean)),
+                        fmt_spread(s.variance.seed_mean_variance, _squared(s.mean)),
+                        fmt_spread(s.variance.fold_component, _squared(s.mean)),
+                        fmt_spread(s.variance.seed_component, _squared(s.mean)),
+                        fmt_spread(s.variance.residual_component, _squared(s.mean)),
                     ]
                     for s in variance
                 ],
@@ -320,7 +325,19 @@ def _test_cell(c: Comparison) -> str:
     if c.p_value is None:
         return "none"
     how = " (permutation p)" if "permutation" in c.test_reason else ""
-    return f"{c.test}{how}: {_STATISTIC_NAMES.get(c.test, 'statistic')} = {fmt(c.statistic, 4)}"
+    name = _STATISTIC_NAMES.get(c.test, "statistic")
+    if is_void_comparison(c):
+        value = "0" if fmt_statistic(c.statistic) == "0" else "void"
+        return f"{c.test}{how}: {name} = {value} (no difference)"
+    return f"{c.test}{how}: {name} = {fmt_statistic(c.statistic)}"
+
+
+def _difference_cell(c: Comparison) -> str:
+    if is_void_comparison(c):
+        return "0 (no difference)"
+    if is_noise_level(c):
+        return f"0 {_ci(c.mean_difference_ci)}"
+    return f"{fmt(c.mean_difference)} {_ci(c.mean_difference_ci)}"
 
 
 def _normality_cell(c: Comparison) -> str:
@@ -329,20 +346,26 @@ def _normality_cell(c: Comparison) -> str:
 
 def _adjusted_cell(c: Comparison) -> str:
     cell = fmt_p(c.p_adjusted)
-    return f"**{cell}**" if c.significant else cell
+    return f"**{cell}**" if c.significant and not is_noise_level(c) else cell
 
 
 def _effect_cell(c: Comparison) -> str:
-    return f"{fmt(c.hedges_g, 3)} {_ci(c.effect_size_ci)}"
+    if is_void_comparison(c):
+        return "—"
+    return f"{fmt_statistic(c.hedges_g, 3)} {_ci(c.effect_size_ci)}"
 
 
 def _power_cell(c: Comparison) -> str:
-    return f"{fmt(c.min_detectable_effect, 3)} / {c.runs_needed if c.runs_needed is not None else 'n/a'}"
+    runs = c.runs_needed if c.runs_needed is not None and not is_noise_level(c) else "n/a"
+    return f"{fmt(c.min_detectable_effect, 3)} / {runs}"
 
 
 def _notes(c: Comparison) -> str:
     notes = []
-    if c.p_value is None:
+    if is_void_comparison(c):
+        notes.append("no difference: the runs' values are equal up to floating-point rounding, so p and effect "
+                     "sizes are void")
+    elif c.p_value is None:
         notes.append(c.test_reason)
     elif not c.can_reach_significance:
         unit = "pairs" if c.paired else "runs per condition"
@@ -350,9 +373,11 @@ def _notes(c: Comparison) -> str:
             f"⚠ cannot reach significance: the smallest possible p at this n is {fmt(c.min_achievable_p, 3)}; "
             f"≥ {c.min_runs_for_significance} {unit} needed"
         )
+    if is_noise_level(c) and not is_void_comparison(c):
+        notes.append("equal means (a − b = 0 up to floating-point rounding): neither is better")
     if not c.like_for_like:
         notes.append(f"{_NOT_LIKE_FOR_LIKE} different tasks: not a ranking")
-    elif c.significant and c.better_group is not None:
+    elif c.significant and c.better_group is not None and not is_noise_level(c):
         notes.append(f"`{c.better_group}` better")
     if c.mean_difference_ci.note:
         notes.append(f"a − b CI: {c.mean_difference_ci.note}")
@@ -382,14 +407,14 @@ def comparison_table(comparisons: list[Comparison], analysis: Analysis) -> list[
             f"`{c.group_a}` vs `{c.group_b}`",
             _design(c),
             f"{fmt(c.mean_a)} / {fmt(c.mean_b)}",
-            f"{fmt(c.mean_difference)} {_ci(c.mean_difference_ci)}",
+            _difference_cell(c),
             _test_cell(c),
             _normality_cell(c),
             fmt_p(c.p_value),
             _adjusted_cell(c),
-            fmt(c.cohens_d, 3),
+            "—" if is_void_comparison(c) else fmt_statistic(c.cohens_d, 3),
             _effect_cell(c),
-            fmt(c.rank_biserial, 3),
+            "—" if is_void_comparison(c) else fmt(c.rank_biserial, 3),
             _power_cell(c),
             _notes(c),
         ]
@@ -409,11 +434,21 @@ def _comparison_sections(analysis: Analysis, family_prefix: str, metrics: list[s
 
 
 def _significant_sentence(c: Comparison) -> str:
-    side = "higher" if (c.mean_difference or 0) > 0 else "lower"
+    """Better/worse when the metric has a direction (a lower loss is better), else higher/lower."""
+    higher = (c.mean_difference or 0) > 0
+    if c.better_group is not None:
+        side = "better" if c.better_group == c.group_a else "worse"
+        how = f"{'higher' if higher else 'lower'}, and {direction_words(c.metric)}; "
+    else:
+        side, how = ("higher" if higher else "lower"), ""
     return (
         f"`{c.group_a}` {side} than `{c.group_b}` on `{c.metric}` "
-        f"(a − b = {fmt(c.mean_difference, 3)}, p adj = {fmt_p(c.p_adjusted)}, g = {fmt(c.hedges_g, 3)})"
+        f"({how}a − b = {fmt(c.mean_difference, 3)}, p adj = {fmt_p(c.p_adjusted)}, g = {fmt(c.hedges_g, 3)})"
     )
+
+
+def _is_finding(c: Comparison) -> bool:
+    return c.significant and not is_noise_level(c)
 
 
 def _key_results(analysis: Analysis) -> list[str]:
@@ -423,7 +458,7 @@ def _key_results(analysis: Analysis) -> list[str]:
     like = [c for c in cross if c.like_for_like]
     lines = ["## Key results", ""]
     if like:
-        hits = [c for c in like if c.significant]
+        hits = [c for c in like if _is_finding(c)]
         if hits:
             found = "; ".join(_significant_sentence(c) for c in hits)
             lines.append(f"- MLM vs CLM, like for like, significant after {correction} correction: {found}.")
@@ -440,7 +475,7 @@ def _key_results(analysis: Analysis) -> list[str]:
     unlike = [c for c in cross if not c.like_for_like]
     if unlike:
         lines.append(
-            f"- MLM vs CLM on pre-training metrics: {sum(c.significant for c in unlike)} of {len(unlike)} "
+            f"- MLM vs CLM on pre-training metrics: {sum(_is_finding(c) for c in unlike)} of {len(unlike)} "
             "differences are significant, but these metrics score different tasks for the two objectives and "
             "do not rank them."
         )
@@ -449,13 +484,20 @@ def _key_results(analysis: Analysis) -> list[str]:
         tested = [c for c in within if c.p_value is not None]
         if not tested:
             continue
-        hits = [c for c in tested if c.significant]
+        hits = [c for c in tested if _is_finding(c)]
         found = "; ".join(_significant_sentence(c) for c in hits) if hits else "none"
         lines.append(
             f"- Mechanisms within {objective.upper()}: {len(hits)} of {len(tested)} comparisons significant "
             f"after {correction} correction: {found}."
         )
     tested = [c for c in analysis.comparisons if c.p_value is not None]
+    noise = [c for c in analysis.comparisons if is_noise_level(c)]
+    if noise:
+        lines.append(
+            f"- No difference: in {len(noise)} of {len(analysis.comparisons)} comparisons the two means are equal "
+            "up to floating-point rounding (the tables show a − b = 0), so neither group is better; where the runs "
+            "themselves are equal up to rounding, p and the effect sizes are marked void."
+        )
     blocked = [c for c in tested if not c.can_reach_significance]
     detectable = [c.min_detectable_effect for c in tested if c.min_detectable_effect is not None]
     if detectable:
@@ -543,16 +585,49 @@ def _methods(analysis: Analysis) -> list[str]:
     ]
 
 
-def render_report(analysis: Analysis, raw: Mapping[str, Any], experiment_name: str, figures: Mapping[str, str]) -> str:
-    """The full markdown report; ``figures`` maps figure kinds to paths relative to the report."""
+def _reproduce_commands(raw: Mapping[str, Any], analyze_command: str | None) -> list[str]:
+    """The commands that made this report: the training invocation, then the ``analyze`` one if any."""
     command = raw.get("command") or "(not recorded)"
+    if analyze_command is None:
+        return [command]
+    return [
+        "# train the runs (writes the raw results and the training report)",
+        command,
+        "# re-analyse them with these settings (this report)",
+        analyze_command,
+    ]
+
+
+def _origin(raw: Mapping[str, Any], analyze_command: str | None) -> str:
+    created = f"Created from raw results of {raw.get('created', 'unknown date')}"
+    if analyze_command is None:
+        return f"{created}. Reproduce the experiment with:"
+    return (
+        f"{created} by `mlmclm analyze`, with the statistics settings below; this re-analysis is written beside "
+        "the training report and leaves it unchanged. Reproduce it with:"
+    )
+
+
+def render_report(
+    analysis: Analysis,
+    raw: Mapping[str, Any],
+    experiment_name: str,
+    figures: Mapping[str, str],
+    analyze_command: str | None = None,
+) -> str:
+    """The full markdown report; ``figures`` maps figure kinds to paths relative to the report.
+
+    ``analyze_command`` is the ``mlmclm analyze`` invocation of a re-analysis, reproduced after the training
+    command."""
+    commands = _reproduce_commands(raw, analyze_command)
     lines = [
         f"# {experiment_name}: masked (MLM) vs causal (CLM) language modelling",
         "",
-        f"Created from raw results of {raw.get('created', 'unknown date')}. Reproduce the experiment with:",
+        *banner_lines(analysis, raw),
+        _origin(raw, analyze_command),
         "",
         "```bash",
-        command,
+        *commands,
         "```",
         "",
     ]
@@ -587,5 +662,5 @@ def render_report(analysis: Analysis, raw: Mapping[str, Any], experiment_name: s
     lines += _data(raw)
     lines += ["## Environment", ""] + _mapping_table(raw.get("environment"), "No environment was recorded.")
     lines += _methods(analysis)
-    lines += ["## Reproduce", "", "```bash", command, "```", ""]
+    lines += ["## Reproduce", "", "```bash", *commands, "```", ""]
     return "\n".join(lines)

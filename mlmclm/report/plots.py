@@ -16,9 +16,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from mlmclm.analysis import Analysis, Comparison
-from mlmclm.analysis.conditions import is_probe_metric
+from mlmclm.analysis.conditions import is_probe_metric, metric_direction
 from mlmclm.atomic import atomic_write
-from mlmclm.report.labels import OBJECTIVE_COLOURS, colour_for, direction_words, fmt, metric_label
+from mlmclm.report.caveats import fmt_spread, is_void_comparison
+from mlmclm.report.labels import OBJECTIVE_COLOURS, colour_for, direction_words, fmt, line_style_for, metric_label
 
 _DPI = 150
 
@@ -35,7 +36,17 @@ def _empty(axes: Any, message: str) -> None:
     axes.set_yticks([])
 
 
-def _comparison_panel(axes: Any, analysis: Analysis, metric: str) -> None:
+def chance_level(metric: str, probe_tasks: Mapping[str, Mapping[str, Any]] | None) -> float | None:
+    """The chance accuracy of a ``probe/<task>/...accuracy`` metric, from the raw results' ``probe_tasks``
+    (majority-class accuracy on the probe test split); None for other metrics or when it was not recorded."""
+    if not is_probe_metric(metric) or not metric.endswith("accuracy"):
+        return None
+    task = metric.split("/")[1]
+    value = ((probe_tasks or {}).get(task) or {}).get("chance_accuracy")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _comparison_panel(axes: Any, analysis: Analysis, metric: str, chance: float | None = None) -> None:
     summaries = {(s.objective, s.attention): s for s in analysis.summaries_for(metric)}
     objectives, attentions = analysis.objectives, analysis.attentions
     width = 0.8 / max(len(objectives), 1)
@@ -63,6 +74,8 @@ def _comparison_panel(axes: Any, analysis: Analysis, metric: str) -> None:
                 zorder=3,
                 label=objective.upper() if m == 0 else None,
             )
+    if chance is not None:
+        axes.axhline(chance, color="0.35", linestyle=":", linewidth=1.5, label=f"chance ({chance:.3g})", zorder=1)
     axes.set_xticks(range(len(attentions)), attentions)
     axes.set_xlabel("attention / position mechanism")
     axes.set_ylabel(metric_label(metric))
@@ -73,8 +86,13 @@ def _comparison_panel(axes: Any, analysis: Analysis, metric: str) -> None:
         axes.legend(title="objective")
 
 
-def plot_mlm_vs_clm(analysis: Analysis, path: Path) -> Path:
-    """Per mechanism, both objectives: the primary metric, and the first probe metric when there is one."""
+def plot_mlm_vs_clm(
+    analysis: Analysis, path: Path, probe_tasks: Mapping[str, Mapping[str, Any]] | None = None
+) -> Path:
+    """Per mechanism, both objectives: the primary metric, and the first probe metric when there is one.
+
+    A probe accuracy panel draws its task's chance accuracy (``probe_tasks``, as in the raw results) as a
+    dotted line: a probe near it has found nothing in the representations."""
     metrics = [analysis.primary_metric]
     metrics += [metric for metric in analysis.metrics if is_probe_metric(metric)][:1]
     figure = Figure(figsize=(max(5.0, 1.6 * len(analysis.attentions) + 2) * len(metrics), 4.5))
@@ -83,12 +101,29 @@ def plot_mlm_vs_clm(analysis: Analysis, path: Path) -> Path:
         if not analysis.summaries_for(metric):
             _empty(axes, f"no values of {metric}")
             continue
-        _comparison_panel(axes, analysis, metric)
+        _comparison_panel(axes, analysis, metric, chance_level(metric, probe_tasks))
     return _save(figure, path)
 
 
+def row_scaled(grid: np.ndarray, direction: str | None) -> np.ndarray:
+    """Each row of ``grid`` scaled to [0, 1] on its own: 1 = the row's best (its highest value when higher is
+    better or no direction is known, its lowest when lower is better), 0 = its worst, 0.5 when the row has one
+    distinct value. Rows are objectives, whose metrics score different tasks, so one colour scale across rows
+    would invite exactly the comparison the figure forbids."""
+    scaled = np.full(grid.shape, np.nan)
+    for i, row in enumerate(grid):
+        if np.all(np.isnan(row)):
+            continue
+        low, high = np.nanmin(row), np.nanmax(row)
+        scaled[i] = 0.5 if high - low <= 0 else (row - low) / (high - low)
+        if direction == "lower":
+            scaled[i] = 1.0 - scaled[i]
+    return scaled
+
+
 def plot_attention_heatmap(analysis: Analysis, path: Path) -> Path:
-    """Objective x mechanism grid of the primary metric's mean, annotated with mean ± SD and n."""
+    """Objective x mechanism grid of the primary metric's mean, annotated with mean ± SD and n; the colour
+    scale is per row (:func:`row_scaled`), because rows score different tasks."""
     metric = analysis.primary_metric
     summaries = {(s.objective, s.attention): s for s in analysis.summaries_for(metric)}
     objectives, attentions = analysis.objectives, analysis.attentions
@@ -103,22 +138,31 @@ def plot_attention_heatmap(analysis: Analysis, path: Path) -> Path:
     if np.all(np.isnan(grid)):
         _empty(axes, f"no values of {metric}")
         return _save(figure, path)
-    image = axes.imshow(np.ma.masked_invalid(grid), cmap="viridis", aspect="auto")
-    figure.colorbar(image, ax=axes, label=metric_label(metric))
+    direction = metric_direction(metric)
+    scaled = row_scaled(grid, direction)
+    image = axes.imshow(np.ma.masked_invalid(scaled), cmap="viridis", aspect="auto", vmin=0.0, vmax=1.0)
+    colourbar = figure.colorbar(image, ax=axes, ticks=[0.0, 1.0])
+    colourbar.ax.set_yticklabels(["row's worst", "row's best"] if direction else ["row's lowest", "row's highest"])
+    best = "lowest" if direction == "lower" else "highest"
+    colourbar.set_label(f"scaled within each row ({best} {metric} = 1)", fontsize=8)
     for i, objective in enumerate(objectives):
         for j, attention in enumerate(attentions):
             summary = summaries.get((objective, attention))
             if summary is None or summary.mean is None:
                 axes.text(j, i, "no runs", ha="center", va="center", color="0.4")
                 continue
-            text = f"{fmt(summary.mean)}\n± {fmt(summary.std, 2)}\nn={summary.n}"
-            shade = (summary.mean - np.nanmin(grid)) / max(np.nanmax(grid) - np.nanmin(grid), 1e-300)
-            axes.text(j, i, text, ha="center", va="center", fontsize=8, color="black" if shade > 0.5 else "white")
+            text = f"{fmt(summary.mean)}\n± {fmt_spread(summary.std, summary.mean, 2)}\nn={summary.n}"
+            ink = "black" if scaled[i, j] > 0.5 else "white"
+            axes.text(j, i, text, ha="center", va="center", fontsize=8, color=ink)
     axes.set_xticks(range(len(attentions)), attentions)
     axes.set_yticks(range(len(objectives)), [objective.upper() for objective in objectives])
     axes.set_xlabel("attention / position mechanism")
     axes.set_ylabel("objective")
-    axes.set_title(f"mean {metric} (± SD); compare within a row — rows score different tasks", fontsize=9)
+    axes.set_title(
+        f"mean {metric} (± SD); compare within a row — rows score different tasks,\n"
+        "so each row has its own colour scale",
+        fontsize=9,
+    )
     return _save(figure, path)
 
 
@@ -166,9 +210,15 @@ def plot_training_curves(
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mean = np.nanmean(stacked, axis=0)
                 sd = np.nan_to_num(np.nanstd(stacked, axis=0, ddof=1))
-            colour = colour_for(m)
-            axes.plot(grid, mean, color=colour, label=f"{attention} (n={len(curves)})")
-            axes.fill_between(grid, mean - sd, mean + sd, color=colour, alpha=0.2, linewidth=0)
+            style = line_style_for(m)
+            label = f"{attention} (n={len(curves)})"
+            # Thick under thin, big hollow markers under small ones: identical curves still show each one.
+            under = len(analysis.attentions) - 1 - m
+            axes.plot(
+                grid, mean, **style, markevery=_mark_every(grid.size, m), label=label, markerfacecolor="none",
+                linewidth=1.2 + 0.9 * under, ms=4 + 2 * under, zorder=2 + m,
+            )
+            axes.fill_between(grid, mean - sd, mean + sd, color=style["color"], alpha=0.15, linewidth=0)
             drawn = True
         axes.set_title(f"{objective.upper()}: mean ± 1 SD over runs", fontsize=9)
         if not drawn:
@@ -178,6 +228,12 @@ def plot_training_curves(
         axes.set_ylabel(metric_label(metric))
         axes.legend(title="mechanism", fontsize=8)
     return _save(figure, path)
+
+
+def _mark_every(points: int, index: int) -> tuple[int, int]:
+    """About eight markers per curve, each curve's shifted so markers of overlapping curves do not coincide."""
+    step = max(points // 8, 1)
+    return (index % step, step)
 
 
 def _family_label(comparison: Comparison) -> str:
@@ -192,8 +248,10 @@ def plot_effect_sizes(analysis: Analysis, path: Path) -> Path:
     an objective-specific metric (a loss) are marked † because they do not rank the objectives.
     """
     metric = analysis.primary_metric
-    comparisons = [c for c in analysis.comparisons if c.metric == metric and c.hedges_g is not None]
-    figure = Figure(figsize=(7.5, 1.2 + 0.38 * max(len(comparisons), 2)))
+    comparisons = [
+        c for c in analysis.comparisons if c.metric == metric and (c.hedges_g is not None or is_void_comparison(c))
+    ]
+    figure = Figure(figsize=(10.5, 1.2 + 0.38 * max(len(comparisons), 2)))
     axes = figure.add_subplot(1, 1, 1)
     if not comparisons:
         _empty(axes, f"no comparison of {metric} has a defined effect size")
@@ -201,6 +259,9 @@ def plot_effect_sizes(analysis: Analysis, path: Path) -> Path:
     families = list(dict.fromkeys(c.family for c in comparisons))
     for row, comparison in enumerate(comparisons):
         colour = colour_for(families.index(comparison.family))
+        if is_void_comparison(comparison):  # g is rounding over rounding: drawn as no difference
+            axes.plot(0.0, row, "x", ms=8, color="0.3", label="no difference (equal up to rounding)")
+            continue
         low, high = comparison.effect_size_ci.low, comparison.effect_size_ci.high
         g = comparison.hedges_g
         if low is not None and high is not None:
@@ -209,7 +270,8 @@ def plot_effect_sizes(analysis: Analysis, path: Path) -> Path:
         axes.plot(g, row, "o", ms=8, color=colour, markerfacecolor=face, label=_family_label(comparison))
     handles, labels = axes.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
-    axes.legend(unique.values(), unique.keys(), fontsize=8, loc="best")
+    # Outside the axes, so the legend can never cover an interval.
+    axes.legend(unique.values(), unique.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     axes.axvline(0.0, color="0.5", linestyle="--", linewidth=1)
     labels = [f"{c.group_a} − {c.group_b}" + ("" if c.like_for_like else " †") for c in comparisons]
     axes.set_yticks(range(len(comparisons)), labels, fontsize=8)

@@ -41,3 +41,16 @@ def evaluate(
     loss = float(torch.stack(loss_sums).cpu().double().sum()) / predicted
     accuracy = int(torch.stack(correct).sum()) / predicted
     return EvalResult(loss, accuracy, math.exp(min(loss, 700.0)), predicted)
+
+
+def majority_token_accuracy(batches: list[dict[str, torch.Tensor]]) -> float:
+    """Accuracy of predicting one token everywhere, the most frequent target of these very batches.
+
+    The unigram-frequency baseline of :func:`evaluate`'s accuracy, scored on the same positions: no constant
+    prediction (the training unigram mode included) does better, so a model whose accuracy does not exceed it
+    has learned nothing beyond token frequencies. It depends only on the data, so every run of an objective
+    that shares the evaluation batches gets the same value."""
+    targets = torch.cat([batch["labels"][batch["labels"] != -100].flatten() for batch in batches])
+    if targets.numel() == 0:
+        return math.nan
+    return int(torch.bincount(targets).max()) / targets.numel()

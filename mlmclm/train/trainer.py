@@ -26,7 +26,7 @@ from mlmclm.grid.plan import RunSpec
 from mlmclm.model import build_model, save_model
 from mlmclm.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from mlmclm.train.device import Precision, choose_precision, peak_memory_mb, reset_peak_memory, resolve_device
-from mlmclm.train.evaluate import evaluate
+from mlmclm.train.evaluate import evaluate, majority_token_accuracy
 from mlmclm.train.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,7 @@ def train_run(
     test = evaluate(model, test_batches, device, precision)
 
     metrics = _final_metrics(state, test, cfg.convergence_tolerance, model, device)
+    metrics["val_majority_token_accuracy"] = majority_token_accuracy(val_batches)
     if probe_tasks:
         from mlmclm.probes import run_probes
 

@@ -197,3 +197,16 @@ def test_no_held_out_document_feeds_both_probe_splits(tasks, corpus, name):
     task = tasks[name]
     assert task.train and task.test
     assert not documents(task.train) & documents(task.test)
+
+
+def test_chance_accuracy_is_the_majority_training_label_scored_on_the_test_split(tasks):
+    from mlmclm.probes.examples import ProbeExample, ProbeTask
+
+    def labelled(labels):
+        return [ProbeExample(f"text {i}", label) for i, label in enumerate(labels)]
+
+    imbalanced = ProbeTask("skewed", ["a", "b"], train=labelled([0, 0, 0, 1]), test=labelled([0, 1, 1, 1]))
+    assert imbalanced.chance_accuracy() == 0.25  # predicts "a" (the training majority); a is 1 of 4 test rows
+    assert imbalanced.describe() == {"labels": 2, "train_examples": 4, "test_examples": 4, "chance_accuracy": 0.25}
+    for task in tasks.values():  # the generated tasks are balanced: chance is 1 / num_labels
+        assert task.chance_accuracy() == pytest.approx(1 / task.num_labels)
