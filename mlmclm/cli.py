@@ -151,8 +151,9 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
 
     config = _resolve(args)
     _check_device(config.device)
+    rank = _join_data_parallel_job(config)
     if args.dry_run:
-        return _dry_run(config)
+        return _dry_run(config) if rank == 0 else 0
     from mlmclm.grid.results import load_raw_results
     from mlmclm.grid.runner import run_grid
 
@@ -162,8 +163,30 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
         f" after {sweep} learning-rate sweep runs" if sweep else "", config.output_dir,
     )
     log.debug("resolved config:\n%s", dump_yaml(config))
-    raw_path = run_grid(config, command, quiet=args.quiet)
+    raw_path = run_grid(config, command, quiet=args.quiet or rank > 0)
+    if rank > 0:  # rank 0 alone analyses, reports and prints
+        return 0
     return _analyze_and_print(load_raw_results(raw_path), raw_path, config.statistics, Path(config.output_dir))
+
+
+def _join_data_parallel_job(config) -> int:
+    """Under torchrun (``WORLD_SIZE`` > 1) join the process group and return this rank; else 0.
+
+    Data parallelism splits each run over the ranks, so runs execute one at a time in this process.
+    """
+    from mlmclm.errors import ConfigError
+    from mlmclm.train import distributed
+    from mlmclm.train.device import resolve_device
+
+    context = distributed.init_from_environment(resolve_device(config.device).type)
+    if context.enabled and (config.executor != "local" or config.workers != 1):
+        raise ConfigError(
+            f"under torchrun ({context.world_size} processes) each run is data-parallel: use --executor local "
+            f"and --workers 1 (got executor {config.executor!r}, workers {config.workers})"
+        )
+    if context.rank > 0:
+        logging.getLogger("mlmclm").setLevel(logging.WARNING)
+    return context.rank
 
 
 def _dry_run(config) -> int:
@@ -337,6 +360,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "mlmclm") -> int:
     except KeyboardInterrupt:
         print("interrupted: finished runs are saved; rerun the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        _leave_data_parallel_job()
+
+
+def _leave_data_parallel_job() -> None:
+    """Destroy the process group if this command joined one (torch warns at exit otherwise)."""
+    if "mlmclm.train.distributed" in sys.modules:
+        sys.modules["mlmclm.train.distributed"].shutdown()
 
 
 def train_main() -> None:
