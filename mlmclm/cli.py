@@ -68,6 +68,9 @@ def _train_parser(parser: argparse.ArgumentParser) -> None:
     add("--experiment-name", metavar="NAME", help="prefix of the output files (a plain file name)")
     add("--workers", type=int, metavar="N", help="runs executed at the same time (separate processes)")
     add("--executor", choices=["local", "ray"], help="local processes (default) or a Ray cluster")
+    add("--ray-address", metavar="ADDRESS", help="existing Ray cluster to join (ray.address; default RAY_ADDRESS)")
+    add("--max-retries", type=int, metavar="N",
+        help="Ray: resubmit a run whose worker or node died up to N times (ray.max_retries, default 1)")
     add("--probe-data", action="append", metavar="FILE.jsonl", help="extra labelled probe task (repeatable)")
     add("--probe-mode", choices=["linear", "finetune"], help="frozen linear probes (default) or light fine-tuning")
     add("--no-probes", action="store_true", help="skip the downstream probe tasks")
@@ -107,6 +110,8 @@ _FLAG_TO_KEY = {
     "experiment_name": "experiment_name",
     "workers": "workers",
     "executor": "executor",
+    "ray_address": "ray.address",
+    "max_retries": "ray.max_retries",
     "probe_data": "probes.data_files",
     "probe_mode": "probes.mode",
     "resume": "resume",

@@ -27,7 +27,7 @@ OWNER_NAME = "owner.json"  # which experiment (and configuration) a run director
 # executed, how they are analysed, and the grid's extent (new seeds or conditions simply add runs).
 _NEUTRAL_KEYS = (
     "resume", "workers", "executor", "output_dir", "statistics", "objectives", "attention", "num_runs",
-    "seeds",
+    "seeds", "ray",
 )
 
 

@@ -71,6 +71,16 @@ def init_worker_process(config_dict: dict, threads: int) -> None:
         _PROCESS_CONTEXT = WorkerContext.prepare(config)
 
 
+def init_worker_with_data(config_dict: dict, data: ExperimentData, threads: int) -> None:
+    """Like :func:`init_worker_process`, but with data the driver prepared (Ray's object store): no worker
+    reads the corpus or the token cache itself."""
+    global _PROCESS_CONTEXT
+    torch.set_num_threads(threads)
+    config = from_dict(ExperimentConfig, config_dict, "")
+    if _PROCESS_CONTEXT is None or _PROCESS_CONTEXT.config != config:  # Ray reuses worker processes
+        _PROCESS_CONTEXT = WorkerContext.prepare(config, data)
+
+
 def execute_run(job: RunJob, context: WorkerContext | None = None) -> dict:
     """Train ``job`` and write its record atomically to ``<run_dir>/metrics.json``; return the record."""
     context = context or _PROCESS_CONTEXT

@@ -138,6 +138,7 @@ def train_run(
     )
 
     state = TrainState()
+    resumed_from_step = 0
     checkpoint_path = run_dir / CHECKPOINT_NAME
     if checkpoint_path.exists():
         state = load_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler)
@@ -145,6 +146,7 @@ def train_run(
         if state.target_coverage is not None:
             stream.coverage.restore(state.target_coverage)
         log.info("%s: resuming from step %d", spec.run_id, state.step)
+        resumed_from_step = state.step
     state.world_size = ctx.world_size
     if ctx.rank > 0:
         torch.manual_seed(_rank_dropout_seed(spec.seed, ctx.rank, state.step))
@@ -214,6 +216,7 @@ def train_run(
         "precision": precision.name,
         "device": str(device),
         "early_stopped": stop_early,
+        "resumed_from_step": resumed_from_step,
         "tokens": token_record(state, stream, cfg.gradient_accumulation_steps * ctx.world_size),
     }
     return RunOutcome("completed", metrics, state.curves, extra=extra)
