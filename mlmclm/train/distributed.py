@@ -141,12 +141,12 @@ class LossModule(torch.nn.Module):
 
 
 def wrap_for_training(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """A module whose ``forward`` is the loss: DDP-wrapped across ranks, plain in a single process.
+    """DDP over a module whose ``forward`` is the loss; in a single process, ``model`` itself.
 
     DDP broadcasts rank 0's parameters at construction, so every rank starts from the same weights.
     """
-    loss_module = LossModule(model)
     if not current().enabled:
-        return loss_module
+        return model
+    loss_module = LossModule(model)
     device_ids = [device.index if device.index is not None else current().local_rank] if device.type == "cuda" else None
     return torch.nn.parallel.DistributedDataParallel(loss_module, device_ids=device_ids)

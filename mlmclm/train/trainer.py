@@ -244,8 +244,9 @@ def _optimizer_step(
     """One optimizer step over ``accumulation`` micro-batches per rank; returns the token-weighted loss and
     the tokens, both over all ranks.
 
-    ``trainable``'s forward is the loss (:func:`mlmclm.train.distributed.wrap_for_training`); under DDP its
-    backward averages the gradients over the W ranks, so each rank scales its micro-batch losses by W.
+    ``trainable`` is the model, or under DDP a wrapper whose forward is the loss
+    (:func:`mlmclm.train.distributed.wrap_for_training`); DDP's backward averages the gradients over the
+    W ranks, so each rank scales its micro-batch losses by W.
     """
     world = distributed.current().world_size
     micro, scored, tokens = [], [], 0
@@ -267,7 +268,8 @@ def _optimizer_step(
         sync = position == len(micro) - 1 or not hasattr(trainable, "no_sync")
         with contextlib.nullcontext() if sync else trainable.no_sync():
             with precision.autocast(device):
-                out = trainable(batch["input_ids"], batch["attention_mask"], batch["labels"])
+                loss_of = trainable if world > 1 else trainable.loss
+                out = loss_of(batch["input_ids"], batch["attention_mask"], batch["labels"])
             # Weight each micro-batch by its share of scored tokens: the step equals one big batch.
             scaler.scale(out.loss * (n * world / total_scored)).backward()
         loss_sum += out.loss.detach().float() * (n / total_scored)
