@@ -17,7 +17,7 @@ from mlmclm.grid.results import ResultsStore, check_run_directories, load_raw_re
 from mlmclm.grid.worker import RunJob
 from mlmclm.progress import GridProgress
 from mlmclm.train import distributed
-from mlmclm.train.budget import Budget, compute_budget
+from mlmclm.train.budget import compute_budget
 from mlmclm.train.device import describe_device, resolve_device
 
 log = logging.getLogger(__name__)
@@ -33,16 +33,16 @@ def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Pat
     and decides which runs are pending, and the other ranks receive its job lists (docs/scaling.md).
     """
     ctx = distributed.current()
+    output_dir = Path(config.output_dir)
+    if config.resume:  # on every rank, so a refused resume stops all of them before any collective
+        _check_world_size(raw_results_path(output_dir, config.experiment_name), ctx.world_size)
     if not ctx.is_main:
         return _follow_main(config)
-    output_dir = Path(config.output_dir)
     sweep_specs = plan_sweep_runs(config)
     specs = plan_runs(config)
     data = prepare_data(config)
     distributed.barrier()  # the caches exist now; the other ranks read them instead of rebuilding them
     budget = compute_budget(config, data, ctx.world_size)
-    if config.resume:
-        _check_world_size(raw_results_path(output_dir, config.experiment_name), budget)
     device = resolve_device(config.device)
     header = {
         "command": command,
@@ -96,14 +96,14 @@ def _follow_main(config: ExperimentConfig) -> Path:
     return raw_results_path(Path(config.output_dir), config.experiment_name)
 
 
-def _check_world_size(path: Path, budget: Budget) -> None:
+def _check_world_size(path: Path, world_size: int) -> None:
     """Finished runs and new ones must share the global batch, so a resume keeps the world size."""
     if not path.is_file():
         return
     previous = load_raw_results(path).get("budget", {}).get("world_size", 1)
-    if previous != budget.world_size:
+    if previous != world_size:
         raise UserError(
-            f"{path} was trained on {previous} data-parallel process(es) and this job has {budget.world_size}: "
+            f"{path} was trained on {previous} data-parallel process(es) and this job has {world_size}: "
             "resume with the same torchrun world size (the global batch must stay equal), or use --overwrite"
         )
 
