@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mlmclm.atomic import atomic_write_text
 from mlmclm.config import ExperimentConfig, TrainingConfig
 from mlmclm.data import ExperimentData, TrainStream, build_eval_batches
 from mlmclm.grid.plan import RunSpec
@@ -210,7 +211,7 @@ def train_run(
 
         metrics.update(run_probes(model, tokenizer.tokenizer, probe_tasks, config.probes, device))
     save_model(model, run_dir)
-    shutil.copyfile(tokenizer.path, run_dir / "tokenizer.json")
+    _save_tokenizer(tokenizer, run_dir / "tokenizer.json")
     checkpoint_path.unlink(missing_ok=True)
     extra = {
         "precision": precision.name,
@@ -220,6 +221,15 @@ def train_run(
         "tokens": token_record(state, stream, cfg.gradient_accumulation_steps * ctx.world_size),
     }
     return RunOutcome("completed", metrics, state.curves, extra=extra)
+
+
+def _save_tokenizer(tokenizer, target: Path) -> None:
+    """Copy the tokenizer file the manifest hashes; a Ray worker on a node that cannot see the driver's
+    cache (the data came through the object store) writes the in-memory tokenizer instead."""
+    if Path(tokenizer.path).is_file():
+        shutil.copyfile(tokenizer.path, target)
+    else:
+        atomic_write_text(target, tokenizer.tokenizer.to_str())
 
 
 def _merge_coverage(stream: TrainStream) -> None:

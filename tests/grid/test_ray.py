@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -14,8 +15,12 @@ import pytest
 import torch
 
 from mlmclm.config import resolve_config
+from mlmclm.data import prepare_data
 from mlmclm.grid.executors import RayExecutor
+from mlmclm.grid.plan import plan_runs
+from mlmclm.grid.results import config_fingerprint, run_directory
 from mlmclm.grid.runner import run_grid
+from mlmclm.grid.worker import RunJob
 from tests.grid.test_grid import SCHEMA, deterministic_view, tiny_settings
 
 ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
@@ -75,6 +80,21 @@ def test_a_ray_grid_records_the_same_numbers_as_the_local_executor(tmp_path, cac
     raw = json.loads(run_grid(resolve_config(overrides=settings), "ray").read_text())
     jsonschema.validate(raw, SCHEMA)
     assert deterministic_view(raw) == deterministic_view(local_reference(settings, tmp_path / "local"))
+
+
+@pytest.mark.slow
+def test_ray_workers_get_the_prepared_data_from_the_object_store_not_from_the_cache(tmp_path, ray_cluster):
+    """With the token cache gone after the driver prepared the data, no worker reads or rebuilds it."""
+    cache_dir = tmp_path / "driver_cache"
+    config = resolve_config(overrides={**ray_settings(str(cache_dir), tmp_path / "out"), "executor": "ray"})
+    data = prepare_data(config)
+    shutil.rmtree(cache_dir)  # as on a node that cannot see the driver's disk
+    jobs = [RunJob(spec, run_directory(tmp_path / "out", spec), 4, config_fingerprint(config.to_dict()), "tiny")
+            for spec in plan_runs(config)]
+    records = list(RayExecutor(config.to_dict(), data, threads=1).run(jobs))
+    assert sorted(r["status"] for r in records) == ["completed", "completed"], [r.get("error") for r in records]
+    assert not cache_dir.exists()  # nothing re-read the corpus into a new cache
+    assert all((Path(r["model_dir"]) / "tokenizer.json").is_file() for r in records)
 
 
 def processes_writing(path: Path) -> list[int]:
