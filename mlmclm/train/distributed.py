@@ -120,13 +120,14 @@ def sum_over_ranks(values: list[float], device: torch.device) -> list[float]:
     return tensor.tolist()
 
 
-def any_over_ranks(mask: torch.Tensor) -> torch.Tensor:
-    """Element-wise logical OR of a boolean tensor over all ranks (e.g. the tokens any rank has scored)."""
+def any_over_ranks(mask: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Element-wise logical OR of a boolean CPU tensor over all ranks (e.g. the tokens any rank has scored);
+    the reduction runs on ``device`` (nccl reduces CUDA tensors only)."""
     if not current().enabled:
         return mask
-    as_bytes = mask.to(torch.uint8)
+    as_bytes = mask.to(device=device, dtype=torch.uint8)
     dist.all_reduce(as_bytes, op=dist.ReduceOp.MAX)
-    return as_bytes.bool()
+    return as_bytes.bool().cpu()
 
 
 class LossModule(torch.nn.Module):

@@ -181,20 +181,20 @@ def train_run(
                 stop_early = distributed.broadcast_from_main(stop_early)
             if state.step % cfg.checkpoint_interval == 0 and state.step < total_steps:
                 state.train_time_s = time.perf_counter() - started
-                _merge_coverage(stream)
+                _merge_coverage(stream, device)
                 state.target_coverage = stream.coverage.packed()
                 if ctx.is_main:
                     save_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler, state)
     except DivergedError as exc:
         log.warning("%s diverged: %s", spec.run_id, exc)
-        _merge_coverage(stream)
+        _merge_coverage(stream, device)
         if ctx.is_main:
             checkpoint_path.unlink(missing_ok=True)
         metrics = {"diverged_step": float(exc.step), "num_params": float(model.num_parameters())}
         extra = {"tokens": token_record(state, stream, cfg.gradient_accumulation_steps * ctx.world_size)}
         return RunOutcome("diverged", metrics, state.curves, error=str(exc), extra=extra)
 
-    _merge_coverage(stream)
+    _merge_coverage(stream, device)
     if not ctx.is_main:  # rank 0 alone tests, probes and saves; the numbers are the same on every rank
         extra = {"tokens": token_record(state, stream, cfg.gradient_accumulation_steps * ctx.world_size)}
         return RunOutcome("completed", {}, {}, extra=extra)
@@ -232,10 +232,10 @@ def _save_tokenizer(tokenizer, target: Path) -> None:
         atomic_write_text(target, tokenizer.tokenizer.to_str())
 
 
-def _merge_coverage(stream: TrainStream) -> None:
+def _merge_coverage(stream: TrainStream, device: torch.device) -> None:
     """Every rank's distinct-target bitmap becomes the union over ranks (a no-op in one process)."""
     if distributed.current().enabled:
-        scored = distributed.any_over_ranks(torch.from_numpy(stream.coverage.scored))
+        scored = distributed.any_over_ranks(torch.from_numpy(stream.coverage.scored), device)
         stream.coverage.scored = scored.numpy()
 
 
