@@ -68,6 +68,9 @@ def _train_parser(parser: argparse.ArgumentParser) -> None:
     add("--experiment-name", metavar="NAME", help="prefix of the output files (a plain file name)")
     add("--workers", type=int, metavar="N", help="runs executed at the same time (separate processes)")
     add("--executor", choices=["local", "ray"], help="local processes (default) or a Ray cluster")
+    add("--ray-address", metavar="ADDRESS", help="existing Ray cluster to join (ray.address; default RAY_ADDRESS)")
+    add("--max-retries", type=int, metavar="N",
+        help="Ray: resubmit a run whose worker or node died up to N times (ray.max_retries, default 1)")
     add("--probe-data", action="append", metavar="FILE.jsonl", help="extra labelled probe task (repeatable)")
     add("--probe-mode", choices=["linear", "finetune"], help="frozen linear probes (default) or light fine-tuning")
     add("--no-probes", action="store_true", help="skip the downstream probe tasks")
@@ -107,6 +110,8 @@ _FLAG_TO_KEY = {
     "experiment_name": "experiment_name",
     "workers": "workers",
     "executor": "executor",
+    "ray_address": "ray.address",
+    "max_retries": "ray.max_retries",
     "probe_data": "probes.data_files",
     "probe_mode": "probes.mode",
     "resume": "resume",
@@ -151,8 +156,9 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
 
     config = _resolve(args)
     _check_device(config.device)
+    rank = _join_data_parallel_job(config)
     if args.dry_run:
-        return _dry_run(config)
+        return _dry_run(config) if rank == 0 else 0
     from mlmclm.grid.results import load_raw_results
     from mlmclm.grid.runner import run_grid
 
@@ -162,8 +168,30 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
         f" after {sweep} learning-rate sweep runs" if sweep else "", config.output_dir,
     )
     log.debug("resolved config:\n%s", dump_yaml(config))
-    raw_path = run_grid(config, command, quiet=args.quiet)
+    raw_path = run_grid(config, command, quiet=args.quiet or rank > 0)
+    if rank > 0:  # rank 0 alone analyses, reports and prints
+        return 0
     return _analyze_and_print(load_raw_results(raw_path), raw_path, config.statistics, Path(config.output_dir))
+
+
+def _join_data_parallel_job(config) -> int:
+    """Under torchrun (``WORLD_SIZE`` > 1) join the process group and return this rank; else 0.
+
+    Data parallelism splits each run over the ranks, so runs execute one at a time in this process.
+    """
+    from mlmclm.errors import ConfigError
+    from mlmclm.train import distributed
+    from mlmclm.train.device import resolve_device
+
+    context = distributed.init_from_environment(resolve_device(config.device).type)
+    if context.enabled and (config.executor != "local" or config.workers != 1):
+        raise ConfigError(
+            f"under torchrun ({context.world_size} processes) each run is data-parallel: use --executor local "
+            f"and --workers 1 (got executor {config.executor!r}, workers {config.workers})"
+        )
+    if context.rank > 0:
+        logging.getLogger("mlmclm").setLevel(logging.WARNING)
+    return context.rank
 
 
 def _dry_run(config) -> int:
@@ -367,6 +395,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "mlmclm") -> int:
     except KeyboardInterrupt:
         print("interrupted: finished runs are saved; rerun the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        _leave_data_parallel_job()
+
+
+def _leave_data_parallel_job() -> None:
+    """Destroy the process group if this command joined one (torch warns at exit otherwise)."""
+    if "mlmclm.train.distributed" in sys.modules:
+        sys.modules["mlmclm.train.distributed"].shutdown()
 
 
 def train_main() -> None:

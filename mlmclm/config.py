@@ -151,6 +151,16 @@ class ProbeConfig:
 
 
 @dataclass
+class RayConfig:
+    """How the Ray executor uses a cluster (docs/scaling.md); none of it changes what a run computes."""
+
+    address: str | None = None  # None: RAY_ADDRESS, else a local Ray instance; "auto": the node's cluster
+    max_retries: int = 1  # resubmissions of a run whose worker or node died; it resumes from its checkpoint
+    cpus_per_run: float | None = None  # None: training.threads, else 1
+    gpus_per_run: float | None = None  # None: 1 when CUDA is visible and device is auto or cuda, else 0
+
+
+@dataclass
 class ExperimentConfig:
     """The whole experiment: which conditions, how many runs, and every sub-configuration."""
 
@@ -175,6 +185,7 @@ class ExperimentConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     statistics: StatisticsConfig = field(default_factory=StatisticsConfig)
     probes: ProbeConfig = field(default_factory=ProbeConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
 
     def run_seeds(self) -> list[int]:
         """The seed list shared by every condition, so runs pair up across conditions by (fold, seed)."""
@@ -407,6 +418,10 @@ def validate(config: ExperimentConfig) -> None:
     _choice("device", config.device, DEVICES)
     _choice("executor", config.executor, ("local", "ray"))
     _positive("workers", config.workers)
+    _non_negative("ray.max_retries", config.ray.max_retries)
+    _positive("ray.cpus_per_run", config.ray.cpus_per_run, allow_none=True)
+    if config.ray.gpus_per_run is not None:
+        _non_negative("ray.gpus_per_run", config.ray.gpus_per_run)
 
     data = config.data
     _choice("data.format", data.format, ("auto", "txt", "jsonl", "json", "csv", "parquet", "hf"))
@@ -631,6 +646,10 @@ SHADOWED_SETTINGS: tuple[ShadowedSetting, ...] = (
     ShadowedSetting(
         "workers", "executor", lambda c: c.executor == "ray",
         "Ray schedules runs by the cluster's CPUs and GPUs, not by workers",
+    ),
+    *(
+        ShadowedSetting(f"ray.{name}", "executor", lambda c: c.executor != "ray", "only the Ray executor uses it")
+        for name in ("address", "max_retries", "cpus_per_run", "gpus_per_run")
     ),
     ShadowedSetting(
         "data.mlm_strategy", "objectives", lambda c: "mlm" not in c.objectives, "no MLM runs are planned",

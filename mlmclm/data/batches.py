@@ -152,14 +152,25 @@ class TrainStream:
 
     def epoch(self, epoch_index: int) -> Iterator[dict[str, torch.Tensor]]:
         """The batches of epoch ``epoch_index``; each yielded batch's targets are added to ``coverage``."""
+        for ids in self.epoch_ids(epoch_index):
+            yield self.build(epoch_index, ids)
+
+    def epoch_ids(self, epoch_index: int) -> list[np.ndarray]:
+        """The sequence ids of each micro-batch of epoch ``epoch_index``, without building the batches.
+
+        Data-parallel ranks walk this same list and build only their own micro-batches
+        (:func:`mlmclm.train.trainer.train_run`), so their batches are disjoint and together are exactly
+        the micro-batches a single process would build.
+        """
         order = np.random.default_rng([self.seed, _ORDER, epoch_index]).permutation(len(self.sequences))
-        seeds = None
-        for ids in self._split(order):
-            if self.objective == "mlm":
-                seeds = self._mask_seeds(ids, epoch_index)
-            batch = make_batch(self.objective, self.sequences, ids, self.data_cfg, self.info, seeds)
-            self.coverage.mark(self.sequences.starts[ids], batch["labels"].numpy(), int(self.objective == "clm"))
-            yield batch
+        return self._split(order)
+
+    def build(self, epoch_index: int, ids: np.ndarray) -> dict[str, torch.Tensor]:
+        """The micro-batch of sequences ``ids`` in epoch ``epoch_index``; its targets are added to ``coverage``."""
+        seeds = self._mask_seeds(ids, epoch_index) if self.objective == "mlm" else None
+        batch = make_batch(self.objective, self.sequences, ids, self.data_cfg, self.info, seeds)
+        self.coverage.mark(self.sequences.starts[ids], batch["labels"].numpy(), int(self.objective == "clm"))
+        return batch
 
     def _mask_seeds(self, ids: np.ndarray, epoch_index: int) -> list[list[int]]:
         strategy: MaskingStrategy = MLM_STRATEGIES.get(self.data_cfg.mlm_strategy)

@@ -7,6 +7,7 @@ so a new backend is one class here.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import multiprocessing
 import os
 from collections.abc import Iterator
@@ -14,8 +15,11 @@ from typing import Protocol
 
 import torch
 
+from mlmclm.data import ExperimentData
 from mlmclm.errors import ConfigError
-from mlmclm.grid.worker import RunJob, WorkerContext, execute_run, init_worker_process
+from mlmclm.grid.worker import RunJob, WorkerContext, execute_run, init_worker_process, init_worker_with_data
+
+log = logging.getLogger(__name__)
 
 
 class Executor(Protocol):
@@ -66,39 +70,95 @@ class ProcessExecutor:
 
 
 class RayExecutor:
-    """Runs as Ray tasks (one CPU or GPU each) on the cluster that ``ray.init()`` connects to."""
+    """Runs as Ray tasks on the cluster at ``ray.address`` (or ``RAY_ADDRESS``; else a local instance).
 
-    def __init__(self, config_dict: dict, threads: int | None) -> None:
+    The driver's prepared data go into Ray's object store once (:func:`ray.put`); every task receives that
+    one object, so no worker reads the corpus or the token cache (on the driver's node the object is read
+    from shared memory, other nodes fetch it once each). Run directories and checkpoints are files under
+    ``output_dir``, which on a multi-node cluster must be storage every node sees (docs/scaling.md).
+
+    A task whose worker process or node dies (killed, out of memory) is retried up to ``ray.max_retries``
+    times by this executor, not silently by Ray: each lost attempt is logged and kept in the run record's
+    ``failed_attempts``, the new attempt resumes from the run's last checkpoint, and runs already finished
+    are never resubmitted. A run that still has no result afterwards is recorded as ``failed`` with the
+    reason, like any other failure, and retried by the next invocation.
+    """
+
+    def __init__(self, config_dict: dict, data: ExperimentData, threads: int | None) -> None:
         try:
             import ray
         except ImportError as exc:
             raise ConfigError("executor 'ray' needs Ray: pip install 'mlmclm[ray]'") from exc
         self.ray = ray
         self.config_dict = config_dict
-        self.threads = threads or 1
+        self.data = data
+        settings = config_dict.get("ray", {})
+        self.max_retries = settings.get("max_retries", 1)
+        self.address = settings.get("address") or os.environ.get("RAY_ADDRESS")
+        self.cpus = settings.get("cpus_per_run") or threads or 1
+        self.threads = max(1, int(threads or self.cpus))
+        gpus = settings.get("gpus_per_run")
+        if gpus is None:
+            gpus = 1 if torch.cuda.is_available() and config_dict.get("device") in ("auto", "cuda") else 0
+        self.gpus = gpus
 
     def run(self, jobs: list[RunJob]) -> Iterator[dict]:
         ray = self.ray
         if not ray.is_initialized():
-            ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False)
-        gpus = 1 if torch.cuda.is_available() and self.config_dict.get("device") in ("auto", "cuda") else 0
+            ray.init(address=self.address, include_dashboard=False)
+        data_ref = ray.put(self.data)
+        # Ray must not retry on its own: this loop records every lost attempt and resubmits it itself.
+        remote_run = ray.remote(_ray_run).options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)
 
-        @ray.remote(num_cpus=self.threads, num_gpus=gpus)
-        def remote_run(job: RunJob, config_dict: dict, threads: int) -> dict:
-            init_worker_process(config_dict, threads)
-            return execute_run(job)
+        def submit(job: RunJob):
+            return remote_run.remote(job, self.config_dict, data_ref, self.threads)
 
-        pending = [remote_run.remote(job, self.config_dict, self.threads) for job in jobs]
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(done[0])
+        jobs_by_ref = {submit(job): job for job in jobs}
+        lost: dict[str, list[str]] = {}
+        while jobs_by_ref:
+            (done,), _ = ray.wait(list(jobs_by_ref), num_returns=1)
+            job = jobs_by_ref.pop(done)
+            try:
+                record = ray.get(done)
+            except ray.exceptions.RayError as exc:  # the worker or its node died: the task left no record
+                reasons = lost.setdefault(job.spec.run_id, [])
+                reasons.append(_lost_reason(exc))
+                if len(reasons) <= self.max_retries:
+                    log.warning("%s lost its worker (%s); retrying (%d of %d)", job.spec.run_id, reasons[-1],
+                                len(reasons), self.max_retries)
+                    jobs_by_ref[submit(job)] = job
+                    continue
+                record = lost_run_record(job, reasons[-1])
+            if job.spec.run_id in lost:
+                record["failed_attempts"] = lost[job.spec.run_id]
+            yield record
+
+
+def _ray_run(job: RunJob, config_dict: dict, data: ExperimentData, threads: int) -> dict:
+    """One Ray task: one run, with the driver's data from the object store."""
+    init_worker_with_data(config_dict, data, threads)
+    return execute_run(job)
+
+
+def _lost_reason(exc: BaseException) -> str:
+    """``ExceptionType: first line``: Ray's messages run to many lines of advice."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}".strip()
+
+
+def lost_run_record(job: RunJob, reason: str) -> dict:
+    """The record of a run whose last attempt left nothing: ``failed``, so the next invocation retries it."""
+    return {
+        **job.spec.to_dict(), "model_dir": str(job.run_dir), "config_fingerprint": job.config_fingerprint,
+        "status": "failed", "error": reason, "metrics": {}, "curves": {},
+    }
 
 
 def make_executor(config, data, on_step_factory=None) -> Executor:
     """Ray when asked for, a process pool for ``workers > 1``, else this process (with progress bars)."""
     config_dict = config.to_dict()
     if config.executor == "ray":
-        return RayExecutor(config_dict, config.training.threads)
+        return RayExecutor(config_dict, data, config.training.threads)
     if config.workers > 1:
         return ProcessExecutor(config_dict, config.workers, config.training.threads)
     context = WorkerContext.prepare(config, data)

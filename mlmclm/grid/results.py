@@ -28,7 +28,7 @@ OWNER_NAME = "owner.json"  # which experiment (and configuration) a run director
 # executed, how they are analysed, and the grid's extent (new seeds or conditions simply add runs).
 _NEUTRAL_KEYS = (
     "resume", "workers", "executor", "output_dir", "statistics", "objectives", "attention", "num_runs",
-    "seeds",
+    "seeds", "ray",
 )
 # Dotted keys likewise neutral: where the data cache lives (the data themselves are checked by hash).
 _NEUTRAL_DOTTED_KEYS = ("data.cache_dir",)

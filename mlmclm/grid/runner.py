@@ -9,12 +9,14 @@ from pathlib import Path
 from mlmclm.config import ExperimentConfig
 from mlmclm.data import prepare_data
 from mlmclm.environment import collect_environment
+from mlmclm.errors import UserError
 from mlmclm.grid.executors import make_executor
 from mlmclm.grid.lr_sweep import choose_learning_rates
 from mlmclm.grid.plan import RunSpec, plan_runs, plan_sweep_runs
-from mlmclm.grid.results import ResultsStore, check_run_directories, run_directory
+from mlmclm.grid.results import ResultsStore, check_run_directories, load_raw_results, raw_results_path, run_directory
 from mlmclm.grid.worker import RunJob, build_probe_tasks
 from mlmclm.progress import GridProgress
+from mlmclm.train import distributed
 from mlmclm.train.budget import compute_budget
 from mlmclm.train.device import describe_device, resolve_device
 
@@ -26,12 +28,21 @@ def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Pat
 
     With ``training.lr_sweep`` the sweep runs train first; each condition's final runs then use its chosen
     rate (:mod:`mlmclm.grid.lr_sweep`), and a condition whose sweep is undecided waits for a rerun.
+
+    Under torchrun every rank calls this; rank 0 alone prepares the caches first, owns the results store
+    and decides which runs are pending, and the other ranks receive its job lists (docs/scaling.md).
     """
+    ctx = distributed.current()
     output_dir = Path(config.output_dir)
+    if config.resume:  # on every rank, so a refused resume stops all of them before any collective
+        _check_world_size(raw_results_path(output_dir, config.experiment_name), ctx.world_size)
+    if not ctx.is_main:
+        return _follow_main(config)
     sweep_specs = plan_sweep_runs(config)
     specs = plan_runs(config)
     data = prepare_data(config)
-    budget = compute_budget(config, data)
+    distributed.barrier()  # the caches exist now; the other ranks read them instead of rebuilding them
+    budget = compute_budget(config, data, ctx.world_size)
     device = resolve_device(config.device)
     header = {
         "command": command,
@@ -63,14 +74,40 @@ def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Pat
     progress = GridProgress(planned, planned - len(pending_sweep) - len(pending), quiet)
     executor = make_executor(config, data, progress.run_callback)
     try:
-        _execute(executor, _jobs(pending_sweep, output_dir, budget.optimizer_steps, store, config), store, progress)
+        jobs = distributed.broadcast_from_main(_jobs(pending_sweep, output_dir, budget.optimizer_steps, store, config))
+        _execute(executor, jobs, store, progress)
         if sweep_specs:
             specs = _final_specs(config, store)
             pending = [spec for spec in specs if spec.learning_rate is not None and store.finished(spec) is None]
-        _execute(executor, _jobs(pending, output_dir, budget.optimizer_steps, store, config), store, progress)
+        jobs = distributed.broadcast_from_main(_jobs(pending, output_dir, budget.optimizer_steps, store, config))
+        _execute(executor, jobs, store, progress)
     finally:
         progress.close()
     return store.path
+
+
+def _follow_main(config: ExperimentConfig) -> Path:
+    """A rank other than 0: train the jobs rank 0 broadcasts, in the same order, and write nothing."""
+    distributed.barrier()  # rank 0 has prepared the token cache and tokenizer
+    data = prepare_data(config)
+    executor = make_executor(config, data)
+    for _ in range(2):  # the sweep runs, then the final runs (either list may be empty)
+        jobs = distributed.broadcast_from_main(None)
+        for _record in executor.run(jobs):
+            pass
+    return raw_results_path(Path(config.output_dir), config.experiment_name)
+
+
+def _check_world_size(path: Path, world_size: int) -> None:
+    """Finished runs and new ones must share the global batch, so a resume keeps the world size."""
+    if not path.is_file():
+        return
+    previous = load_raw_results(path).get("budget", {}).get("world_size", 1)
+    if previous != world_size:
+        raise UserError(
+            f"{path} was trained on {previous} data-parallel process(es) and this job has {world_size}: "
+            "resume with the same torchrun world size (the global batch must stay equal), or use --overwrite"
+        )
 
 
 def _final_specs(config: ExperimentConfig, store: ResultsStore, warn: bool = True) -> list[RunSpec]:

@@ -18,6 +18,7 @@ from mlmclm.config import ExperimentConfig, from_dict
 from mlmclm.data import ExperimentData, prepare_data
 from mlmclm.grid.plan import LR_SWEEP, RunSpec
 from mlmclm.grid.results import RUN_RECORD_NAME, claim_run_directory
+from mlmclm.train import distributed
 from mlmclm.train.trainer import StepCallback, train_run
 
 log = logging.getLogger(__name__)
@@ -70,14 +71,27 @@ def init_worker_process(config_dict: dict, threads: int) -> None:
         _PROCESS_CONTEXT = WorkerContext.prepare(config)
 
 
+def init_worker_with_data(config_dict: dict, data: ExperimentData, threads: int) -> None:
+    """Like :func:`init_worker_process`, but with data the driver prepared (Ray's object store): no worker
+    reads the corpus or the token cache itself."""
+    global _PROCESS_CONTEXT
+    torch.set_num_threads(threads)
+    config = from_dict(ExperimentConfig, config_dict, "")
+    if _PROCESS_CONTEXT is None or _PROCESS_CONTEXT.config != config:  # Ray reuses worker processes
+        _PROCESS_CONTEXT = WorkerContext.prepare(config, data)
+
+
 def execute_run(job: RunJob, context: WorkerContext | None = None) -> dict:
     """Train ``job`` and write its record atomically to ``<run_dir>/metrics.json``; return the record."""
     context = context or _PROCESS_CONTEXT
     if context is None:
         raise RuntimeError("execute_run needs a WorkerContext (call init_worker_process first)")
     spec, run_dir = job.spec, job.run_dir
+    if not distributed.current().is_main:
+        return _execute_on_other_rank(job, context)
     provenance = context.data.provenance(spec.fold)  # data_hash, tokenizer_hash: what this run trains on
     claim_run_directory(run_dir, job.experiment_name, job.config_fingerprint, provenance)
+    distributed.barrier()  # the directory is claimed (and cleaned) before any rank looks for a checkpoint
     handler = logging.FileHandler(run_dir / "run.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
@@ -103,3 +117,14 @@ def execute_run(job: RunJob, context: WorkerContext | None = None) -> dict:
         handler.close()
     atomic_write_json(run_dir / RUN_RECORD_NAME, record)
     return record
+
+
+def _execute_on_other_rank(job: RunJob, context: WorkerContext) -> dict:
+    """A data-parallel rank other than 0: train alongside rank 0 and write nothing; rank 0 records the run.
+
+    An exception is not caught here: one rank failing alone would leave the others waiting in a collective,
+    so the job stops and the rerun resumes from the last checkpoint.
+    """
+    distributed.barrier()  # rank 0 has claimed the run directory
+    outcome = train_run(job.spec, context.config, context.data, job.run_dir, job.total_steps, [], None)
+    return {**job.spec.to_dict(), "status": outcome.status}

@@ -26,6 +26,7 @@ class TrainState:
     evals_since_best: int = 0
     curves: dict[str, list[float]] = field(default_factory=dict)
     target_coverage: torch.Tensor | None = None  # TargetCoverage.packed() at the last checkpoint
+    world_size: int = 1  # data-parallel ranks that wrote it; positions count A x W micro-batches per step
 
 
 def save_checkpoint(path, model, optimizer, scheduler, scaler, state: TrainState) -> None:

@@ -8,6 +8,7 @@ mid-way with identical numbers.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -18,12 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from mlmclm.atomic import atomic_write_text
 from mlmclm.config import ExperimentConfig, TrainingConfig
 from mlmclm.data import ExperimentData, TrainStream, build_eval_batches
 from mlmclm.grid.plan import RunSpec
 from mlmclm.model import build_model, save_model
+from mlmclm.train import distributed
 from mlmclm.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from mlmclm.train.device import Precision, choose_precision, peak_memory_mb, reset_peak_memory, resolve_device
 from mlmclm.train.evaluate import evaluate, majority_token_accuracy
@@ -71,16 +75,30 @@ def run_training_config(config: ExperimentConfig, spec: RunSpec) -> TrainingConf
     return dataclasses.replace(config.training, learning_rate=spec.learning_rate)
 
 
-def _train_batches(stream: TrainStream, start_epoch: int, skip: int) -> Iterator[tuple[int, int, dict]]:
-    """Endless (epoch, index, batch) over the stream, starting after ``skip`` batches of ``start_epoch``."""
-    epoch = start_epoch
+def _train_batches(
+    stream: TrainStream, start_epoch: int, skip: int, rank: int = 0, world_size: int = 1
+) -> Iterator[tuple[int, int, dict | None]]:
+    """Endless (epoch, index, batch) over the stream, starting after ``skip`` batches of ``start_epoch``.
+
+    With ``world_size`` ranks, the micro-batch at position p (counted from the start) is built by rank
+    p mod ``world_size`` alone; the others get ``None`` for it, so each rank's micro-batches are disjoint
+    and an optimizer step of A x W positions holds exactly the micro-batches of a single process stepping
+    with accumulation A x W. Resumes start on a step boundary, so positions stay aligned.
+    """
+    epoch, position = start_epoch, 0
     while True:
-        for index, batch in enumerate(stream.epoch(epoch)):
+        for index, ids in enumerate(stream.epoch_ids(epoch)):
             if epoch == start_epoch and index < skip:
                 continue
-            yield epoch, index, batch
+            yield epoch, index, stream.build(epoch, ids) if position % world_size == rank else None
+            position += 1
         epoch += 1
         skip = 0
+
+
+def _rank_dropout_seed(seed: int, rank: int, step: int) -> int:
+    """Ranks other than 0 draw their own dropout masks (rank 0 keeps the single-process stream)."""
+    return int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0])
 
 
 def train_run(
@@ -94,7 +112,8 @@ def train_run(
 ) -> RunOutcome:
     """Train one run for exactly ``total_steps`` optimizer steps (fewer only with early stopping)."""
     cfg = run_training_config(config, spec)
-    device = resolve_device(config.device)
+    ctx = distributed.current()
+    device = distributed.rank_device(resolve_device(config.device))
     precision = choose_precision(device, config.mixed_precision)
     fold = data.fold(spec.fold)
     tokenizer = fold.tokenizer  # under cross-validation, the fold's own (trained on its training part)
@@ -120,22 +139,29 @@ def train_run(
     )
 
     state = TrainState()
+    resumed_from_step = 0
     checkpoint_path = run_dir / CHECKPOINT_NAME
     if checkpoint_path.exists():
         state = load_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler)
+        distributed.check_resumed_world_size(state, checkpoint_path)
         if state.target_coverage is not None:
             stream.coverage.restore(state.target_coverage)
         log.info("%s: resuming from step %d", spec.run_id, state.step)
+        resumed_from_step = state.step
+    state.world_size = ctx.world_size
+    if ctx.rank > 0:
+        torch.manual_seed(_rank_dropout_seed(spec.seed, ctx.rank, state.step))
+    trainable = distributed.wrap_for_training(model, device)
 
     reset_peak_memory(device)
     model.train()
-    batches = _train_batches(stream, state.epoch, state.batch_in_epoch)
+    batches = _train_batches(stream, state.epoch, state.batch_in_epoch, ctx.rank, ctx.world_size)
     started = time.perf_counter() - state.train_time_s
     stop_early = False
     try:
         while state.step < total_steps and not stop_early:
             loss_sum, tokens_this_step = _optimizer_step(
-                model, optimizer, scheduler, scaler, batches, state, cfg.gradient_accumulation_steps,
+                trainable, optimizer, scheduler, scaler, batches, state, cfg.gradient_accumulation_steps,
                 cfg.max_grad_norm, device, precision,
             )
             state.step += 1
@@ -149,17 +175,29 @@ def train_run(
                 training_s = max(state.train_time_s - state.eval_time_s, 1e-9)
                 on_step(state.step, total_steps, loss_sum, state.tokens_seen / training_s)
             if state.step % cfg.eval_interval == 0 or state.step == total_steps:
-                stop_early = _record_validation(model, val_batches, device, precision, state, cfg)
+                # Validation runs once, on rank 0; the early-stopping decision reaches every rank.
+                if ctx.is_main:
+                    stop_early = _record_validation(model, val_batches, device, precision, state, cfg)
+                stop_early = distributed.broadcast_from_main(stop_early)
             if state.step % cfg.checkpoint_interval == 0 and state.step < total_steps:
                 state.train_time_s = time.perf_counter() - started
+                _merge_coverage(stream, device)
                 state.target_coverage = stream.coverage.packed()
-                save_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler, state)
+                if ctx.is_main:
+                    save_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler, state)
     except DivergedError as exc:
         log.warning("%s diverged: %s", spec.run_id, exc)
-        checkpoint_path.unlink(missing_ok=True)
+        _merge_coverage(stream, device)
+        if ctx.is_main:
+            checkpoint_path.unlink(missing_ok=True)
         metrics = {"diverged_step": float(exc.step), "num_params": float(model.num_parameters())}
-        extra = {"tokens": token_record(state, stream, cfg.gradient_accumulation_steps)}
+        extra = {"tokens": token_record(state, stream, cfg.gradient_accumulation_steps * ctx.world_size)}
         return RunOutcome("diverged", metrics, state.curves, error=str(exc), extra=extra)
+
+    _merge_coverage(stream, device)
+    if not ctx.is_main:  # rank 0 alone tests, probes and saves; the numbers are the same on every rank
+        extra = {"tokens": token_record(state, stream, cfg.gradient_accumulation_steps * ctx.world_size)}
+        return RunOutcome("completed", {}, {}, extra=extra)
 
     state.train_time_s = time.perf_counter() - started
     test_batches = build_eval_batches(
@@ -174,19 +212,36 @@ def train_run(
 
         metrics.update(run_probes(model, tokenizer.tokenizer, probe_tasks, config.probes, device))
     save_model(model, run_dir)
-    shutil.copyfile(tokenizer.path, run_dir / "tokenizer.json")
+    _save_tokenizer(tokenizer, run_dir / "tokenizer.json")
     checkpoint_path.unlink(missing_ok=True)
     extra = {
         "precision": precision.name,
         "device": str(device),
         "early_stopped": stop_early,
-        "tokens": token_record(state, stream, cfg.gradient_accumulation_steps),
+        "resumed_from_step": resumed_from_step,
+        "tokens": token_record(state, stream, cfg.gradient_accumulation_steps * ctx.world_size),
     }
     return RunOutcome("completed", metrics, state.curves, extra=extra)
 
 
+def _save_tokenizer(tokenizer, target: Path) -> None:
+    """Copy the tokenizer file the manifest hashes; a Ray worker on a node that cannot see the driver's
+    cache (the data came through the object store) writes the in-memory tokenizer instead."""
+    if Path(tokenizer.path).is_file():
+        shutil.copyfile(tokenizer.path, target)
+    else:
+        atomic_write_text(target, tokenizer.tokenizer.to_str())
+
+
+def _merge_coverage(stream: TrainStream, device: torch.device) -> None:
+    """Every rank's distinct-target bitmap becomes the union over ranks (a no-op in one process)."""
+    if distributed.current().enabled:
+        scored = distributed.any_over_ranks(torch.from_numpy(stream.coverage.scored), device)
+        stream.coverage.scored = scored.numpy()
+
+
 def _optimizer_step(
-    model: torch.nn.Module,
+    trainable: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     scaler: torch.amp.GradScaler,
@@ -197,31 +252,47 @@ def _optimizer_step(
     device: torch.device,
     precision: Precision,
 ) -> tuple[float, int]:
-    """One optimizer step over ``accumulation`` micro-batches; returns the token-weighted loss and tokens."""
+    """One optimizer step over ``accumulation`` micro-batches per rank; returns the token-weighted loss and
+    the tokens, both over all ranks.
+
+    ``trainable`` is the model, or under DDP a wrapper whose forward is the loss
+    (:func:`mlmclm.train.distributed.wrap_for_training`); DDP's backward averages the gradients over the
+    W ranks, so each rank scales its micro-batch losses by W.
+    """
+    world = distributed.current().world_size
     micro, scored, tokens = [], [], 0
-    for _ in range(accumulation):
+    for _ in range(accumulation * world):
         epoch, index, batch = next(batches)
+        state.epoch, state.batch_in_epoch = epoch, index + 1
+        if batch is None:  # another rank's micro-batch
+            continue
         # Counts come from the CPU batch, so the step needs no device sync until the loss is read once.
         scored.append(int((batch["labels"] != -100).sum()))
         tokens += int(batch["attention_mask"].sum())
         micro.append({key: value.to(device, non_blocking=True) for key, value in batch.items()})
-        state.epoch, state.batch_in_epoch = epoch, index + 1
-    state.tokens_scored += sum(scored)
-    total_scored = max(1, sum(scored))
+    step_scored, tokens = (int(v) for v in distributed.sum_over_ranks([sum(scored), tokens], device))
+    state.tokens_scored += step_scored
+    total_scored = max(1, step_scored)
     loss_sum = torch.zeros((), device=device)
-    for batch, n in zip(micro, scored, strict=True):
-        with precision.autocast(device):
-            out = model.loss(batch["input_ids"], batch["attention_mask"], batch["labels"])
-        # Weight each micro-batch by its share of scored tokens: the step equals one big batch.
-        scaler.scale(out.loss * (n / total_scored)).backward()
+    for position, (batch, n) in enumerate(zip(micro, scored, strict=True)):
+        # DDP reduces the gradients once per step, on the last micro-batch.
+        sync = position == len(micro) - 1 or not hasattr(trainable, "no_sync")
+        with contextlib.nullcontext() if sync else trainable.no_sync():
+            with precision.autocast(device):
+                loss_of = trainable if world > 1 else trainable.loss
+                out = loss_of(batch["input_ids"], batch["attention_mask"], batch["labels"])
+            # Weight each micro-batch by its share of scored tokens: the step equals one big batch.
+            scaler.scale(out.loss * (n * world / total_scored)).backward()
         loss_sum += out.loss.detach().float() * (n / total_scored)
     scaler.unscale_(optimizer)
-    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    torch.nn.utils.clip_grad_norm_(trainable.parameters(), max_grad_norm)
     scaler.step(optimizer)
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
     scheduler.step()
-    return float(loss_sum), tokens
+    if world == 1:
+        return float(loss_sum), tokens
+    return distributed.sum_over_ranks([float(loss_sum)], device)[0], tokens
 
 
 def token_record(state: TrainState, stream: TrainStream, accumulation: int) -> dict[str, float | int]:
