@@ -139,13 +139,15 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
     config = _resolve(args)
     if args.dry_run:
         return _dry_run(config)
+    from mlmclm.grid.lock import experiment_lock
     from mlmclm.grid.results import load_raw_results
     from mlmclm.grid.runner import run_grid
 
     log.info("experiment %s: %d runs -> %s", config.experiment_name, len(plan_runs(config)), config.output_dir)
     log.debug("resolved config:\n%s", dump_yaml(config))
-    raw_path = run_grid(config, command, quiet=args.quiet)
-    return _analyze_and_print(load_raw_results(raw_path), raw_path, config.statistics, Path(config.output_dir))
+    with experiment_lock(Path(config.output_dir), config.experiment_name, command):  # report writes too
+        raw_path = run_grid(config, command, quiet=args.quiet)
+        return _analyze_and_print(load_raw_results(raw_path), raw_path, config.statistics, Path(config.output_dir))
 
 
 def _dry_run(config) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 
 from mlmclm.atomic import atomic_write_json
 from mlmclm.errors import UserError
+from mlmclm.grid.invocations import carried_invocations
 from mlmclm.grid.plan import RunSpec
 
 SCHEMA_VERSION = 1
@@ -102,6 +103,7 @@ class ResultsStore:
             )
         store.document["created"] = previous.get("created", store.document["created"])
         store.document["runs"] = [run for run in previous.get("runs", []) if run.get("status") in FINISHED]
+        store.document["invocations"] = carried_invocations(previous, store.document["runs"])
         return store
 
     def _discard_previous(self) -> None:

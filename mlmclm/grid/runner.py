@@ -10,6 +10,8 @@ from mlmclm.config import ExperimentConfig
 from mlmclm.data import prepare_data
 from mlmclm.environment import collect_environment
 from mlmclm.grid.executors import make_executor
+from mlmclm.grid.invocations import start_invocation
+from mlmclm.grid.lock import experiment_lock
 from mlmclm.grid.plan import plan_runs
 from mlmclm.grid.results import ResultsStore, check_run_directories, run_directory
 from mlmclm.grid.worker import RunJob
@@ -21,7 +23,16 @@ log = logging.getLogger(__name__)
 
 
 def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Path:
-    """Train every planned run not yet finished and return the path of the raw-results file."""
+    """Train every planned run not yet finished and return the path of the raw-results file.
+
+    The experiment's lock is held throughout, so a second invocation on the same output directory and
+    experiment refuses instead of interleaving writes (:mod:`mlmclm.grid.lock`).
+    """
+    with experiment_lock(Path(config.output_dir), config.experiment_name, command):
+        return _run_grid_locked(config, command, quiet)
+
+
+def _run_grid_locked(config: ExperimentConfig, command: str, quiet: bool) -> Path:
     output_dir = Path(config.output_dir)
     specs = plan_runs(config)
     data = prepare_data(config)
@@ -40,9 +51,16 @@ def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Pat
         for spec in specs:
             shutil.rmtree(run_directory(output_dir, spec), ignore_errors=True)
     store.order = {spec.run_id: index for index, spec in enumerate(specs)}
+    invocation = start_invocation(store.document, command)
     store.save()
 
+    recorded = {run["run_id"] for run in store.document["runs"]}
     pending = [spec for spec in specs if store.finished(spec) is None]
+    # runs a killed invocation finished on disk but never put in the aggregate count for this one
+    recovered = [run["run_id"] for run in store.document["runs"] if run["run_id"] not in recorded]
+    if recovered:
+        invocation["runs_added"] += recovered
+        store.save()
     log.info(
         "%d runs planned, %d already finished, %d to run; budget %d optimizer steps per run (%.2f epochs)",
         len(specs), len(specs) - len(pending), len(pending), budget.optimizer_steps, budget.epochs,
@@ -55,6 +73,7 @@ def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Pat
     executor = make_executor(config, data, progress.run_callback)
     try:
         for record in executor.run(jobs):
+            invocation["runs_added"].append(record["run_id"])
             store.record(record)
             progress.run_finished(record)
     finally:

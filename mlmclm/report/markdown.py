@@ -12,6 +12,7 @@ from typing import Any
 from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT, MLM_VS_CLM
 from mlmclm.analysis.conditions import is_like_for_like, is_probe_metric
+from mlmclm.grid.invocations import contributing_invocations
 from mlmclm.report.labels import direction_words, fmt, fmt_p, metric_label
 
 FIGURE_SUFFIXES = {
@@ -418,16 +419,12 @@ def _methods(analysis: Analysis) -> list[str]:
 
 def render_report(analysis: Analysis, raw: Mapping[str, Any], experiment_name: str, figures: Mapping[str, str]) -> str:
     """The full markdown report; ``figures`` maps figure kinds to paths relative to the report."""
-    command = raw.get("command") or "(not recorded)"
+    reproduce = reproduce_lines(raw)
     lines = [
         f"# {experiment_name}: masked (MLM) vs causal (CLM) language modelling",
         "",
-        f"Created from raw results of {raw.get('created', 'unknown date')}. Reproduce the experiment with:",
-        "",
-        "```bash",
-        command,
-        "```",
-        "",
+        f"Created from raw results of {raw.get('created', 'unknown date')}. {reproduce[0]}",
+        *reproduce[1:],
     ]
     lines += _setup(analysis, raw)
     lines += _runs(analysis, raw)
@@ -457,5 +454,26 @@ def render_report(analysis: Analysis, raw: Mapping[str, Any], experiment_name: s
     lines += _data(raw)
     lines += ["## Environment", ""] + _mapping_table(raw.get("environment"), "No environment was recorded.")
     lines += _methods(analysis)
-    lines += ["## Reproduce", "", "```bash", command, "```", ""]
+    lines += ["## Reproduce", "", *reproduce]
     return "\n".join(lines)
+
+
+def reproduce_lines(raw: Mapping[str, Any]) -> list[str]:
+    """The command(s) that reproduce every run in ``raw``: one when a single command produced them all,
+    else each contributing command, in order, with the runs it added (later ones resume into the same
+    output directory)."""
+    invocations = contributing_invocations(dict(raw))
+    if len(invocations) <= 1:
+        command = invocations[0]["command"] if invocations else raw.get("command") or "(not recorded)"
+        return ["Reproduce the experiment with:", "", "```bash", command, "```", ""]
+    lines = [
+        f"The runs were produced by {len(invocations)} commands; run them in this order, in the same output "
+        "directory (each one resumes into the results of the ones before), to reproduce all of them:",
+        "",
+        "```bash",
+    ]
+    for entry in invocations:
+        runs = entry["runs"]
+        shown = ", ".join(runs[:6]) + (f", ... ({len(runs)} runs)" if len(runs) > 6 else "")
+        lines += [f"# {entry.get('started') or 'unknown time'}: added {shown}", entry["command"]]
+    return lines + ["```", ""]

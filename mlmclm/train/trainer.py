@@ -20,9 +20,16 @@ import torch
 
 from mlmclm.config import ExperimentConfig
 from mlmclm.data import ExperimentData, TrainStream, build_eval_batches
+from mlmclm.faults import fault_point
 from mlmclm.grid.plan import RunSpec
 from mlmclm.model import build_model, save_model
-from mlmclm.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
+from mlmclm.train.checkpoint import (
+    CorruptCheckpointError,
+    TrainState,
+    discard_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from mlmclm.train.device import Precision, choose_precision, peak_memory_mb, reset_peak_memory, resolve_device
 from mlmclm.train.evaluate import evaluate
 from mlmclm.train.optim import build_optimizer, build_scheduler
@@ -34,10 +41,10 @@ StepCallback = Callable[[int, int, float, float], None]  # (step, total_steps, l
 
 
 class DivergedError(RuntimeError):
-    """The training loss became NaN or infinite."""
+    """The training loss or the gradient norm became NaN or infinite."""
 
-    def __init__(self, step: int, loss: float) -> None:
-        super().__init__(f"loss became {loss} at step {step}")
+    def __init__(self, step: int, loss: float, what: str = "loss") -> None:
+        super().__init__(f"{what} became {loss} at step {step}")
         self.step = step
 
 
@@ -87,20 +94,7 @@ def train_run(
     precision = choose_precision(device, config.mixed_precision)
     fold = data.fold(spec.fold)
     tokenizer = data.tokenizer
-    torch.manual_seed(spec.seed)  # initialisation and dropout; data order and masks use their own generators
-
-    model = build_model(
-        config.model,
-        objective=spec.objective,
-        attention=spec.attention,
-        vocab_size=tokenizer.vocab_size,
-        max_seq_length=config.data.max_seq_length,
-        pad_token_id=tokenizer.pad_id,
-    ).to(device)
-    model.set_gradient_checkpointing(config.gradient_checkpointing)
-    optimizer = build_optimizer(model, cfg)
-    scheduler = build_scheduler(optimizer, cfg, total_steps)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision.use_grad_scaler)
+    model, optimizer, scheduler, scaler = _build_training(spec, config, data, device, precision, total_steps)
 
     stream = TrainStream(spec.objective, fold.train, config.data, tokenizer, cfg.batch_size, spec.seed)
     eval_batch_size = cfg.eval_batch_size or cfg.batch_size
@@ -111,8 +105,14 @@ def train_run(
     state = TrainState()
     checkpoint_path = run_dir / CHECKPOINT_NAME
     if checkpoint_path.exists():
-        state = load_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler)
-        log.info("%s: resuming from step %d", spec.run_id, state.step)
+        try:
+            state = load_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler)
+            log.info("%s: resuming from step %d", spec.run_id, state.step)
+        except CorruptCheckpointError as exc:  # never continue from garbage: start over, freshly seeded
+            discard_checkpoint(checkpoint_path, f"{spec.run_id}: {exc}")
+            model, optimizer, scheduler, scaler = _build_training(
+                spec, config, data, device, precision, total_steps
+            )
 
     reset_peak_memory(device)
     model.train()
@@ -127,6 +127,7 @@ def train_run(
             )
             state.step += 1
             state.tokens_seen += tokens_this_step
+            fault_point("step")
             if not math.isfinite(loss_sum):
                 raise DivergedError(state.step, loss_sum)
             state.curves.setdefault("train_step", []).append(state.step)
@@ -142,7 +143,7 @@ def train_run(
                 save_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler, state)
     except DivergedError as exc:
         log.warning("%s diverged: %s", spec.run_id, exc)
-        checkpoint_path.unlink(missing_ok=True)
+        discard_checkpoint(checkpoint_path)
         metrics = {"diverged_step": float(exc.step), "num_params": float(model.num_parameters())}
         return RunOutcome("diverged", metrics, state.curves, error=str(exc))
 
@@ -159,9 +160,28 @@ def train_run(
         metrics.update(run_probes(model, tokenizer.tokenizer, probe_tasks, config.probes, device))
     save_model(model, run_dir)
     shutil.copyfile(tokenizer.path, run_dir / "tokenizer.json")
-    checkpoint_path.unlink(missing_ok=True)
+    discard_checkpoint(checkpoint_path)
     extra = {"precision": precision.name, "device": str(device), "early_stopped": stop_early}
     return RunOutcome("completed", metrics, state.curves, extra=extra)
+
+
+def _build_training(spec: RunSpec, config: ExperimentConfig, data: ExperimentData, device, precision, total_steps):
+    """Model, optimizer, schedule and grad scaler of a run, freshly initialised from the run's seed."""
+    torch.manual_seed(spec.seed)  # initialisation and dropout; data order and masks use their own generators
+    tokenizer = data.tokenizer
+    model = build_model(
+        config.model,
+        objective=spec.objective,
+        attention=spec.attention,
+        vocab_size=tokenizer.vocab_size,
+        max_seq_length=config.data.max_seq_length,
+        pad_token_id=tokenizer.pad_id,
+    ).to(device)
+    model.set_gradient_checkpointing(config.gradient_checkpointing)
+    optimizer = build_optimizer(model, config.training)
+    scheduler = build_scheduler(optimizer, config.training, total_steps)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision.use_grad_scaler)
+    return model, optimizer, scheduler, scaler
 
 
 def _optimizer_step(
@@ -176,7 +196,12 @@ def _optimizer_step(
     device: torch.device,
     precision: Precision,
 ) -> tuple[float, int]:
-    """One optimizer step over ``accumulation`` micro-batches; returns the token-weighted loss and tokens."""
+    """One optimizer step over ``accumulation`` micro-batches; returns the token-weighted loss and tokens.
+
+    A non-finite gradient norm ends the run as diverged at this step, except under fp16 loss scaling, where
+    an overflow is expected now and then: the grad scaler skips that update and lowers its scale
+    (Micikevicius et al., 2018, "Mixed Precision Training", section 3.2).
+    """
     micro, scored, tokens = [], [], 0
     for _ in range(accumulation):
         epoch, index, batch = next(batches)
@@ -194,7 +219,12 @@ def _optimizer_step(
         scaler.scale(out.loss * (n / total_scored)).backward()
         loss_sum += out.loss.detach().float() * (n / total_scored)
     scaler.unscale_(optimizer)
-    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    if not scaler.is_enabled():
+        # one host sync for both numbers; with the scaler, inf/NaN gradients are its to handle
+        loss_value, norm_value = torch.stack([loss_sum, grad_norm.detach().float()]).tolist()
+        if math.isfinite(loss_value) and not math.isfinite(norm_value):
+            raise DivergedError(state.step + 1, norm_value, what="gradient norm")
     scaler.step(optimizer)
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
