@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
@@ -28,6 +29,7 @@ CORRECTIONS = ("holm", "bonferroni", "fdr_bh", "none")
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG_PATH = CONFIG_DIR / "default.yaml"
 QUICK_TEST_CONFIG_PATH = CONFIG_DIR / "quick_test.yaml"
+_MAX_INT = 2**63
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -188,6 +190,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
     try:
         loaded = yaml.safe_load(text)
+    except RecursionError as exc:  # PyYAML composes nested collections recursively
+        raise ConfigError(f"config file {path} is nested too deeply to be a configuration") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -283,19 +287,26 @@ def _coerce(annotation: Any, value: Any, key: str) -> Any:
             return value
         raise ConfigError(f"{key} must be true or false, got {_describe(value)}")
     if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
         if isinstance(value, float) and value.is_integer():
-            return int(value)
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) >= _MAX_INT:  # seeds and sizes end up in torch/numpy int64
+                raise ConfigError(f"{key} must be below 2**63 in magnitude, got {_describe(value)}")
+            return value
         raise ConfigError(f"{key} must be an integer, got {_describe(value)}")
     if annotation is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML reads 5e-5 (without a dot) as a string
+            number = float(value) if abs(value) < 1e308 else math.inf
+        elif isinstance(value, str):  # YAML reads 5e-5 (without a dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
+        if number is not None and math.isfinite(number):
+            return number
+        if number is not None:
+            raise ConfigError(f"{key} must be a finite number, got {_describe(value)}")
         raise ConfigError(f"{key} must be a number, got {_describe(value)}")
     if annotation is str:
         if isinstance(value, str):
@@ -305,7 +316,8 @@ def _coerce(annotation: Any, value: Any, key: str) -> Any:
 
 
 def _describe(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}"
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**60 else f"~1e{len(str(abs(value))) - 1}"
+    return f"{type(value).__name__} {text[:77] + '...' if len(text) > 80 else text}"
 
 
 # ------------------------------------------------------------------------------------------ validation
@@ -340,6 +352,8 @@ def validate(config: ExperimentConfig) -> None:
     from mlmclm.data.strategies import CLM_STRATEGIES, MLM_STRATEGIES
     from mlmclm.model.attention import ATTENTION_MECHANISMS
 
+    if len(config.experiment_name) > 100:  # it prefixes file names, which most file systems cap at 255 bytes
+        raise ConfigError(f"experiment_name must be at most 100 characters, got {len(config.experiment_name)}")
     if not _PLAIN_NAME.match(config.experiment_name):
         raise ConfigError(
             f"experiment_name {config.experiment_name!r} must be a plain file name "
