@@ -45,8 +45,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        os.chmod(tmp, 0o666 & ~current_umask())
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~current_umask())  # after write: some writers (safetensors) recreate the file
         fault_point(f"write:{path.name}", Path(tmp))
         os.replace(tmp, path)
     except BaseException as exc:

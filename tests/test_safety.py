@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import stat
 from pathlib import Path
 
 import pytest
@@ -31,8 +33,10 @@ def test_an_experiment_name_that_could_leave_the_output_directory_is_refused(tmp
 
 
 @pytest.mark.slow
-def test_training_probing_and_reporting_open_no_network_connection(tmp_path, monkeypatch):
-    """Without a hub resource (hf:...) named by the user, nothing may touch the network."""
+def test_training_offline_writes_every_output_with_ordinary_permissions(tmp_path, monkeypatch):
+    """Without a hub resource (hf:...) named by the user, nothing may touch the network; and every file the
+    grid, the analysis and the cache write is readable as an ordinary write under the umask would be."""
+    previous_umask = os.umask(0o022)
     attempts = []
 
     def refuse(*args, **kwargs):
@@ -55,6 +59,12 @@ def test_training_probing_and_reporting_open_no_network_connection(tmp_path, mon
     }
     config = tmp_path / "offline.yaml"
     config.write_text(yaml.safe_dump(settings))
-    assert main(["train", "--config", str(config), "--output-dir", str(tmp_path / "out"), "--quiet"]) == 0
+    try:
+        assert main(["train", "--config", str(config), "--output-dir", str(tmp_path / "out"), "--quiet"]) == 0
+    finally:
+        os.umask(previous_umask)
     assert attempts == []
     assert Path(tmp_path / "out" / "offline_report.md").is_file()
+    files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()] + list((tmp_path / "cache").rglob("*.npy"))
+    assert len(files) > 20
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {p.name: 0o644 for p in files}
