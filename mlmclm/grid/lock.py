@@ -53,8 +53,11 @@ def experiment_lock(output_dir: Path, experiment_name: str, command: str = "") -
         log.warning("no file locking on this platform: do not start two runs of %s at once", experiment_name)
         yield path
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (closed in the finally below)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (closed in the finally below)
+    except OSError as exc:  # a read-only or missing output location: say where, in one line
+        raise UserError(f"cannot create the lock file {path}: {exc.strerror or exc}") from exc
     try:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -175,3 +175,12 @@ def test_two_train_processes_on_one_experiment_the_second_refuses_with_one_line(
     assert second.returncode == 2
     assert second.stderr.strip().splitlines()[-1].startswith(f"error: experiment 'tiny' in {tmp_path}")
     assert f"already being run (pid {first.pid}" in second.stderr
+
+
+def test_an_output_directory_that_cannot_hold_the_lock_is_one_error_line(tmp_path, capsys):
+    from mlmclm.cli import main
+
+    (tmp_path / "a_file").write_text("")
+    code = main(["train", "--quick-test", "--output-dir", str(tmp_path / "a_file" / "out")])
+    assert code == 2
+    assert capsys.readouterr().err.startswith(f"error: cannot create the lock file {tmp_path / 'a_file' / 'out'}")
