@@ -165,7 +165,14 @@ def train_run(
     return RunOutcome("completed", metrics, state.curves, extra=extra)
 
 
-def _build_training(spec: RunSpec, config: ExperimentConfig, data: ExperimentData, device, precision, total_steps):
+def _build_training(
+    spec: RunSpec,
+    config: ExperimentConfig,
+    data: ExperimentData,
+    device: torch.device,
+    precision: Precision,
+    total_steps: int,
+) -> tuple[torch.nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler, torch.amp.GradScaler]:
     """Model, optimizer, schedule and grad scaler of a run, freshly initialised from the run's seed."""
     torch.manual_seed(spec.seed)  # initialisation and dropout; data order and masks use their own generators
     tokenizer = data.tokenizer
@@ -222,7 +229,7 @@ def _optimizer_step(
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
     if not scaler.is_enabled():
         # one host sync for both numbers; with the scaler, inf/NaN gradients are its to handle
-        loss_value, norm_value = torch.stack([loss_sum, grad_norm.detach().float()]).tolist()
+        loss_value, norm_value = torch.stack([loss_sum, grad_norm.detach().float().to(device)]).tolist()
         if math.isfinite(loss_value) and not math.isfinite(norm_value):
             raise DivergedError(state.step + 1, norm_value, what="gradient norm")
     scaler.step(optimizer)
