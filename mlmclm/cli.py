@@ -289,7 +289,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "mlmclm") -> int:
     except UserError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print("error: " + " ".join(str(exc).splitlines()), file=sys.stderr)  # one line, always
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted: finished runs are saved; rerun the same command to resume", file=sys.stderr)

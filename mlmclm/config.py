@@ -260,7 +260,7 @@ def from_dict(cls: type, values: Any, prefix: str) -> Any:
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.5)
             hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
-            raise ConfigError(f"unknown config key '{prefix}{key}'{hint}")
+            raise ConfigError(f"unknown config key '{prefix}{_printable(key)}'{hint}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in values.items():
@@ -313,6 +313,11 @@ def _coerce(annotation: Any, value: Any, key: str) -> Any:
             return value
         raise ConfigError(f"{key} must be a string, got {_describe(value)}")
     raise TypeError(f"unsupported config annotation {annotation!r} for {key}")
+
+
+def _printable(key: Any) -> str:
+    """A key as typed, with control characters escaped so the error stays on one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(key))
 
 
 def _describe(value: Any) -> str:
