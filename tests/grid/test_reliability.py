@@ -184,3 +184,51 @@ def test_an_output_directory_that_cannot_hold_the_lock_is_one_error_line(tmp_pat
     code = main(["train", "--quick-test", "--output-dir", str(tmp_path / "a_file" / "out")])
     assert code == 2
     assert capsys.readouterr().err.splitlines()[-1].startswith(f"error: cannot create the lock file {tmp_path}")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie has finished; only its exit status is left
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the process tree from Linux /proc")
+def test_worker_processes_die_with_a_killed_grid_instead_of_writing_on(grid, tmp_path):
+    config_path, _ = grid
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, str(REPO / "train.py"), "--config", str(config_path), "--output-dir", str(tmp_path),
+               "--quiet", "--workers", "2", "--max-steps", "3000"]
+    # no pipes: an orphaned worker would hold them open and block the test
+    parent = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    try:
+        checkpoints = [tmp_path / "experiments" / f"standard_{o}_run0" / "checkpoint.pt" for o in ("mlm", "clm")]
+        deadline = time.time() + 240
+        while not all(c.exists() for c in checkpoints) and parent.poll() is None and time.time() < deadline:
+            time.sleep(0.1)
+        assert parent.poll() is None and all(c.exists() for c in checkpoints), "workers never started training"
+        workers = [pid for pid in _children(parent.pid)
+                   if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(workers) == 2
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.time() + 30
+        while any(_alive(pid) for pid in workers) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in workers)
+    finally:
+        parent.kill()
+        parent.wait()
+        for pid in workers:  # never leave an orphan training on the machine, even when the test fails
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
