@@ -18,6 +18,7 @@ import socket
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import IO
 
 from mlmclm.errors import UserError
 
@@ -83,7 +84,7 @@ def experiment_lock(output_dir: Path, experiment_name: str, command: str = "") -
         handle.close()
 
 
-def _read_holder(handle) -> dict:
+def _read_holder(handle: IO[str]) -> dict:
     handle.seek(0)
     try:
         holder = json.loads(handle.read() or "{}")
@@ -92,7 +93,7 @@ def _read_holder(handle) -> dict:
     return holder if isinstance(holder, dict) else {}
 
 
-def _write_holder(handle, command: str) -> None:
+def _write_holder(handle: IO[str], command: str) -> None:
     handle.seek(0)
     handle.truncate(0)
     holder = {
@@ -105,7 +106,7 @@ def _write_holder(handle, command: str) -> None:
     handle.flush()
 
 
-def _held_by_message(path: Path, handle, experiment_name: str) -> str:
+def _held_by_message(path: Path, handle: IO[str], experiment_name: str) -> str:
     holder = _read_holder(handle)
     who = f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}, started {holder.get('started', '?')}"
     return (
