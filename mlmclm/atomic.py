@@ -1,14 +1,41 @@
-"""Atomic file writes (temp file in the same directory + os.replace): a crash never leaves half a file."""
+"""Atomic file writes (temp file in the same directory + os.replace): a crash never leaves half a file.
+
+The finished file gets the permissions an ordinary ``open(path, "w")`` would give (``0o666`` less the
+umask), not the owner-only ``0o600`` of :func:`tempfile.mkstemp`, so collaborators can read results. A full
+disk (ENOSPC, or a quota: EDQUOT) becomes one :class:`DiskFullError` naming the file; the previous version
+of the file stays in place.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from mlmclm.errors import UserError
+from mlmclm.faults import fault_point
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+_umask_lock = threading.Lock()
+
+
+class DiskFullError(UserError):
+    """No space left (or quota exceeded) while writing a file; everything finished before is intact."""
+
+
+def current_umask() -> int:
+    """The process umask (reading it means setting it, so briefly and under a lock)."""
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -19,11 +46,35 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~current_umask())  # after write: some writers (safetensors) recreate the file
+        fault_point(f"write:{path.name}", Path(tmp))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if _is_disk_full(exc, path.parent):
+            raise DiskFullError(
+                f"no space left on the device while writing {path}; free some space and rerun the same command "
+                "(finished runs are kept)"
+            ) from exc
         raise
     return path
+
+
+def _is_disk_full(exc: BaseException | None, directory: Path) -> bool:
+    """ENOSPC/EDQUOT anywhere in the exception chain (torch.save wraps the OSError in a RuntimeError), or a
+    failed write on a device with no free byte left (C++ writers report no errno)."""
+    if exc is not None and not isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        try:
+            if shutil.disk_usage(directory).free == 0:
+                return True
+        except OSError:
+            pass
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

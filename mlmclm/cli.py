@@ -159,6 +159,7 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
     rank = _join_data_parallel_job(config)
     if args.dry_run:
         return _dry_run(config) if rank == 0 else 0
+    from mlmclm.grid.lock import experiment_lock
     from mlmclm.grid.results import load_raw_results
     from mlmclm.grid.runner import run_grid
 
@@ -168,10 +169,12 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
         f" after {sweep} learning-rate sweep runs" if sweep else "", config.output_dir,
     )
     log.debug("resolved config:\n%s", dump_yaml(config))
-    raw_path = run_grid(config, command, quiet=args.quiet or rank > 0)
-    if rank > 0:  # rank 0 alone analyses, reports and prints
+    if rank > 0:  # rank 0 alone holds the lock, analyses, reports and prints
+        run_grid(config, command, quiet=True)
         return 0
-    return _analyze_and_print(load_raw_results(raw_path), raw_path, config.statistics, Path(config.output_dir))
+    with experiment_lock(Path(config.output_dir), config.experiment_name, command):  # report writes too
+        raw_path = run_grid(config, command, quiet=args.quiet)
+        return _analyze_and_print(load_raw_results(raw_path), raw_path, config.statistics, Path(config.output_dir))
 
 
 def _join_data_parallel_job(config) -> int:
@@ -390,7 +393,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "mlmclm") -> int:
     except UserError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print("error: " + " ".join(str(exc).splitlines()), file=sys.stderr)  # one line, always
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted: finished runs are saved; rerun the same command to resume", file=sys.stderr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
+import math
 import re
 import types
 import typing
@@ -34,6 +35,7 @@ DEFAULT_CONFIG_PATH = CONFIG_DIR / "default.yaml"
 QUICK_TEST_CONFIG_PATH = CONFIG_DIR / "quick_test.yaml"
 QUICK_TEST_LAYER = "--quick-test"
 COMMAND_LINE_LAYER = "the command line"
+_MAX_INT = 2**63
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -209,6 +211,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
     try:
         loaded = yaml.safe_load(text)
+    except RecursionError as exc:  # PyYAML composes nested collections recursively
+        raise ConfigError(f"config file {path} is nested too deeply to be a configuration") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -303,7 +307,7 @@ def from_dict(cls: type, values: Any, prefix: str) -> Any:
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.5)
             hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
-            raise ConfigError(f"unknown config key '{prefix}{key}'{hint}")
+            raise ConfigError(f"unknown config key '{prefix}{_printable(key)}'{hint}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in values.items():
@@ -330,19 +334,26 @@ def _coerce(annotation: Any, value: Any, key: str) -> Any:
             return value
         raise ConfigError(f"{key} must be true or false, got {_describe(value)}")
     if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
         if isinstance(value, float) and value.is_integer():
-            return int(value)
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) >= _MAX_INT:  # seeds and sizes end up in torch/numpy int64
+                raise ConfigError(f"{key} must be below 2**63 in magnitude, got {_describe(value)}")
+            return value
         raise ConfigError(f"{key} must be an integer, got {_describe(value)}")
     if annotation is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML reads 5e-5 (without a dot) as a string
+            number = float(value) if abs(value) < 1e308 else math.inf
+        elif isinstance(value, str):  # YAML reads 5e-5 (without a dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
+        if number is not None and math.isfinite(number):
+            return number
+        if number is not None:
+            raise ConfigError(f"{key} must be a finite number, got {_describe(value)}")
         raise ConfigError(f"{key} must be a number, got {_describe(value)}")
     if annotation is str:
         if isinstance(value, str):
@@ -351,8 +362,14 @@ def _coerce(annotation: Any, value: Any, key: str) -> Any:
     raise TypeError(f"unsupported config annotation {annotation!r} for {key}")
 
 
+def _printable(key: Any) -> str:
+    """A key as typed, with control characters escaped so the error stays on one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(key))
+
+
 def _describe(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}"
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**60 else f"~1e{len(str(abs(value))) - 1}"
+    return f"{type(value).__name__} {text[:77] + '...' if len(text) > 80 else text}"
 
 
 # ------------------------------------------------------------------------------------------ validation
@@ -387,6 +404,8 @@ def validate(config: ExperimentConfig) -> None:
     from mlmclm.data.strategies import CLM_STRATEGIES, MLM_STRATEGIES
     from mlmclm.model.attention import ATTENTION_MECHANISMS
 
+    if len(config.experiment_name) > 100:  # it prefixes file names, which most file systems cap at 255 bytes
+        raise ConfigError(f"experiment_name must be at most 100 characters, got {len(config.experiment_name)}")
     if not _PLAIN_NAME.match(config.experiment_name):
         raise ConfigError(
             f"experiment_name {config.experiment_name!r} must be a plain file name "

@@ -154,6 +154,8 @@ def _jsonl_documents(handle: IO[str], text_field: str, path: Path) -> Iterator[s
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(f"{path} line {number}: invalid JSON ({exc.msg})") from exc
+        except RecursionError as exc:
+            raise DataError(f"{path} line {number}: JSON nested too deeply to be a record") from exc
         yield _field(record, text_field, f"{path} line {number}")
 
 
@@ -163,6 +165,8 @@ def _json_documents(handle: IO[str], text_field: str, path: Path) -> Iterator[st
         records = json.load(handle)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: invalid JSON at line {exc.lineno} ({exc.msg})") from exc
+    except RecursionError as exc:
+        raise DataError(f"{path}: JSON nested too deeply to be a list of records") from exc
     if isinstance(records, dict) and isinstance(records.get("data"), list):
         records = records["data"]
     if not isinstance(records, list):

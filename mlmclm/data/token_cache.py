@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from mlmclm.atomic import current_umask
 from mlmclm.data.tokenizer import TokenizerInfo
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ def cached_tokenization(
     if not (directory / "meta.json").is_file():
         cache_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=cache_dir, prefix=f".{key}."))
+        os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp's 0o700 would hide a shared cache from others
         try:
             for name, texts in splits.items():
                 docs = tokenize_documents(texts, info, desc=f"tokenizing {name}")

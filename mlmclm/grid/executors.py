@@ -7,9 +7,12 @@ so a new backend is one class here.
 from __future__ import annotations
 
 import concurrent.futures
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
+import sys
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -20,6 +23,8 @@ from mlmclm.errors import ConfigError
 from mlmclm.grid.worker import RunJob, WorkerContext, execute_run, init_worker_process, init_worker_with_data
 
 log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class Executor(Protocol):
@@ -56,8 +61,8 @@ class ProcessExecutor:
         with concurrent.futures.ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=ctx,
-            initializer=init_worker_process,
-            initargs=(self.config_dict, self.threads),
+            initializer=_init_pool_worker,
+            initargs=(os.getpid(), self.config_dict, self.threads),
         ) as pool:
             futures = [pool.submit(execute_run, job) for job in jobs]
             try:
@@ -67,6 +72,19 @@ class ProcessExecutor:
                 for future in futures:
                     future.cancel()
                 raise
+
+
+def _init_pool_worker(parent_pid: int, config_dict: dict, threads: int) -> None:
+    """Die with the grid process, then prepare the data: a worker orphaned by a SIGKILL of its parent would
+    otherwise keep training and writing into a run directory that the rerun is using."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):  # no prctl (e.g. another libc): keep the old behaviour
+            pass
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+    init_worker_process(config_dict, threads)
 
 
 class RayExecutor:

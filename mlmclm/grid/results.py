@@ -18,6 +18,7 @@ from typing import Any
 
 from mlmclm.atomic import atomic_write_json
 from mlmclm.errors import UserError
+from mlmclm.grid.invocations import carried_invocations
 from mlmclm.grid.plan import LR_SWEEP, RunSpec
 
 SCHEMA_VERSION = 1
@@ -156,6 +157,7 @@ class ResultsStore:
         store.document["runs"] = finished
         if finished_sweep:
             store.document["lr_sweep"] = {"runs": finished_sweep}
+        store.document["invocations"] = carried_invocations(previous, store.document["runs"])
         return store
 
     def _discard_previous(self) -> None:

@@ -11,6 +11,8 @@ from mlmclm.data import prepare_data
 from mlmclm.environment import collect_environment
 from mlmclm.errors import UserError
 from mlmclm.grid.executors import make_executor
+from mlmclm.grid.invocations import start_invocation
+from mlmclm.grid.lock import experiment_lock
 from mlmclm.grid.lr_sweep import choose_learning_rates
 from mlmclm.grid.plan import RunSpec, plan_runs, plan_sweep_runs
 from mlmclm.grid.results import ResultsStore, check_run_directories, load_raw_results, raw_results_path, run_directory
@@ -31,6 +33,9 @@ def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Pat
 
     Under torchrun every rank calls this; rank 0 alone prepares the caches first, owns the results store
     and decides which runs are pending, and the other ranks receive its job lists (docs/scaling.md).
+
+    Rank 0 holds the experiment's lock throughout, so a second invocation on the same output directory and
+    experiment refuses instead of interleaving writes (:mod:`mlmclm.grid.lock`).
     """
     ctx = distributed.current()
     output_dir = Path(config.output_dir)
@@ -38,6 +43,13 @@ def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Pat
         _check_world_size(raw_results_path(output_dir, config.experiment_name), ctx.world_size)
     if not ctx.is_main:
         return _follow_main(config)
+    with experiment_lock(output_dir, config.experiment_name, command):
+        return _run_grid_locked(config, command, quiet)
+
+
+def _run_grid_locked(config: ExperimentConfig, command: str, quiet: bool) -> Path:
+    ctx = distributed.current()
+    output_dir = Path(config.output_dir)
     sweep_specs = plan_sweep_runs(config)
     specs = plan_runs(config)
     data = prepare_data(config)
@@ -59,11 +71,18 @@ def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Pat
         for spec in sweep_specs + specs:
             shutil.rmtree(run_directory(output_dir, spec), ignore_errors=True)
     store.order = {spec.run_id: index for index, spec in enumerate(sweep_specs + specs)}
+    invocation = start_invocation(store.document, command)
     store.save()
 
+    recorded = {run["run_id"] for run in store.document["runs"]}
     pending_sweep = [spec for spec in sweep_specs if store.finished(spec) is None]
     specs = _final_specs(config, store, warn=False)  # conditions whose sweep finished earlier are decided
     pending = [spec for spec in specs if spec.learning_rate is None or store.finished(spec) is None]
+    # runs a killed invocation finished on disk but never put in the aggregate count for this one
+    recovered = [run["run_id"] for run in store.document["runs"] if run["run_id"] not in recorded]
+    if recovered:
+        invocation["runs_added"] += recovered
+        store.save()
     planned = len(sweep_specs) + len(specs)
     log.info(
         "%d runs planned (%d of them learning-rate sweep runs), %d already finished, %d to run; budget %d "
@@ -75,12 +94,12 @@ def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Pat
     executor = make_executor(config, data, progress.run_callback)
     try:
         jobs = distributed.broadcast_from_main(_jobs(pending_sweep, output_dir, budget.optimizer_steps, store, config))
-        _execute(executor, jobs, store, progress)
+        _execute(executor, jobs, store, progress, invocation)
         if sweep_specs:
             specs = _final_specs(config, store)
             pending = [spec for spec in specs if spec.learning_rate is not None and store.finished(spec) is None]
         jobs = distributed.broadcast_from_main(_jobs(pending, output_dir, budget.optimizer_steps, store, config))
-        _execute(executor, jobs, store, progress)
+        _execute(executor, jobs, store, progress, invocation)
     finally:
         progress.close()
     return store.path
@@ -129,9 +148,12 @@ def _jobs(specs: list[RunSpec], output_dir: Path, steps: int, store: ResultsStor
     ]
 
 
-def _execute(executor, jobs: list[RunJob], store: ResultsStore, progress: GridProgress) -> None:
+def _execute(
+    executor, jobs: list[RunJob], store: ResultsStore, progress: GridProgress, invocation: dict
+) -> None:
     if not jobs:
         return
     for record in executor.run(jobs):
+        invocation["runs_added"].append(record["run_id"])
         store.record(record)
         progress.run_finished(record)

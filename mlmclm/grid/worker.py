@@ -1,7 +1,7 @@
 """Execute one planned run and turn its outcome into a run record (in-process or in a worker process).
 
-Exceptions inside a run become a ``failed`` record so one crash never stops the grid; Ctrl-C is not
-caught, so an interrupted grid stops cleanly and the rerun continues from the last checkpoint.
+Exceptions inside a run become a ``failed`` record so one crash never stops the grid; Ctrl-C and a full disk
+are not caught, so the grid stops cleanly and the rerun continues from the last checkpoint.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from mlmclm.atomic import atomic_write_json
+from mlmclm.atomic import DiskFullError, atomic_write_json
 from mlmclm.config import ExperimentConfig, from_dict
 from mlmclm.data import ExperimentData, prepare_data
 from mlmclm.grid.plan import LR_SWEEP, RunSpec
@@ -92,6 +92,8 @@ def execute_run(job: RunJob, context: WorkerContext | None = None) -> dict:
     provenance = context.data.provenance(spec.fold)  # data_hash, tokenizer_hash: what this run trains on
     claim_run_directory(run_dir, job.experiment_name, job.config_fingerprint, provenance)
     distributed.barrier()  # the directory is claimed (and cleaned) before any rank looks for a checkpoint
+    for leftover in run_dir.glob(".*.tmp"):  # atomic writes of a killed earlier attempt at this run
+        leftover.unlink(missing_ok=True)
     handler = logging.FileHandler(run_dir / "run.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
@@ -107,6 +109,8 @@ def execute_run(job: RunJob, context: WorkerContext | None = None) -> dict:
         record.update(status=outcome.status, metrics=outcome.metrics, curves=outcome.curves, **outcome.extra)
         if outcome.error:
             record["error"] = outcome.error
+    except DiskFullError:
+        raise  # not the run's fault: stop the grid with one clear line; a rerun continues from here
     except Exception as exc:  # one crashed run (e.g. out of memory) is recorded and the grid goes on
         log.error("%s failed: %s\n%s", spec.run_id, exc, traceback.format_exc())
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}", metrics={}, curves={})

@@ -14,6 +14,7 @@ import numpy as np
 from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT, MLM_VS_CLM
 from mlmclm.analysis.conditions import condition_label, is_like_for_like, is_probe_metric
+from mlmclm.grid.invocations import contributing_invocations
 from mlmclm.report.caveats import banner_lines, fmt_spread, fmt_statistic, is_noise_level, is_void_comparison
 from mlmclm.report.labels import direction_words, fmt, fmt_p, metric_label
 
@@ -585,26 +586,13 @@ def _methods(analysis: Analysis) -> list[str]:
     ]
 
 
-def _reproduce_commands(raw: Mapping[str, Any], analyze_command: str | None) -> list[str]:
-    """The commands that made this report: the training invocation, then the ``analyze`` one if any."""
-    command = raw.get("command") or "(not recorded)"
-    if analyze_command is None:
-        return [command]
-    return [
-        "# train the runs (writes the raw results and the training report)",
-        command,
-        "# re-analyse them with these settings (this report)",
-        analyze_command,
-    ]
-
-
 def _origin(raw: Mapping[str, Any], analyze_command: str | None) -> str:
     created = f"Created from raw results of {raw.get('created', 'unknown date')}"
     if analyze_command is None:
-        return f"{created}. Reproduce the experiment with:"
+        return f"{created}."
     return (
         f"{created} by `mlmclm analyze`, with the statistics settings below; this re-analysis is written beside "
-        "the training report and leaves it unchanged. Reproduce it with:"
+        "the training report and leaves it unchanged."
     )
 
 
@@ -619,17 +607,13 @@ def render_report(
 
     ``analyze_command`` is the ``mlmclm analyze`` invocation of a re-analysis, reproduced after the training
     command."""
-    commands = _reproduce_commands(raw, analyze_command)
+    reproduce = reproduce_lines(raw, analyze_command)
     lines = [
         f"# {experiment_name}: masked (MLM) vs causal (CLM) language modelling",
         "",
         *banner_lines(analysis, raw),
-        _origin(raw, analyze_command),
-        "",
-        "```bash",
-        *commands,
-        "```",
-        "",
+        f"{_origin(raw, analyze_command)} {reproduce[0]}",
+        *reproduce[1:],
     ]
     lines += _setup(analysis, raw)
     lines += learning_rate_lines(raw)
@@ -662,5 +646,33 @@ def render_report(
     lines += _data(raw)
     lines += ["## Environment", ""] + _mapping_table(raw.get("environment"), "No environment was recorded.")
     lines += _methods(analysis)
-    lines += ["## Reproduce", "", "```bash", *commands, "```", ""]
+    lines += ["## Reproduce", "", *reproduce]
     return "\n".join(lines)
+
+
+def reproduce_lines(raw: Mapping[str, Any], analyze_command: str | None = None) -> list[str]:
+    """The command(s) that reproduce every run in ``raw``: one when a single command produced them all,
+    else each contributing command, in order, with the runs it added (later ones resume into the same
+    output directory); then the ``analyze`` command of a re-analysis."""
+    invocations = contributing_invocations(dict(raw))
+    if len(invocations) <= 1:
+        intro = "Reproduce the experiment with:"
+        commands = [invocations[0]["command"] if invocations else raw.get("command") or "(not recorded)"]
+    else:
+        intro = (
+            f"The runs were produced by {len(invocations)} commands; run them in this order, in the same output "
+            "directory (each one resumes into the results of the ones before), to reproduce all of them:"
+        )
+        commands = []
+        for entry in invocations:
+            runs = entry["runs"]
+            shown = ", ".join(runs[:6]) + (f", ... ({len(runs)} runs)" if len(runs) > 6 else "")
+            commands += [f"# {entry.get('started') or 'unknown time'}: added {shown}", entry["command"]]
+    if analyze_command is not None:
+        commands = [
+            "# train the runs (writes the raw results and the training report)",
+            *commands,
+            "# re-analyse them with these settings (this report)",
+            analyze_command,
+        ]
+    return [intro, "", "```bash", *commands, "```", ""]

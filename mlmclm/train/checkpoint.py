@@ -1,14 +1,26 @@
-"""Mid-run checkpoints: everything needed to continue an interrupted run with identical numbers."""
+"""Mid-run checkpoints: everything needed to continue an interrupted run with identical numbers.
+
+Each checkpoint is written atomically and its SHA-256 is kept beside it (``checkpoint.pt.sha256``). A
+checkpoint that is truncated, corrupted, or whose digest does not match is never trusted: it is moved aside
+to ``checkpoint.pt.corrupt`` and the run restarts from step 0, which gives the same numbers as an
+uninterrupted run because every random stream is seeded.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 
-from mlmclm.atomic import atomic_write
-from mlmclm.errors import DataError
+from mlmclm.atomic import atomic_write, atomic_write_text
+
+log = logging.getLogger(__name__)
+DIGEST_SUFFIX = ".sha256"
+CORRUPT_SUFFIX = ".corrupt"
 
 
 @dataclass
@@ -29,7 +41,24 @@ class TrainState:
     world_size: int = 1  # data-parallel ranks that wrote it; positions count A x W micro-batches per step
 
 
+class CorruptCheckpointError(Exception):
+    """A checkpoint file that cannot be trusted (unreadable, truncated, or not matching its digest)."""
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _digest_path(path: Path) -> Path:
+    return path.with_name(path.name + DIGEST_SUFFIX)
+
+
 def save_checkpoint(path, model, optimizer, scheduler, scaler, state: TrainState) -> None:
+    path = Path(path)
     payload = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -39,20 +68,52 @@ def save_checkpoint(path, model, optimizer, scheduler, scaler, state: TrainState
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    digest = {}
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a Python file object, so a full disk surfaces as OSError(ENOSPC)
+            torch.save(payload, handle)
+        digest["sha256"] = file_sha256(tmp)
+        # The digest goes first: a crash between the two renames leaves a mismatch, read as "corrupt".
+        atomic_write_text(_digest_path(path), digest["sha256"] + "\n")
+
+    atomic_write(path, write)
+
+
+def verify_checkpoint(path: Path) -> None:
+    """Raise :class:`CorruptCheckpointError` unless ``path`` matches the digest written with it."""
+    try:
+        expected = _digest_path(path).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorruptCheckpointError(f"no readable digest beside {path}") from exc
+    if file_sha256(path) != expected:
+        raise CorruptCheckpointError(f"{path} does not match its SHA-256 (truncated or corrupted)")
 
 
 def load_checkpoint(path, model, optimizer, scheduler, scaler) -> TrainState:
-    """Restore a checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no pickled code)."""
+    """Restore a verified checkpoint (``weights_only=True``: no pickled code); raises CorruptCheckpointError."""
+    path = Path(path)
+    verify_checkpoint(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file: say which file and how to recover
-        raise DataError(f"cannot read checkpoint {path}: {exc}; delete it to restart that run") from exc
-    model.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
-    scheduler.load_state_dict(payload["scheduler"])
-    scaler.load_state_dict(payload["scaler"])
-    torch.set_rng_state(payload["torch_rng"])
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        scheduler.load_state_dict(payload["scheduler"])
+        scaler.load_state_dict(payload["scaler"])
+        state = TrainState(**payload["state"])
+        torch.set_rng_state(payload["torch_rng"])
+    except Exception as exc:  # a foreign file or one from another model: unusable, like a corrupt one
+        raise CorruptCheckpointError(f"cannot restore {path}: {exc}".splitlines()[0]) from exc
     if payload["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(payload["cuda_rng"])
-    return TrainState(**payload["state"])
+    return state
+
+
+def discard_checkpoint(path: Path, reason: str | None = None) -> None:
+    """Remove a checkpoint and its digest; with a ``reason``, keep the file as ``*.corrupt`` and warn."""
+    path = Path(path)
+    if reason is not None and path.exists():
+        log.warning("%s; moved it to %s and restarting the run from step 0", reason, path.name + CORRUPT_SUFFIX)
+        path.replace(path.with_name(path.name + CORRUPT_SUFFIX))
+    path.unlink(missing_ok=True)
+    _digest_path(path).unlink(missing_ok=True)

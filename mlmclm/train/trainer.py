@@ -25,10 +25,17 @@ import torch
 from mlmclm.atomic import atomic_write_text
 from mlmclm.config import ExperimentConfig, TrainingConfig
 from mlmclm.data import ExperimentData, TrainStream, build_eval_batches
+from mlmclm.faults import fault_point
 from mlmclm.grid.plan import RunSpec
 from mlmclm.model import build_model, save_model
 from mlmclm.train import distributed
-from mlmclm.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
+from mlmclm.train.checkpoint import (
+    CorruptCheckpointError,
+    TrainState,
+    discard_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from mlmclm.train.device import Precision, choose_precision, peak_memory_mb, reset_peak_memory, resolve_device
 from mlmclm.train.evaluate import evaluate, majority_token_accuracy
 from mlmclm.train.optim import build_optimizer, build_scheduler
@@ -40,10 +47,10 @@ StepCallback = Callable[[int, int, float, float], None]  # (step, total_steps, l
 
 
 class DivergedError(RuntimeError):
-    """The training loss became NaN or infinite."""
+    """The training loss or the gradient norm became NaN or infinite."""
 
-    def __init__(self, step: int, loss: float) -> None:
-        super().__init__(f"loss became {loss} at step {step}")
+    def __init__(self, step: int, loss: float, what: str = "loss") -> None:
+        super().__init__(f"{what} became {loss} at step {step}")
         self.step = step
 
 
@@ -117,20 +124,7 @@ def train_run(
     precision = choose_precision(device, config.mixed_precision)
     fold = data.fold(spec.fold)
     tokenizer = fold.tokenizer  # under cross-validation, the fold's own (trained on its training part)
-    torch.manual_seed(spec.seed)  # initialisation and dropout; data order and masks use their own generators
-
-    model = build_model(
-        config.model,
-        objective=spec.objective,
-        attention=spec.attention,
-        vocab_size=tokenizer.vocab_size,
-        max_seq_length=config.data.max_seq_length,
-        pad_token_id=tokenizer.pad_id,
-    ).to(device)
-    model.set_gradient_checkpointing(config.gradient_checkpointing)
-    optimizer = build_optimizer(model, cfg)
-    scheduler = build_scheduler(optimizer, cfg, total_steps)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision.use_grad_scaler)
+    model, optimizer, scheduler, scaler = _build_training(spec, config, cfg, tokenizer, device, precision, total_steps)
 
     stream = TrainStream(spec.objective, fold.train, config.data, tokenizer, cfg.batch_size, spec.seed)
     eval_batch_size = cfg.eval_batch_size or cfg.batch_size
@@ -142,12 +136,20 @@ def train_run(
     resumed_from_step = 0
     checkpoint_path = run_dir / CHECKPOINT_NAME
     if checkpoint_path.exists():
-        state = load_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler)
-        distributed.check_resumed_world_size(state, checkpoint_path)
-        if state.target_coverage is not None:
-            stream.coverage.restore(state.target_coverage)
-        log.info("%s: resuming from step %d", spec.run_id, state.step)
-        resumed_from_step = state.step
+        try:
+            state = load_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler)
+            distributed.check_resumed_world_size(state, checkpoint_path)
+            if state.target_coverage is not None:
+                stream.coverage.restore(state.target_coverage)
+            log.info("%s: resuming from step %d", spec.run_id, state.step)
+            resumed_from_step = state.step
+        except CorruptCheckpointError as exc:  # never continue from garbage: start over, freshly seeded
+            if ctx.is_main:
+                discard_checkpoint(checkpoint_path, f"{spec.run_id}: {exc}")
+            state = TrainState()
+            model, optimizer, scheduler, scaler = _build_training(
+                spec, config, cfg, tokenizer, device, precision, total_steps
+            )
     state.world_size = ctx.world_size
     if ctx.rank > 0:
         torch.manual_seed(_rank_dropout_seed(spec.seed, ctx.rank, state.step))
@@ -166,6 +168,7 @@ def train_run(
             )
             state.step += 1
             state.tokens_seen += tokens_this_step
+            fault_point("step")
             if not math.isfinite(loss_sum):
                 raise DivergedError(state.step, loss_sum)
             state.curves.setdefault("train_step", []).append(state.step)
@@ -189,7 +192,7 @@ def train_run(
         log.warning("%s diverged: %s", spec.run_id, exc)
         _merge_coverage(stream, device)
         if ctx.is_main:
-            checkpoint_path.unlink(missing_ok=True)
+            discard_checkpoint(checkpoint_path)
         metrics = {"diverged_step": float(exc.step), "num_params": float(model.num_parameters())}
         extra = {"tokens": token_record(state, stream, cfg.gradient_accumulation_steps * ctx.world_size)}
         return RunOutcome("diverged", metrics, state.curves, error=str(exc), extra=extra)
@@ -213,7 +216,7 @@ def train_run(
         metrics.update(run_probes(model, tokenizer.tokenizer, probe_tasks, config.probes, device))
     save_model(model, run_dir)
     _save_tokenizer(tokenizer, run_dir / "tokenizer.json")
-    checkpoint_path.unlink(missing_ok=True)
+    discard_checkpoint(checkpoint_path)
     extra = {
         "precision": precision.name,
         "device": str(device),
@@ -240,6 +243,34 @@ def _merge_coverage(stream: TrainStream, device: torch.device) -> None:
         stream.coverage.scored = scored.numpy()
 
 
+def _build_training(
+    spec: RunSpec,
+    config: ExperimentConfig,
+    cfg: TrainingConfig,
+    tokenizer,
+    device: torch.device,
+    precision: Precision,
+    total_steps: int,
+) -> tuple[torch.nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler, torch.amp.GradScaler]:
+    """Model, optimizer, schedule and grad scaler of a run, freshly initialised from the run's seed.
+
+    ``cfg`` is the run's training config (its learning rate may come from the sweep)."""
+    torch.manual_seed(spec.seed)  # initialisation and dropout; data order and masks use their own generators
+    model = build_model(
+        config.model,
+        objective=spec.objective,
+        attention=spec.attention,
+        vocab_size=tokenizer.vocab_size,
+        max_seq_length=config.data.max_seq_length,
+        pad_token_id=tokenizer.pad_id,
+    ).to(device)
+    model.set_gradient_checkpointing(config.gradient_checkpointing)
+    optimizer = build_optimizer(model, cfg)
+    scheduler = build_scheduler(optimizer, cfg, total_steps)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision.use_grad_scaler)
+    return model, optimizer, scheduler, scaler
+
+
 def _optimizer_step(
     trainable: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -258,6 +289,10 @@ def _optimizer_step(
     ``trainable`` is the model, or under DDP a wrapper whose forward is the loss
     (:func:`mlmclm.train.distributed.wrap_for_training`); DDP's backward averages the gradients over the
     W ranks, so each rank scales its micro-batch losses by W.
+
+    A non-finite gradient norm ends the run as diverged at this step, except under fp16 loss scaling, where
+    an overflow is expected now and then: the grad scaler skips that update and lowers its scale
+    (Micikevicius et al., 2018, "Mixed Precision Training", section 3.2).
     """
     world = distributed.current().world_size
     micro, scored, tokens = [], [], 0
@@ -285,7 +320,12 @@ def _optimizer_step(
             scaler.scale(out.loss * (n * world / total_scored)).backward()
         loss_sum += out.loss.detach().float() * (n / total_scored)
     scaler.unscale_(optimizer)
-    torch.nn.utils.clip_grad_norm_(trainable.parameters(), max_grad_norm)
+    grad_norm = torch.nn.utils.clip_grad_norm_(trainable.parameters(), max_grad_norm)
+    if not scaler.is_enabled():
+        # one host sync for both numbers; with the scaler, inf/NaN gradients are its to handle
+        loss_value, norm_value = torch.stack([loss_sum, grad_norm.detach().float().to(device)]).tolist()
+        if math.isfinite(loss_value) and not math.isfinite(norm_value):
+            raise DivergedError(state.step + 1, norm_value, what="gradient norm")
     scaler.step(optimizer)
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
