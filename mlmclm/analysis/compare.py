@@ -33,6 +33,7 @@ from mlmclm.analysis.conditions import (
 from mlmclm.analysis.divergence import DivergenceComparison, DivergenceRate, analyze_divergence
 from mlmclm.analysis.intervals import ConfidenceInterval
 from mlmclm.analysis.multiple_comparisons import adjust_pvalues
+from mlmclm.analysis.resampled import NO_CV_CORRECTION, CrossValidationDesign
 from mlmclm.analysis.variance_components import VarianceComponents, fold_seed_variance
 from mlmclm.config import OBJECTIVES, StatisticsConfig
 from mlmclm.errors import UserError
@@ -103,6 +104,8 @@ class Comparison:
     better_group: str | None
     like_for_like: bool
     caveat: str | None
+    cv_correction: str = NO_CV_CORRECTION  # "nadeau_bengio" when the variance was inflated for CV overlap
+    cv_test_train_ratio: float | None = None  # n_test/n_train behind that inflation, 1/(folds − 1)
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,7 @@ class Analysis:
     # Diverged runs drop out of the metric analyses; divergence is tested as its own outcome (divergence.py).
     divergence_rates: tuple[DivergenceRate, ...] = ()
     divergence_comparisons: tuple[DivergenceComparison, ...] = ()
+    cross_validation: CrossValidationDesign | None = None  # the design behind every CV correction
 
     def summaries_for(self, metric: str) -> list[ConditionSummary]:
         return [summary for summary in self.summaries if summary.metric == metric]
@@ -138,17 +142,26 @@ def _rng(seed: int, key: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(key.encode())])
 
 
-def summarize_condition(sample: ConditionSample, settings: StatisticsConfig) -> ConditionSummary:
-    """n, mean, SD (ddof=1), median, range and a bootstrap CI of the mean."""
+def cross_validation_design(
+    raw_results: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]
+) -> CrossValidationDesign | None:
+    """The k-fold design of the grid: ``folds`` from the config when ``cross_validation`` is on, else the number
+    of distinct fold labels when the runs carry two or more (hand-assembled results); ``None`` without folds."""
+    config = raw_results.get("config") or {}
+    labels = {run.get("fold") for run in runs if run.get("fold") is not None}
+    folds = config.get("folds") if config.get("cross_validation") else None
+    if not isinstance(folds, int) or isinstance(folds, bool):
+        folds = len(labels)
+    return CrossValidationDesign(folds) if folds >= 2 and len(labels) >= 2 else None
+
+
+def summarize_condition(
+    sample: ConditionSample, settings: StatisticsConfig, design: CrossValidationDesign | None = None
+) -> ConditionSummary:
+    """n, mean, SD (ddof=1), median, range and a t-interval of the mean (CV-corrected under ``design``)."""
     values = sample.values
     n = values.size
-    ci = intervals.bootstrap_ci(
-        (values,),
-        intervals.mean_statistic,
-        confidence_level=settings.confidence_level,
-        n_resamples=settings.bootstrap_resamples,
-        rng=_rng(settings.seed, f"mean/{sample.metric}/{sample.label}"),
-    )
+    ci = intervals.mean_t_interval(values, design=design, confidence_level=settings.confidence_level)
     return ConditionSummary(
         metric=sample.metric,
         objective=sample.objective,
@@ -186,9 +199,18 @@ def _runs_needed(
 
 
 def compare_samples(
-    a: ConditionSample, b: ConditionSample, *, family: str, settings: StatisticsConfig
+    a: ConditionSample,
+    b: ConditionSample,
+    *,
+    family: str,
+    settings: StatisticsConfig,
+    design: CrossValidationDesign | None = None,
 ) -> Comparison:
-    """Test, effect sizes, intervals and power for group a vs group b (before the family correction)."""
+    """Test, effect sizes, intervals and power for group a vs group b (before the family correction).
+
+    ``design`` is the cross-validation design when the runs come from k folds: tests and intervals of means
+    then use the Nadeau–Bengio corrected variance (docs/statistics.md, Cross-validation).
+    """
     alpha, level = settings.significance_level, settings.confidence_level
     resamples = settings.bootstrap_resamples
     key = f"{family}/{a.label}/{b.label}"
@@ -198,9 +220,11 @@ def compare_samples(
     if pairs is not None:
         x, y = pairs
         differences = x - y
-        result = hypothesis_tests.paired_test(x, y, alpha=alpha, n_resamples=resamples, rng=rng)
+        result = hypothesis_tests.paired_test(
+            x, y, alpha=alpha, n_resamples=resamples, rng=rng, design=design
+        )
         samples: tuple[np.ndarray, ...] = (differences,)
-        difference_ci = intervals.bootstrap_ci(samples, intervals.mean_statistic, **boot)
+        difference_ci = intervals.mean_t_interval(differences, design=design, confidence_level=level)
         enough = differences.size >= 2
         d = effect_sizes.cohens_dz(differences) if enough else math.nan
         g = effect_sizes.hedges_gz(differences) if enough else math.nan
@@ -209,10 +233,10 @@ def compare_samples(
     else:
         x, y = a.values, b.values
         result = hypothesis_tests.independent_test(
-            x, y, labels=(a.label, b.label), alpha=alpha, n_resamples=resamples, rng=rng
+            x, y, labels=(a.label, b.label), alpha=alpha, n_resamples=resamples, rng=rng, design=design
         )
         samples = (x, y)
-        difference_ci = intervals.bootstrap_ci(samples, intervals.mean_difference_statistic, **boot)
+        difference_ci = intervals.difference_t_interval(x, y, design=design, confidence_level=level)
         enough = x.size >= 2 and y.size >= 2
         d = effect_sizes.cohens_d(x, y) if enough else math.nan
         g = effect_sizes.hedges_g(x, y) if enough else math.nan
@@ -265,6 +289,8 @@ def compare_samples(
         better_group=_better_group(direction, difference, a.label, b.label),
         like_for_like=like_for_like,
         caveat=None if like_for_like else CROSS_OBJECTIVE_CAVEAT,
+        cv_correction=result.cv_correction,
+        cv_test_train_ratio=result.cv_test_train_ratio,
     )
 
 
@@ -334,6 +360,7 @@ def analyze(
             run_id = run.get("run_id", "?")
             raise UserError(f"run {run_id!r} in the raw results lacks 'objective' or 'attention'")
     runs = final_runs(runs)
+    design = cross_validation_design(raw_results, runs)
     chosen = select_metrics(runs, settings, metrics)
     config = raw_results.get("config") or {}
     objectives = _ordered(config.get("objectives") or OBJECTIVES, [str(run["objective"]) for run in runs])
@@ -345,7 +372,7 @@ def analyze(
         samples = collect_samples(runs, metric)
         for objective, attention in itertools.product(objectives, attentions):
             if (objective, attention) in samples:
-                summaries.append(summarize_condition(samples[(objective, attention)], settings))
+                summaries.append(summarize_condition(samples[(objective, attention)], settings, design))
         if {"mlm", "clm"} <= set(objectives):
             for attention in attentions:
                 if ("mlm", attention) in samples and ("clm", attention) in samples:
@@ -355,6 +382,7 @@ def analyze(
                             samples[("clm", attention)],
                             family=f"{MLM_VS_CLM}/{metric}",
                             settings=settings,
+                            design=design,
                         )
                     )
         for objective in objectives:
@@ -366,6 +394,7 @@ def analyze(
                         samples[(objective, second)],
                         family=f"attention_within_{objective}/{metric}",
                         settings=settings,
+                        design=design,
                     )
                 )
     unfinished = tuple(
@@ -388,6 +417,7 @@ def analyze(
         settings=settings,
         divergence_rates=rates,
         divergence_comparisons=divergence,
+        cross_validation=design,
     )
 
 
