@@ -180,6 +180,10 @@ def paired_test(
                               design.test_train_ratio)
         reason = f"paired by (fold, seed), n={n} pairs; {_cv_reason(design)}"
         return _corrected_result(result, CORRECTED_T, reason, normality, design)
+    if n == 1:  # scipy needs two values; one pair has two equally extreme sign patterns
+        reason = "paired by (fold, seed), n=1 pair: both sign patterns are equally extreme, so p = 1"
+        return TestResult(SIGN_FLIP, float(differences[0]), 1.0, reason, normality, 1.0, False,
+                          min_runs_for_significance(SIGN_FLIP, alpha))
     result = stats.permutation_test(
         (differences,), _mean, permutation_type="samples", vectorized=True,
         n_resamples=n_resamples, alternative="two-sided", rng=rng,
