@@ -68,7 +68,7 @@ def _comparison_panel(axes: Any, analysis: Analysis, metric: str) -> None:
     axes.set_ylabel(metric_label(metric))
     level = int(round(analysis.settings.confidence_level * 100))
     like_for_like = "like for like" if is_probe_metric(metric) else "objectives score different tasks"
-    axes.set_title(f"{metric}: mean ± {level}% bootstrap CI, dots = runs\n({like_for_like})", fontsize=9)
+    axes.set_title(f"{metric}: mean ± {level}% t-interval, dots = runs\n({like_for_like})", fontsize=9)
     if axes.get_legend_handles_labels()[0]:
         axes.legend(title="objective")
 
