@@ -15,7 +15,7 @@ from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT, MLM_VS_CLM
 from mlmclm.analysis.conditions import condition_label, is_like_for_like, is_probe_metric
 from mlmclm.report.labels import direction_words, fmt, fmt_p, metric_label
-from mlmclm.report.procedures import test_procedure_lines
+from mlmclm.report.procedures import procedure_lines
 
 FIGURE_SUFFIXES = {
     "mlm_vs_clm_plot": "mlm_vs_clm_comparison.png",
@@ -533,7 +533,7 @@ def _methods(analysis: Analysis) -> list[str]:
         "- Runs of two conditions that share (fold, seed) are paired; with complete pairing the test works "
         "on the paired differences, otherwise on the two groups independently. Only completed runs with a "
         "finite value count.",
-        *test_procedure_lines(analysis),
+        *procedure_lines(analysis),
         f"- Families are comparison type × metric; {correction} correction is applied within each family "
         "and decisions use the adjusted p-values. Metrics are separate families, so the primary metric "
         f"(`{s.primary_metric}`) is the confirmatory one; the rest are supporting evidence.",

@@ -19,7 +19,7 @@ _DESCRIPTIONS = {
 }
 
 
-def test_procedure_lines(analysis: Analysis) -> list[str]:
+def procedure_lines(analysis: Analysis) -> list[str]:
     """Methods bullets: the tests used (with counts), the intervals, and the CV correction when applied."""
     used: dict[str, int] = {}
     for comparison in analysis.comparisons:
