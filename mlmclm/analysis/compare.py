@@ -33,6 +33,7 @@ from mlmclm.analysis.conditions import (
 from mlmclm.analysis.divergence import DivergenceComparison, DivergenceRate, analyze_divergence
 from mlmclm.analysis.intervals import ConfidenceInterval
 from mlmclm.analysis.multiple_comparisons import adjust_pvalues
+from mlmclm.analysis.ranking import MechanismRanking, rank_mechanisms
 from mlmclm.analysis.resampled import NO_CV_CORRECTION, CrossValidationDesign
 from mlmclm.analysis.variance_components import VarianceComponents, fold_seed_variance
 from mlmclm.config import OBJECTIVES, StatisticsConfig
@@ -124,6 +125,7 @@ class Analysis:
     divergence_rates: tuple[DivergenceRate, ...] = ()
     divergence_comparisons: tuple[DivergenceComparison, ...] = ()
     cross_validation: CrossValidationDesign | None = None  # the design behind every CV correction
+    rankings: tuple[MechanismRanking, ...] = ()  # Friedman + post-hoc per objective and metric (ranking.py)
 
     def summaries_for(self, metric: str) -> list[ConditionSummary]:
         return [summary for summary in self.summaries if summary.metric == metric]
@@ -368,6 +370,7 @@ def analyze(
 
     summaries: list[ConditionSummary] = []
     comparisons: list[Comparison] = []
+    rankings: list[MechanismRanking] = []
     for metric in chosen:
         samples = collect_samples(runs, metric)
         for objective, attention in itertools.product(objectives, attentions):
@@ -387,6 +390,13 @@ def analyze(
                     )
         for objective in objectives:
             present = [attention for attention in attentions if (objective, attention) in samples]
+            ranking = rank_mechanisms(
+                {attention: samples[(objective, attention)] for attention in present},
+                metric=metric, objective=objective, direction=metric_direction(metric),
+                alpha=settings.significance_level, cross_validation=design is not None,
+            )
+            if ranking is not None:
+                rankings.append(ranking)
             for first, second in itertools.combinations(present, 2):
                 comparisons.append(
                     compare_samples(
@@ -418,6 +428,7 @@ def analyze(
         divergence_rates=rates,
         divergence_comparisons=divergence,
         cross_validation=design,
+        rankings=tuple(rankings),
     )
 
 
