@@ -78,7 +78,8 @@ def block_matrix(
         tables.append({key: float(np.mean(values)) for key, values in groups.items()})
     common = set(tables[0]).intersection(*tables[1:]) if tables else set()
     keys = sorted(common, key=lambda key: tuple((k is None, k or 0) for k in key))
-    return np.array([[table[key] for table in tables] for key in keys], dtype=float).reshape(len(keys), -1), keys
+    matrix = np.array([[table[key] for table in tables] for key in keys], dtype=float)
+    return matrix.reshape(len(keys), len(tables)), keys
 
 
 def average_ranks(matrix: np.ndarray, direction: str | None) -> np.ndarray:

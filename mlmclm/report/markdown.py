@@ -16,12 +16,14 @@ from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT, MLM_VS_CLM
 from mlmclm.analysis.conditions import condition_label, is_like_for_like, is_probe_metric
 from mlmclm.report.labels import direction_words, fmt, fmt_p, metric_label
 from mlmclm.report.procedures import procedure_lines
+from mlmclm.report.ranking_section import ranking_section
 
 FIGURE_SUFFIXES = {
     "mlm_vs_clm_plot": "mlm_vs_clm_comparison.png",
     "attention_heatmap": "attention_heatmap.png",
     "training_curves": "training_curves.png",
     "effect_size_plot": "statistical_analysis.png",
+    "critical_difference": "critical_difference.png",
 }
 _CORRECTION_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "fdr_bh": "Benjamini-Hochberg", "none": "no"}
 
@@ -565,6 +567,7 @@ def render_report(analysis: Analysis, raw: Mapping[str, Any], experiment_name: s
     lines += _table_legend(analysis)
     lines += _mlm_vs_clm(analysis, figures)
     lines += _within_objectives(analysis, figures)
+    lines += ranking_section(analysis, figures)
     lines += [
         "## Training curves",
         "",

@@ -1,4 +1,5 @@
-"""The four figures of the report, drawn on Agg-backed ``Figure`` objects (no pyplot global state).
+"""Four of the five figures of the report (the fifth: critical_difference.py), drawn on Agg-backed ``Figure``
+objects (no pyplot global state).
 
 Each function takes the :class:`~mlmclm.analysis.Analysis` (and runs' curves) and writes one PNG atomically.
 All of them cope with one objective, one mechanism, missing intervals and missing curves.

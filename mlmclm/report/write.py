@@ -10,6 +10,7 @@ from mlmclm.analysis import analyze
 from mlmclm.atomic import atomic_write_json, atomic_write_text
 from mlmclm.config import StatisticsConfig
 from mlmclm.report import plots
+from mlmclm.report.critical_difference import plot_critical_difference
 from mlmclm.report.documents import analysis_document, summary_document
 from mlmclm.report.markdown import FIGURE_SUFFIXES, render_report
 
@@ -21,7 +22,7 @@ def write_analysis(
     experiment_name: str | None = None,
     metrics: Sequence[str] | None = None,
 ) -> dict[str, Path]:
-    """Write ``<exp>_summary.json``, ``<exp>_statistical_analysis.json``, ``<exp>_report.md`` and four PNGs.
+    """Write ``<exp>_summary.json``, ``<exp>_statistical_analysis.json``, ``<exp>_report.md`` and five PNGs.
 
     Returns the written paths by kind. ``metrics`` defaults to the primary and secondary metrics plus every
     recorded probe metric; naming a metric that no completed run recorded raises :class:`UserError`.
@@ -40,6 +41,7 @@ def write_analysis(
         "attention_heatmap": plots.plot_attention_heatmap(analysis, figures["attention_heatmap"]),
         "training_curves": plots.plot_training_curves(analysis, runs, figures["training_curves"]),
         "effect_size_plot": plots.plot_effect_sizes(analysis, figures["effect_size_plot"]),
+        "critical_difference": plot_critical_difference(analysis, figures["critical_difference"]),
     }
     report = render_report(analysis, raw_results, name, {kind: path.name for kind, path in figures.items()})
     written["report"] = atomic_write_text(output_dir / f"{name}_report.md", report)

@@ -42,6 +42,7 @@ def test_all_files_are_written_with_the_experiment_prefix(written):
             "attention_heatmap.png",
             "training_curves.png",
             "statistical_analysis.png",
+            "critical_difference.png",
         )
     )
     for path in written.values():
