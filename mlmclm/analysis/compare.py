@@ -19,11 +19,20 @@ from typing import Any
 import numpy as np
 
 from mlmclm.analysis import effect_sizes, hypothesis_tests, intervals, power
+from mlmclm.analysis.aggregate import (
+    AggregateScore,
+    ImprovementProbability,
+    aggregate_iqm,
+    probability_of_improvement,
+    probe_score_matrix,
+    probe_tasks,
+)
 from mlmclm.analysis.conditions import (
     ConditionSample,
     ExcludedRun,
     Observation,
     collect_samples,
+    condition_label,
     is_like_for_like,
     is_probe_metric,
     metric_direction,
@@ -126,6 +135,8 @@ class Analysis:
     divergence_comparisons: tuple[DivergenceComparison, ...] = ()
     cross_validation: CrossValidationDesign | None = None  # the design behind every CV correction
     rankings: tuple[MechanismRanking, ...] = ()  # Friedman + post-hoc per objective and metric (ranking.py)
+    probe_iqm: tuple[AggregateScore, ...] = ()  # IQM over runs x probe tasks per condition (aggregate.py)
+    probe_improvement: tuple[ImprovementProbability, ...] = ()  # P(MLM > CLM) over probe tasks per mechanism
 
     def summaries_for(self, metric: str) -> list[ConditionSummary]:
         return [summary for summary in self.summaries if summary.metric == metric]
@@ -412,6 +423,7 @@ def analyze(
         for run in runs
         if run.get("status") != "completed"
     )
+    iqm, improvements = probe_aggregates(runs, objectives, attentions, settings)
     rates, divergence = analyze_divergence(
         runs, objectives, attentions, confidence_level=settings.confidence_level,
         correction=settings.correction, alpha=settings.significance_level,
@@ -429,7 +441,46 @@ def analyze(
         divergence_comparisons=divergence,
         cross_validation=design,
         rankings=tuple(rankings),
+        probe_iqm=iqm,
+        probe_improvement=improvements,
     )
+
+
+def probe_aggregates(
+    runs: Sequence[Mapping[str, Any]],
+    objectives: Sequence[str],
+    attentions: Sequence[str],
+    settings: StatisticsConfig,
+    score: str = "accuracy",
+) -> tuple[tuple[AggregateScore, ...], tuple[ImprovementProbability, ...]]:
+    """IQM per condition and P(MLM > CLM) per mechanism over the probe tasks every run has (≥ 2 tasks)."""
+    tasks = probe_tasks(runs, score)
+    if len(tasks) < 2:
+        return (), ()
+    boot = {"confidence_level": settings.confidence_level, "n_resamples": settings.bootstrap_resamples}
+    matrices = {
+        (objective, attention): probe_score_matrix(runs, objective, attention, tasks, score)
+        for objective in objectives
+        for attention in attentions
+    }
+    iqm = tuple(
+        aggregate_iqm(
+            condition_label(*key), matrix, tasks, score=score, rng=_rng(settings.seed, f"iqm/{key}"), **boot
+        )
+        for key, matrix in matrices.items()
+        if matrix.shape[0]
+    )
+    improvements = tuple(
+        probability_of_improvement(
+            condition_label("mlm", attention), matrices[("mlm", attention)],
+            condition_label("clm", attention), matrices[("clm", attention)], tasks, score=score,
+            rng=_rng(settings.seed, f"improvement/{attention}"), **boot,
+        )
+        for attention in attentions
+        if ("mlm", attention) in matrices and ("clm", attention) in matrices
+        and matrices[("mlm", attention)].shape[0] and matrices[("clm", attention)].shape[0]
+    )
+    return iqm, improvements
 
 
 def final_runs(runs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

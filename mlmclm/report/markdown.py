@@ -14,6 +14,7 @@ import numpy as np
 from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT, MLM_VS_CLM
 from mlmclm.analysis.conditions import condition_label, is_like_for_like, is_probe_metric
+from mlmclm.report.aggregate_section import probe_aggregate_section
 from mlmclm.report.labels import direction_words, fmt, fmt_p, metric_label
 from mlmclm.report.procedures import procedure_lines
 from mlmclm.report.ranking_section import ranking_section
@@ -567,7 +568,6 @@ def render_report(analysis: Analysis, raw: Mapping[str, Any], experiment_name: s
     lines += _table_legend(analysis)
     lines += _mlm_vs_clm(analysis, figures)
     lines += _within_objectives(analysis, figures)
-    lines += ranking_section(analysis, figures)
     lines += [
         "## Training curves",
         "",
@@ -584,6 +584,7 @@ def render_report(analysis: Analysis, raw: Mapping[str, Any], experiment_name: s
         f"![Effect sizes]({figures['effect_size_plot']})",
         "",
     ]
+    lines += ranking_section(analysis, figures) + probe_aggregate_section(analysis)
     lines += _summary_tables(analysis)
     lines += ["## Budget", "", "Every run had the same budget:", ""]
     lines += _mapping_table(raw.get("budget"), "No budget was recorded.")
