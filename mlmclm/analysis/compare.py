@@ -27,6 +27,7 @@ from mlmclm.analysis.aggregate import (
     probe_score_matrix,
     probe_tasks,
 )
+from mlmclm.analysis.aso import almost_stochastic_order
 from mlmclm.analysis.conditions import (
     ConditionSample,
     ExcludedRun,
@@ -116,6 +117,8 @@ class Comparison:
     caveat: str | None
     cv_correction: str = NO_CV_CORRECTION  # "nadeau_bengio" when the variance was inflated for CV overlap
     cv_test_train_ratio: float | None = None  # n_test/n_train behind that inflation, 1/(folds − 1)
+    aso_min_epsilon: float | None = None  # statistics.test "aso": ε_min that a is almost stochastically better
+    aso_min_epsilon_reverse: float | None = None  # ... that b is (both oriented by the metric's direction)
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,23 @@ def _runs_needed(
     return max(needed, result.min_runs_for_significance)
 
 
+def aso_epsilons(
+    a: np.ndarray, b: np.ndarray, direction: str | None, settings: StatisticsConfig, family_size: int, key: str
+) -> tuple[float | None, float | None]:
+    """ε_min of "a better than b" and of "b better than a" (Dror et al. 2019), scores oriented so higher is
+    better (negated when lower is better), Bonferroni-adjusted for the family; ``None`` unless test is "aso"."""
+    if settings.test != "aso" or a.size == 0 or b.size == 0:
+        return None, None
+    sign = -1.0 if direction == "lower" else 1.0
+    options = {
+        "confidence_level": settings.confidence_level, "num_comparisons": family_size,
+        "n_bootstrap": settings.bootstrap_resamples,
+    }
+    forward = almost_stochastic_order(sign * a, sign * b, rng=_rng(settings.seed, f"aso/{key}"), **options)
+    reverse = almost_stochastic_order(sign * b, sign * a, rng=_rng(settings.seed, f"aso-reverse/{key}"), **options)
+    return forward.min_epsilon, reverse.min_epsilon
+
+
 def compare_samples(
     a: ConditionSample,
     b: ConditionSample,
@@ -218,6 +238,7 @@ def compare_samples(
     family: str,
     settings: StatisticsConfig,
     design: CrossValidationDesign | None = None,
+    family_size: int = 1,
 ) -> Comparison:
     """Test, effect sizes, intervals and power for group a vs group b (before the family correction).
 
@@ -265,6 +286,7 @@ def compare_samples(
         d_value, n_a=int(x.size), n_b=None if paired else int(y.size), confidence_level=level
     )
     like_for_like = not family.startswith(MLM_VS_CLM) or is_like_for_like(a.metric)
+    aso_forward, aso_reverse = aso_epsilons(a.values, b.values, direction, settings, family_size, key)
     return Comparison(
         metric=a.metric,
         family=family,
@@ -304,6 +326,8 @@ def compare_samples(
         caveat=None if like_for_like else CROSS_OBJECTIVE_CAVEAT,
         cv_correction=result.cv_correction,
         cv_test_train_ratio=result.cv_test_train_ratio,
+        aso_min_epsilon=aso_forward,
+        aso_min_epsilon_reverse=aso_reverse,
     )
 
 
@@ -388,17 +412,18 @@ def analyze(
             if (objective, attention) in samples:
                 summaries.append(summarize_condition(samples[(objective, attention)], settings, design))
         if {"mlm", "clm"} <= set(objectives):
-            for attention in attentions:
-                if ("mlm", attention) in samples and ("clm", attention) in samples:
-                    comparisons.append(
-                        compare_samples(
-                            samples[("mlm", attention)],
-                            samples[("clm", attention)],
-                            family=f"{MLM_VS_CLM}/{metric}",
-                            settings=settings,
-                            design=design,
-                        )
+            both = [a for a in attentions if ("mlm", a) in samples and ("clm", a) in samples]
+            for attention in both:
+                comparisons.append(
+                    compare_samples(
+                        samples[("mlm", attention)],
+                        samples[("clm", attention)],
+                        family=f"{MLM_VS_CLM}/{metric}",
+                        settings=settings,
+                        design=design,
+                        family_size=len(both),
                     )
+                )
         for objective in objectives:
             present = [attention for attention in attentions if (objective, attention) in samples]
             ranking = rank_mechanisms(
@@ -416,6 +441,7 @@ def analyze(
                         family=f"attention_within_{objective}/{metric}",
                         settings=settings,
                         design=design,
+                        family_size=math.comb(len(present), 2),
                     )
                 )
     unfinished = tuple(

@@ -7,6 +7,7 @@ from prose, so the methods section cannot drift from what the analysis did (docs
 from __future__ import annotations
 
 from mlmclm.analysis import Analysis
+from mlmclm.analysis.aso import DEFAULT_THRESHOLD
 from mlmclm.analysis.hypothesis_tests import CORRECTED_T, CORRECTED_WELCH, PERMUTATION, SIGN_FLIP
 from mlmclm.analysis.resampled import NADEAU_BENGIO
 
@@ -17,6 +18,27 @@ _DESCRIPTIONS = {
     CORRECTED_T: "corrected resampled t-test over folds × seeds (Nadeau & Bengio 2003; Bouckaert & Frank 2004)",
     CORRECTED_WELCH: "corrected Welch t-test (a CV grid whose runs do not pair completely)",
 }
+
+
+def _aso_lines(analysis: Analysis) -> list[str]:
+    """One bullet naming the pairs with ε_min below Ulmer et al.'s threshold, when ASO was run."""
+    scored = [c for c in analysis.comparisons if c.aso_min_epsilon is not None]
+    if not scored:
+        return []
+    better = [
+        f"`{winner}` over `{loser}` ({c.metric}, ε_min = {epsilon:.2f})"
+        for c in scored
+        for winner, loser, epsilon in (
+            (c.group_a, c.group_b, c.aso_min_epsilon), (c.group_b, c.group_a, c.aso_min_epsilon_reverse)
+        )
+        if epsilon is not None and epsilon < DEFAULT_THRESHOLD
+    ]
+    found = "; ".join(better) if better else "none"
+    return [
+        f"- Almost Stochastic Order (Dror et al. 2019; τ = {DEFAULT_THRESHOLD}, Bonferroni within each family) over "
+        f"{len(scored)} comparisons; almost stochastically better: {found}. ε_min is not a p-value and does not "
+        "enter the correction."
+    ]
 
 
 def procedure_lines(analysis: Analysis) -> list[str]:
@@ -46,6 +68,7 @@ def procedure_lines(analysis: Analysis) -> list[str]:
             f"- Permutation p-values have a floor at small n (here {min(floors):.3g} at best; 3 pairs: 0.25): "
             "below 6 pairs or 4 runs per condition nothing can be significant at α = 0.05, whatever the effect."
         )
+    lines += _aso_lines(analysis)
     lines.append(
         "- Means and differences have t-intervals (corrected under cross-validation); the rank-biserial r a "
         "bootstrap interval, descriptive at small n."
