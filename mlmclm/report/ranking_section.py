@@ -38,7 +38,8 @@ def _ranking_lines(ranking: MechanismRanking) -> list[str]:
 
 
 def ranking_section(analysis: Analysis, figures: Mapping[str, str]) -> list[str]:
-    """Markdown for every ranking of the analysis, with the critical-difference diagram when there is one."""
+    """Markdown for the primary metric's rankings (the JSON has every metric's), with the critical-difference
+    diagram when there is one."""
     if not analysis.rankings:
         return []
     lines = [
@@ -50,7 +51,9 @@ def ranking_section(analysis: Analysis, figures: Mapping[str, str]) -> list[str]
         "",
     ]
     for ranking in analysis.rankings:
-        lines += _ranking_lines(ranking)
+        if ranking.metric == analysis.primary_metric:
+            lines += _ranking_lines(ranking)
+    lines += ["Rankings of every other metric are in the analysis JSON (`rankings`).", ""]
     if "critical_difference" in figures:
         lines += [f"![Critical-difference diagram]({figures['critical_difference']})", ""]
     return lines
