@@ -48,6 +48,7 @@ def _train_parser(parser: argparse.ArgumentParser) -> None:
     add("--significance-level", type=float, metavar="ALPHA", help="alpha for the tests (default 0.05)")
     add("--confidence-level", type=float, metavar="LEVEL", help="for confidence intervals (default 0.95)")
     add("--correction", metavar="METHOD", help="multiple-comparison correction: holm|bonferroni|fdr_bh|none")
+    add("--test", metavar="TEST", help="default | aso (also Almost Stochastic Order per comparison)")
     add("--epochs", type=int, metavar="N")
     add("--max-steps", type=int, metavar="N", help="optimizer steps per run (overrides --epochs)")
     add("--batch-size", type=int, metavar="N")
@@ -92,6 +93,7 @@ _FLAG_TO_KEY = {
     "significance_level": "statistics.significance_level",
     "confidence_level": "statistics.confidence_level",
     "correction": "statistics.correction",
+    "test": "statistics.test",
     "epochs": "training.epochs",
     "max_steps": "training.max_steps",
     "batch_size": "training.batch_size",
@@ -286,6 +288,7 @@ def cmd_analyze(args: argparse.Namespace, command: str) -> int:
             ("significance_level", args.significance_level),
             ("confidence_level", args.confidence_level),
             ("correction", args.correction),
+            ("test", args.test),
         )
         if value is not None
     }
@@ -353,6 +356,7 @@ def build_parser(prog: str = "mlmclm") -> argparse.ArgumentParser:
     analyze.add_argument("--significance-level", type=float, metavar="ALPHA")
     analyze.add_argument("--confidence-level", type=float, metavar="LEVEL")
     analyze.add_argument("--correction", metavar="METHOD", help="holm | bonferroni | fdr_bh | none")
+    analyze.add_argument("--test", metavar="TEST", help="default | aso (adds Almost Stochastic Order)")
     analyze.add_argument("--metric", action="append", metavar="NAME",
                          help="metric(s) to analyse (repeatable; default: the configured primary + secondary)")
     analyze.add_argument("--name", metavar="PREFIX",

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 OBJECTIVES = ("mlm", "clm")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 CORRECTIONS = ("holm", "bonferroni", "fdr_bh", "none")
+TEST_CHOICES = ("default", "aso")  # aso: also Almost Stochastic Order per comparison (analysis/aso.py)
 TEXT_SEPARATORS = ("line", "blank_line")  # any other data.document_separator is the text of a separator line
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG_PATH = CONFIG_DIR / "default.yaml"
@@ -130,6 +131,7 @@ class StatisticsConfig:
     bootstrap_resamples: int = 10000
     power: float = 0.8
     seed: int = 0
+    test: str = "default"  # "aso" adds Almost Stochastic Order (ε_min) to every comparison
 
 
 @dataclass
@@ -596,6 +598,7 @@ def validate_statistics(stats: StatisticsConfig) -> None:
     _open_unit("statistics.confidence_level", stats.confidence_level)
     _open_unit("statistics.power", stats.power)
     _choice("statistics.correction", stats.correction, CORRECTIONS)
+    _choice("statistics.test", stats.test, TEST_CHOICES)
     if stats.bootstrap_resamples < 100:
         raise ConfigError(f"statistics.bootstrap_resamples must be >= 100, got {stats.bootstrap_resamples}")
 

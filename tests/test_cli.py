@@ -101,6 +101,7 @@ def test_dry_run_shows_the_learning_rate_sweep_before_the_final_runs(capsys, tin
         (["--data", "/nonexistent/corpus.txt"], "/nonexistent/corpus.txt"),
         (["--config", "/nonexistent/config.yaml"], "config file not found"),
         (["--device", "tpu"], "invalid choice"),
+        (["--test", "asso"], "did you mean 'aso'"),
         (["--no-such-flag"], "unrecognized arguments"),
     ],
 )

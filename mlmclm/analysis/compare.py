@@ -19,11 +19,21 @@ from typing import Any
 import numpy as np
 
 from mlmclm.analysis import effect_sizes, hypothesis_tests, intervals, power
+from mlmclm.analysis.aggregate import (
+    AggregateScore,
+    ImprovementProbability,
+    aggregate_iqm,
+    probability_of_improvement,
+    probe_score_matrix,
+    probe_tasks,
+)
+from mlmclm.analysis.aso import almost_stochastic_order
 from mlmclm.analysis.conditions import (
     ConditionSample,
     ExcludedRun,
     Observation,
     collect_samples,
+    condition_label,
     is_like_for_like,
     is_probe_metric,
     metric_direction,
@@ -33,6 +43,8 @@ from mlmclm.analysis.conditions import (
 from mlmclm.analysis.divergence import DivergenceComparison, DivergenceRate, analyze_divergence
 from mlmclm.analysis.intervals import ConfidenceInterval
 from mlmclm.analysis.multiple_comparisons import adjust_pvalues
+from mlmclm.analysis.ranking import MechanismRanking, rank_mechanisms
+from mlmclm.analysis.resampled import NO_CV_CORRECTION, CrossValidationDesign
 from mlmclm.analysis.variance_components import VarianceComponents, fold_seed_variance
 from mlmclm.config import OBJECTIVES, StatisticsConfig
 from mlmclm.errors import UserError
@@ -103,6 +115,10 @@ class Comparison:
     better_group: str | None
     like_for_like: bool
     caveat: str | None
+    cv_correction: str = NO_CV_CORRECTION  # "nadeau_bengio" when the variance was inflated for CV overlap
+    cv_test_train_ratio: float | None = None  # n_test/n_train behind that inflation, 1/(folds − 1)
+    aso_min_epsilon: float | None = None  # statistics.test "aso": ε_min that a is almost stochastically better
+    aso_min_epsilon_reverse: float | None = None  # ... that b is (both oriented by the metric's direction)
 
 
 @dataclass(frozen=True)
@@ -120,6 +136,10 @@ class Analysis:
     # Diverged runs drop out of the metric analyses; divergence is tested as its own outcome (divergence.py).
     divergence_rates: tuple[DivergenceRate, ...] = ()
     divergence_comparisons: tuple[DivergenceComparison, ...] = ()
+    cross_validation: CrossValidationDesign | None = None  # the design behind every CV correction
+    rankings: tuple[MechanismRanking, ...] = ()  # Friedman + post-hoc per objective and metric (ranking.py)
+    probe_iqm: tuple[AggregateScore, ...] = ()  # IQM over runs x probe tasks per condition (aggregate.py)
+    probe_improvement: tuple[ImprovementProbability, ...] = ()  # P(MLM > CLM) over probe tasks per mechanism
 
     def summaries_for(self, metric: str) -> list[ConditionSummary]:
         return [summary for summary in self.summaries if summary.metric == metric]
@@ -138,17 +158,26 @@ def _rng(seed: int, key: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(key.encode())])
 
 
-def summarize_condition(sample: ConditionSample, settings: StatisticsConfig) -> ConditionSummary:
-    """n, mean, SD (ddof=1), median, range and a bootstrap CI of the mean."""
+def cross_validation_design(
+    raw_results: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]
+) -> CrossValidationDesign | None:
+    """The k-fold design of the grid: ``folds`` from the config when ``cross_validation`` is on, else the number
+    of distinct fold labels when the runs carry two or more (hand-assembled results); ``None`` without folds."""
+    config = raw_results.get("config") or {}
+    labels = {run.get("fold") for run in runs if run.get("fold") is not None}
+    folds = config.get("folds") if config.get("cross_validation") else None
+    if not isinstance(folds, int) or isinstance(folds, bool):
+        folds = len(labels)
+    return CrossValidationDesign(folds) if folds >= 2 and len(labels) >= 2 else None
+
+
+def summarize_condition(
+    sample: ConditionSample, settings: StatisticsConfig, design: CrossValidationDesign | None = None
+) -> ConditionSummary:
+    """n, mean, SD (ddof=1), median, range and a t-interval of the mean (CV-corrected under ``design``)."""
     values = sample.values
     n = values.size
-    ci = intervals.bootstrap_ci(
-        (values,),
-        intervals.mean_statistic,
-        confidence_level=settings.confidence_level,
-        n_resamples=settings.bootstrap_resamples,
-        rng=_rng(settings.seed, f"mean/{sample.metric}/{sample.label}"),
-    )
+    ci = intervals.mean_t_interval(values, design=design, confidence_level=settings.confidence_level)
     return ConditionSummary(
         metric=sample.metric,
         objective=sample.objective,
@@ -185,10 +214,37 @@ def _runs_needed(
     return max(needed, result.min_runs_for_significance)
 
 
+def aso_epsilons(
+    a: np.ndarray, b: np.ndarray, direction: str | None, settings: StatisticsConfig, family_size: int, key: str
+) -> tuple[float | None, float | None]:
+    """ε_min of "a better than b" and of "b better than a" (Dror et al. 2019), scores oriented so higher is
+    better (negated when lower is better), Bonferroni-adjusted for the family; ``None`` unless test is "aso"."""
+    if settings.test != "aso" or a.size == 0 or b.size == 0:
+        return None, None
+    sign = -1.0 if direction == "lower" else 1.0
+    options = {
+        "confidence_level": settings.confidence_level, "num_comparisons": family_size,
+        "n_bootstrap": settings.bootstrap_resamples,
+    }
+    forward = almost_stochastic_order(sign * a, sign * b, rng=_rng(settings.seed, f"aso/{key}"), **options)
+    reverse = almost_stochastic_order(sign * b, sign * a, rng=_rng(settings.seed, f"aso-reverse/{key}"), **options)
+    return forward.min_epsilon, reverse.min_epsilon
+
+
 def compare_samples(
-    a: ConditionSample, b: ConditionSample, *, family: str, settings: StatisticsConfig
+    a: ConditionSample,
+    b: ConditionSample,
+    *,
+    family: str,
+    settings: StatisticsConfig,
+    design: CrossValidationDesign | None = None,
+    family_size: int = 1,
 ) -> Comparison:
-    """Test, effect sizes, intervals and power for group a vs group b (before the family correction)."""
+    """Test, effect sizes, intervals and power for group a vs group b (before the family correction).
+
+    ``design`` is the cross-validation design when the runs come from k folds: tests and intervals of means
+    then use the Nadeau–Bengio corrected variance (docs/statistics.md, Cross-validation).
+    """
     alpha, level = settings.significance_level, settings.confidence_level
     resamples = settings.bootstrap_resamples
     key = f"{family}/{a.label}/{b.label}"
@@ -198,9 +254,11 @@ def compare_samples(
     if pairs is not None:
         x, y = pairs
         differences = x - y
-        result = hypothesis_tests.paired_test(x, y, alpha=alpha, n_resamples=resamples, rng=rng)
+        result = hypothesis_tests.paired_test(
+            x, y, alpha=alpha, n_resamples=resamples, rng=rng, design=design
+        )
         samples: tuple[np.ndarray, ...] = (differences,)
-        difference_ci = intervals.bootstrap_ci(samples, intervals.mean_statistic, **boot)
+        difference_ci = intervals.mean_t_interval(differences, design=design, confidence_level=level)
         enough = differences.size >= 2
         d = effect_sizes.cohens_dz(differences) if enough else math.nan
         g = effect_sizes.hedges_gz(differences) if enough else math.nan
@@ -209,10 +267,10 @@ def compare_samples(
     else:
         x, y = a.values, b.values
         result = hypothesis_tests.independent_test(
-            x, y, labels=(a.label, b.label), alpha=alpha, n_resamples=resamples, rng=rng
+            x, y, labels=(a.label, b.label), alpha=alpha, n_resamples=resamples, rng=rng, design=design
         )
         samples = (x, y)
-        difference_ci = intervals.bootstrap_ci(samples, intervals.mean_difference_statistic, **boot)
+        difference_ci = intervals.difference_t_interval(x, y, design=design, confidence_level=level)
         enough = x.size >= 2 and y.size >= 2
         d = effect_sizes.cohens_d(x, y) if enough else math.nan
         g = effect_sizes.hedges_g(x, y) if enough else math.nan
@@ -228,6 +286,7 @@ def compare_samples(
         d_value, n_a=int(x.size), n_b=None if paired else int(y.size), confidence_level=level
     )
     like_for_like = not family.startswith(MLM_VS_CLM) or is_like_for_like(a.metric)
+    aso_forward, aso_reverse = aso_epsilons(a.values, b.values, direction, settings, family_size, key)
     return Comparison(
         metric=a.metric,
         family=family,
@@ -265,6 +324,10 @@ def compare_samples(
         better_group=_better_group(direction, difference, a.label, b.label),
         like_for_like=like_for_like,
         caveat=None if like_for_like else CROSS_OBJECTIVE_CAVEAT,
+        cv_correction=result.cv_correction,
+        cv_test_train_ratio=result.cv_test_train_ratio,
+        aso_min_epsilon=aso_forward,
+        aso_min_epsilon_reverse=aso_reverse,
     )
 
 
@@ -334,6 +397,7 @@ def analyze(
             run_id = run.get("run_id", "?")
             raise UserError(f"run {run_id!r} in the raw results lacks 'objective' or 'attention'")
     runs = final_runs(runs)
+    design = cross_validation_design(raw_results, runs)
     chosen = select_metrics(runs, settings, metrics)
     config = raw_results.get("config") or {}
     objectives = _ordered(config.get("objectives") or OBJECTIVES, [str(run["objective"]) for run in runs])
@@ -341,24 +405,34 @@ def analyze(
 
     summaries: list[ConditionSummary] = []
     comparisons: list[Comparison] = []
+    rankings: list[MechanismRanking] = []
     for metric in chosen:
         samples = collect_samples(runs, metric)
         for objective, attention in itertools.product(objectives, attentions):
             if (objective, attention) in samples:
-                summaries.append(summarize_condition(samples[(objective, attention)], settings))
+                summaries.append(summarize_condition(samples[(objective, attention)], settings, design))
         if {"mlm", "clm"} <= set(objectives):
-            for attention in attentions:
-                if ("mlm", attention) in samples and ("clm", attention) in samples:
-                    comparisons.append(
-                        compare_samples(
-                            samples[("mlm", attention)],
-                            samples[("clm", attention)],
-                            family=f"{MLM_VS_CLM}/{metric}",
-                            settings=settings,
-                        )
+            both = [a for a in attentions if ("mlm", a) in samples and ("clm", a) in samples]
+            for attention in both:
+                comparisons.append(
+                    compare_samples(
+                        samples[("mlm", attention)],
+                        samples[("clm", attention)],
+                        family=f"{MLM_VS_CLM}/{metric}",
+                        settings=settings,
+                        design=design,
+                        family_size=len(both),
                     )
+                )
         for objective in objectives:
             present = [attention for attention in attentions if (objective, attention) in samples]
+            ranking = rank_mechanisms(
+                {attention: samples[(objective, attention)] for attention in present},
+                metric=metric, objective=objective, direction=metric_direction(metric),
+                alpha=settings.significance_level, cross_validation=design is not None,
+            )
+            if ranking is not None:
+                rankings.append(ranking)
             for first, second in itertools.combinations(present, 2):
                 comparisons.append(
                     compare_samples(
@@ -366,6 +440,8 @@ def analyze(
                         samples[(objective, second)],
                         family=f"attention_within_{objective}/{metric}",
                         settings=settings,
+                        design=design,
+                        family_size=math.comb(len(present), 2),
                     )
                 )
     unfinished = tuple(
@@ -373,6 +449,7 @@ def analyze(
         for run in runs
         if run.get("status") != "completed"
     )
+    iqm, improvements = probe_aggregates(runs, objectives, attentions, settings)
     rates, divergence = analyze_divergence(
         runs, objectives, attentions, confidence_level=settings.confidence_level,
         correction=settings.correction, alpha=settings.significance_level,
@@ -388,7 +465,48 @@ def analyze(
         settings=settings,
         divergence_rates=rates,
         divergence_comparisons=divergence,
+        cross_validation=design,
+        rankings=tuple(rankings),
+        probe_iqm=iqm,
+        probe_improvement=improvements,
     )
+
+
+def probe_aggregates(
+    runs: Sequence[Mapping[str, Any]],
+    objectives: Sequence[str],
+    attentions: Sequence[str],
+    settings: StatisticsConfig,
+    score: str = "accuracy",
+) -> tuple[tuple[AggregateScore, ...], tuple[ImprovementProbability, ...]]:
+    """IQM per condition and P(MLM > CLM) per mechanism over the probe tasks every run has (≥ 2 tasks)."""
+    tasks = probe_tasks(runs, score)
+    if len(tasks) < 2:
+        return (), ()
+    boot = {"confidence_level": settings.confidence_level, "n_resamples": settings.bootstrap_resamples}
+    matrices = {
+        (objective, attention): probe_score_matrix(runs, objective, attention, tasks, score)
+        for objective in objectives
+        for attention in attentions
+    }
+    iqm = tuple(
+        aggregate_iqm(
+            condition_label(*key), matrix, tasks, score=score, rng=_rng(settings.seed, f"iqm/{key}"), **boot
+        )
+        for key, matrix in matrices.items()
+        if matrix.shape[0]
+    )
+    improvements = tuple(
+        probability_of_improvement(
+            condition_label("mlm", attention), matrices[("mlm", attention)],
+            condition_label("clm", attention), matrices[("clm", attention)], tasks, score=score,
+            rng=_rng(settings.seed, f"improvement/{attention}"), **boot,
+        )
+        for attention in attentions
+        if ("mlm", attention) in matrices and ("clm", attention) in matrices
+        and matrices[("mlm", attention)].shape[0] and matrices[("clm", attention)].shape[0]
+    )
+    return iqm, improvements
 
 
 def final_runs(runs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

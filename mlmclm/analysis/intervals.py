@@ -1,4 +1,9 @@
-"""Bootstrap confidence intervals that never crash on the small or degenerate samples real grids produce.
+"""Confidence intervals that never crash on the small or degenerate samples real grids produce.
+
+Means and differences of means get t-intervals (:func:`mean_t_interval`, :func:`difference_t_interval`), with the
+Nadeau–Bengio variance correction under cross-validation: at n = 3 a 95% BCa interval of a mean covers about
+73% of the time, a t-interval 95% under normality (docs/statistics.md has the simulated coverage table).
+The bootstrap below remains for statistics without a t-interval (the rank-biserial correlation).
 
 BCa (bias-corrected and accelerated; Efron 1987, JASA 82:171) through :func:`scipy.stats.bootstrap`. BCa needs
 a jackknife with spread; when it fails or warns that the bootstrap distribution is degenerate, the percentile
@@ -15,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, stats
 
+from mlmclm.analysis.resampled import CrossValidationDesign, TResult, corrected_one_sample_t, corrected_welch_t
+
 _MAX_UNDEFINED = 0.01  # largest share of resamples in which the statistic may be undefined
 
 
@@ -25,7 +32,7 @@ class ConfidenceInterval:
     low: float | None
     high: float | None
     level: float
-    method: str  # "BCa" | "percentile" | "degenerate" | "noncentral t" | "none"
+    method: str  # "t" | "corrected t" | "BCa" | "percentile" | "degenerate" | "noncentral t" | "none"
     note: str | None = None
 
 
@@ -103,6 +110,37 @@ def _interval_from_defined_resamples(distribution: np.ndarray, confidence_level:
     low, high = np.quantile(defined, [tail, 1 - tail])
     note = f"percentile interval over the {defined.size} of {distribution.size} resamples with spread"
     return ConfidenceInterval(float(low), float(high), confidence_level, "percentile", note)
+
+
+def _t_interval(result: TResult, design: CrossValidationDesign | None, level: float) -> ConfidenceInterval:
+    method = "t" if design is None else "corrected t"
+    if result.low is None or result.high is None:
+        return ConfidenceInterval(None, None, level, "none", "fewer than 2 values: no interval")
+    if result.standard_error == 0:
+        return ConfidenceInterval(
+            result.low, result.high, level, "degenerate", "all values equal: the interval is the point itself"
+        )
+    note = None
+    if design is not None:
+        note = f"variance inflated for {design.folds}-fold cross-validation overlap (Nadeau & Bengio 2003)"
+    return ConfidenceInterval(result.low, result.high, level, method, note)
+
+
+def mean_t_interval(
+    values: np.ndarray, *, design: CrossValidationDesign | None, confidence_level: float
+) -> ConfidenceInterval:
+    """Student t-interval of a mean, x̄ ± t_{1−α/2, n−1}·s/√n (``scipy.stats.ttest_1samp(...).confidence_interval``),
+    or under cross-validation x̄ ± t_{1−α/2, n−1}·√((1/n + n_test/n_train)·s²) (Nadeau & Bengio 2003, eq. 9)."""
+    result = corrected_one_sample_t(values, design=design, confidence_level=confidence_level)
+    return _t_interval(result, design, confidence_level)
+
+
+def difference_t_interval(
+    a: np.ndarray, b: np.ndarray, *, design: CrossValidationDesign | None, confidence_level: float
+) -> ConfidenceInterval:
+    """Welch t-interval of mean(a) − mean(b) (``scipy.stats.ttest_ind(equal_var=False)``), CV-corrected."""
+    result = corrected_welch_t(a, b, design=design, confidence_level=confidence_level)
+    return _t_interval(result, design, confidence_level)
 
 
 def _noncentrality_bound(t: float, df: float, cdf_target: float) -> float:

@@ -75,6 +75,11 @@ def analysis_document(analysis: Analysis, experiment_name: str) -> dict[str, Any
         "families": list(dict.fromkeys(comparison.family for comparison in analysis.comparisons)),
         "unfinished_runs": plain(analysis.unfinished_runs),
         "comparisons": [comparison_record(comparison) for comparison in analysis.comparisons],
+        "rankings": plain(analysis.rankings),
+        "probe_aggregates": {
+            "iqm": plain(analysis.probe_iqm),
+            "probability_of_improvement": plain(analysis.probe_improvement),
+        },
         "divergence": {
             "rates": plain(analysis.divergence_rates),
             "comparisons": plain(analysis.divergence_comparisons),

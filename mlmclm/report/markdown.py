@@ -15,14 +15,18 @@ from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT, MLM_VS_CLM
 from mlmclm.analysis.conditions import condition_label, is_like_for_like, is_probe_metric
 from mlmclm.grid.invocations import contributing_invocations
+from mlmclm.report.aggregate_section import probe_aggregate_section
 from mlmclm.report.caveats import banner_lines, fmt_spread, fmt_statistic, is_noise_level, is_void_comparison
 from mlmclm.report.labels import direction_words, fmt, fmt_p, metric_label
+from mlmclm.report.procedures import procedure_lines
+from mlmclm.report.ranking_section import ranking_section
 
 FIGURE_SUFFIXES = {
     "mlm_vs_clm_plot": "mlm_vs_clm_comparison.png",
     "attention_heatmap": "attention_heatmap.png",
     "training_curves": "training_curves.png",
     "effect_size_plot": "statistical_analysis.png",
+    "critical_difference": "critical_difference.png",
 }
 _CORRECTION_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "fdr_bh": "Benjamini-Hochberg", "none": "no"}
 
@@ -67,8 +71,8 @@ def _setup(analysis: Analysis, raw: Mapping[str, Any]) -> list[str]:
             f"{model.get('num_heads')} heads, {model.get('norm', 'post')}-norm; identical for every condition"
         )
     lines += [
-        f"- Statistics: two-sided tests at α = {s.significance_level:g}; {_level(analysis)} bootstrap (BCa) "
-        f"intervals for means and differences ({s.bootstrap_resamples} resamples, seed {s.seed}) and "
+        f"- Statistics: two-sided tests at α = {s.significance_level:g}; {_level(analysis)} t-intervals "
+        f"for means and differences (seed {s.seed} for permutations and bootstraps) and "
         "noncentral-t intervals for effect sizes; "
         f"{_CORRECTION_NAMES[s.correction]} correction within each family; power target {s.power:g}",
         f"- Primary metric: `{s.primary_metric}` ({direction_words(s.primary_metric)}); secondary: "
@@ -299,6 +303,8 @@ def _summary_tables(analysis: Analysis) -> list[str]:
 
 
 _STATISTIC_NAMES = {"paired t-test": "t", "Welch t-test": "t", "Wilcoxon signed-rank": "W", "Mann-Whitney U": "U"}
+_STATISTIC_NAMES |= {"sign-flip permutation": "mean d", "two-sample permutation": "Δ mean"}
+_STATISTIC_NAMES |= {"corrected resampled t-test": "t", "corrected Welch t-test": "t"}
 _NOT_LIKE_FOR_LIKE = "†"
 
 
@@ -306,9 +312,10 @@ def _table_legend(analysis: Analysis) -> list[str]:
     s, level = analysis.settings, _level(analysis)
     correction = _CORRECTION_NAMES[s.correction]
     return [
-        f"How to read the comparison tables: *a − b* is group a minus group b with its {level} bootstrap CI; "
-        "the test is chosen by Shapiro–Wilk (p on the paired differences, or on a / b when the runs are "
-        f"independent); *p* is raw and *p adj* is {correction}-adjusted within the table's family — **bold** "
+        f"How to read the comparison tables: *a − b* is group a minus group b with its {level} t-interval; "
+        "*Shapiro p* (on the paired differences, or on a / b when the runs are independent) describes the "
+        f"data and does not choose the test; *p* is raw and *p adj* is {correction}-adjusted within the "
+        "table's family — **bold** "
         f"means significant at α = {s.significance_level:g} after correction; *d* is Cohen's d (d_z when "
         f"paired) and *g* Hedges' g with the {level} noncentral-t CI of the effect; *r* is the rank-biserial "
         f"correlation; *MDE* is the smallest |d| detectable with {s.power:.0%} power at this n, and *runs* "
@@ -325,7 +332,7 @@ def _design(c: Comparison) -> str:
 def _test_cell(c: Comparison) -> str:
     if c.p_value is None:
         return "none"
-    how = " (permutation p)" if "permutation" in c.test_reason else ""
+    how = " (permutation p)" if "permutation" in c.test_reason and "permutation" not in c.test else ""
     name = _STATISTIC_NAMES.get(c.test, "statistic")
     if is_void_comparison(c):
         value = "0" if fmt_statistic(c.statistic) == "0" else "void"
@@ -509,7 +516,7 @@ def _key_results(analysis: Analysis) -> list[str]:
         )
         if blocked:
             sentence += (
-                f"; {len(blocked)} of {len(tested)} comparisons used a rank test that cannot reach "
+                f"; {len(blocked)} of {len(tested)} comparisons used a permutation test that cannot reach "
                 "significance at this n"
             )
         lines.append(sentence + ".")
@@ -572,14 +579,10 @@ def _methods(analysis: Analysis) -> list[str]:
         "- Runs of two conditions that share (fold, seed) are paired; with complete pairing the test works "
         "on the paired differences, otherwise on the two groups independently. Only completed runs with a "
         "finite value count.",
-        f"- Shapiro–Wilk at α = {s.significance_level:g} chooses between the t-test (paired or Welch) and "
-        "the rank test (Wilcoxon signed-rank or Mann–Whitney U, exact p-values without ties). With n < 3 "
-        "normality cannot be tested and the rank test is used; at small n Shapiro–Wilk has little power, "
-        "so 'consistent with normal' is weak evidence.",
+        *procedure_lines(analysis),
         f"- Families are comparison type × metric; {correction} correction is applied within each family "
         "and decisions use the adjusted p-values. Metrics are separate families, so the primary metric "
         f"(`{s.primary_metric}`) is the confirmatory one; the rest are supporting evidence.",
-        "- Bootstrap intervals from few runs (n < 10) under-cover; read them as descriptive.",
         "- Effect sizes: Cohen's d (d_z when paired), Hedges' g (exact small-sample correction), "
         "rank-biserial r. Full rules and references: docs/statistics.md.",
         "",
@@ -640,6 +643,7 @@ def render_report(
         f"![Effect sizes]({figures['effect_size_plot']})",
         "",
     ]
+    lines += ranking_section(analysis, figures) + probe_aggregate_section(analysis)
     lines += _summary_tables(analysis)
     lines += ["## Budget", "", "Every run had the same budget:", ""]
     lines += _mapping_table(raw.get("budget"), "No budget was recorded.")

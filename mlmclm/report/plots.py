@@ -1,4 +1,5 @@
-"""The four figures of the report, drawn on Agg-backed ``Figure`` objects (no pyplot global state).
+"""Four of the five figures of the report (the fifth: critical_difference.py), drawn on Agg-backed ``Figure``
+objects (no pyplot global state).
 
 Each function takes the :class:`~mlmclm.analysis.Analysis` (and runs' curves) and writes one PNG atomically.
 All of them cope with one objective, one mechanism, missing intervals and missing curves.
@@ -81,7 +82,7 @@ def _comparison_panel(axes: Any, analysis: Analysis, metric: str, chance: float 
     axes.set_ylabel(metric_label(metric))
     level = int(round(analysis.settings.confidence_level * 100))
     like_for_like = "like for like" if is_probe_metric(metric) else "objectives score different tasks"
-    axes.set_title(f"{metric}: mean ± {level}% bootstrap CI, dots = runs\n({like_for_like})", fontsize=9)
+    axes.set_title(f"{metric}: mean ± {level}% t-interval, dots = runs\n({like_for_like})", fontsize=9)
     if axes.get_legend_handles_labels()[0]:
         axes.legend(title="objective")
 

@@ -10,6 +10,7 @@ from mlmclm.analysis import analyze
 from mlmclm.atomic import atomic_write_json, atomic_write_text
 from mlmclm.config import StatisticsConfig
 from mlmclm.report import plots
+from mlmclm.report.critical_difference import plot_critical_difference
 from mlmclm.report.documents import analysis_document, summary_document
 from mlmclm.report.markdown import FIGURE_SUFFIXES, render_report
 
@@ -23,7 +24,7 @@ def write_analysis(
     file_prefix: str | None = None,
     analyze_command: str | None = None,
 ) -> dict[str, Path]:
-    """Write ``<prefix>_summary.json``, ``<prefix>_statistical_analysis.json``, ``<prefix>_report.md`` and four
+    """Write ``<prefix>_summary.json``, ``<prefix>_statistical_analysis.json``, ``<prefix>_report.md`` and five
     PNGs; the prefix is the experiment name unless ``file_prefix`` is given.
 
     Returns the written paths by kind. ``metrics`` defaults to the primary and secondary metrics plus every
@@ -48,6 +49,7 @@ def write_analysis(
         "attention_heatmap": plots.plot_attention_heatmap(analysis, figures["attention_heatmap"]),
         "training_curves": plots.plot_training_curves(analysis, runs, figures["training_curves"]),
         "effect_size_plot": plots.plot_effect_sizes(analysis, figures["effect_size_plot"]),
+        "critical_difference": plot_critical_difference(analysis, figures["critical_difference"]),
     }
     figure_names = {kind: path.name for kind, path in figures.items()}
     report = render_report(analysis, raw_results, name, figure_names, analyze_command=analyze_command)

@@ -159,8 +159,45 @@ def test_every_defined_effect_size_has_an_interval_even_with_three_runs(analysis
 
 
 def test_runs_needed_uses_the_bias_corrected_effect(analysis):
-    # d_z from 3 pairs overstates |δ| by 1/J(2) ≈ 1.77; sample sizes are planned on Hedges' g.
-    paired_t = [c for c in analysis.comparisons if c.test == "paired t-test" and c.hedges_g]
-    assert paired_t
-    for comparison in paired_t:
-        assert comparison.runs_needed == runs_needed(comparison.hedges_g, paired=True, alpha=0.05, power=0.8)
+    # d_z from 3 pairs overstates |δ| by 1/J(2) ≈ 1.77; sample sizes are planned on Hedges' g, and never below
+    # the 6 pairs the sign-flip test needs before any p can reach 0.05.
+    paired = [c for c in analysis.comparisons if c.test == "sign-flip permutation" and c.hedges_g]
+    assert paired
+    for comparison in paired:
+        planned = runs_needed(comparison.hedges_g, paired=True, alpha=0.05, power=0.8)
+        assert comparison.runs_needed == max(planned, 6)
+
+
+def test_without_folds_intervals_are_t_intervals_and_tests_permutation_tests(analysis):
+    from scipy import stats
+
+    for summary in analysis.summaries:
+        if summary.n >= 2:
+            values = [obs.value for obs in summary.observations]
+            reference = stats.ttest_1samp(values, 0.0).confidence_interval(0.95)
+            assert summary.ci.method == "t"
+            assert (summary.ci.low, summary.ci.high) == pytest.approx((reference.low, reference.high))
+    assert analysis.cross_validation is None
+    assert {c.test for c in analysis.comparisons} <= {"sign-flip permutation", "two-sample permutation"}
+    assert all(c.cv_correction == "none" and c.cv_test_train_ratio is None for c in analysis.comparisons)
+
+
+def test_cross_validation_grid_gets_the_nadeau_bengio_correction_everywhere():
+    from scipy import stats
+
+    raw = make_raw_results(folds=(0, 1, 2), failed_run=False)
+    raw["config"] = {**raw["config"], "cross_validation": True, "folds": 3}
+    analysis = analyze(raw, FAST, metrics=["val_loss"])
+    assert analysis.cross_validation is not None and analysis.cross_validation.folds == 3
+    for comparison in analysis.comparisons:
+        assert comparison.test == "corrected resampled t-test"
+        assert comparison.cv_correction == "nadeau_bengio"
+        assert comparison.cv_test_train_ratio == pytest.approx(0.5)
+        assert comparison.mean_difference_ci.method == "corrected t"
+    summary = analysis.summaries[0]
+    values = np.array([obs.value for obs in summary.observations])
+    n = values.size
+    half_width = stats.t.ppf(0.975, n - 1) * np.sqrt((1 / n + 0.5) * values.var(ddof=1))
+    assert summary.ci.method == "corrected t"
+    expected = (values.mean() - half_width, values.mean() + half_width)
+    assert (summary.ci.low, summary.ci.high) == pytest.approx(expected)

@@ -1,4 +1,4 @@
-"""Test choice and p-values against published values, scipy, and the exact null distributions."""
+"""Test choice and p-values against published values, scipy, hand enumeration and Nadeau & Bengio (2003)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 from scipy import stats
 
 from mlmclm.analysis import hypothesis_tests as ht
+from mlmclm.analysis.resampled import CrossValidationDesign
 
 # Student (1908) sleep data (R datasets::sleep): extra hours of sleep under drugs 1 and 2, same patients.
 SLEEP_DRUG_1 = np.array([0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0])
@@ -17,35 +18,50 @@ def _rng() -> np.random.Generator:
     return np.random.default_rng(0)
 
 
-def test_sleep_data_paired_t_matches_published_value():
-    # Shapiro-Wilk p on the differences is 0.033, so alpha=0.01 keeps the t-test (R: t=-4.0621, p=0.002833)
-    result = ht.paired_test(SLEEP_DRUG_1, SLEEP_DRUG_2, alpha=0.01, n_resamples=9999, rng=_rng())
-    assert result.test == ht.PAIRED_T
-    assert result.statistic == pytest.approx(-4.0621, abs=1e-4)
-    assert result.pvalue == pytest.approx(0.002833, abs=1e-6)
-    assert result.normality[0].pvalue == pytest.approx(0.0333, abs=1e-3)
-
-
-def test_sleep_data_non_normal_differences_route_to_wilcoxon_permutation():
+def test_sleep_data_sign_flip_p_is_the_exact_share_of_sign_patterns():
+    # 9 negative differences and one zero: only the all-negative and all-positive patterns (times the zero's two
+    # signs) are as extreme as the data, so p = 4 / 2**10 = 2 / 2**9.
     result = ht.paired_test(SLEEP_DRUG_1, SLEEP_DRUG_2, alpha=0.05, n_resamples=9999, rng=_rng())
-    assert result.test == ht.WILCOXON
-    assert "not normal" in result.test_reason and "permutation" in result.test_reason
-    # 9 non-zero differences, all negative: the exact conditional p-value is 2 / 2**9.
+    assert result.test == ht.SIGN_FLIP
     assert result.pvalue == pytest.approx(2 / 2**9)
+    assert result.statistic == pytest.approx(np.mean(SLEEP_DRUG_1 - SLEEP_DRUG_2))
+    assert "exact" in result.test_reason and result.cv_correction == "none"
+    assert result.min_achievable_p == pytest.approx(2 / 2**9)
 
 
-def test_welch_matches_scipy_for_normal_groups():
-    a = stats.norm.ppf(np.linspace(0.05, 0.95, 12))  # normal quantiles: Shapiro-Wilk cannot reject
-    b = 0.5 + 2 * stats.norm.ppf(np.linspace(0.05, 0.95, 9))
-    result = ht.independent_test(a, b, labels=("a", "b"), alpha=0.05, n_resamples=999, rng=_rng())
-    reference = stats.ttest_ind(a, b, equal_var=False)
-    assert result.test == ht.WELCH_T
-    assert result.statistic == pytest.approx(reference.statistic)
+def test_shapiro_no_longer_chooses_the_test():
+    # Sleep differences fail Shapiro-Wilk at 0.05 but pass at 0.01; the test is the same either way.
+    strict = ht.paired_test(SLEEP_DRUG_1, SLEEP_DRUG_2, alpha=0.01, n_resamples=9999, rng=_rng())
+    loose = ht.paired_test(SLEEP_DRUG_1, SLEEP_DRUG_2, alpha=0.05, n_resamples=9999, rng=_rng())
+    assert strict.test == loose.test == ht.SIGN_FLIP
+    assert strict.normality[0].pvalue == pytest.approx(0.0333, abs=1e-3)
+
+
+def test_sign_flip_p_equals_a_hand_enumeration_of_sign_patterns():
+    differences = np.array([0.3, 0.1, 0.5, 0.2, 0.25, -0.05, 0.4])
+    patterns = np.array(np.meshgrid(*[[1, -1]] * differences.size)).reshape(differences.size, -1).T
+    null = (patterns * differences).mean(axis=1)
+    observed = differences.mean()
+    expected = min(1.0, 2 * min(np.mean(null <= observed + 1e-12), np.mean(null >= observed - 1e-12)))
+    result = ht.paired_test(differences, np.zeros(7), alpha=0.05, n_resamples=9999, rng=_rng())
+    assert result.pvalue == pytest.approx(expected)
+    assert result.pvalue == pytest.approx(4 / 2**7)  # all positive, or only the smallest negative
+
+
+def test_two_sample_permutation_matches_scipy_exact_enumeration():
+    a = stats.norm.ppf(np.linspace(0.05, 0.95, 6))
+    b = 0.8 + stats.norm.ppf(np.linspace(0.1, 0.9, 5))
+    result = ht.independent_test(a, b, labels=("a", "b"), alpha=0.05, n_resamples=9999, rng=_rng())
+    reference = stats.permutation_test(
+        (a, b), lambda x, y, axis: x.mean(axis) - y.mean(axis), permutation_type="independent",
+        n_resamples=np.inf, vectorized=True,
+    )
+    assert result.test == ht.PERMUTATION
     assert result.pvalue == pytest.approx(reference.pvalue)
+    assert result.statistic == pytest.approx(a.mean() - b.mean())
 
 
-def test_mann_whitney_three_vs_three_cannot_reach_significance():
-    # [1, 1, 2] fails Shapiro-Wilk (W = 0.75, the minimum for n = 3), so the rank test is used.
+def test_three_vs_three_permutation_cannot_reach_significance():
     result = ht.independent_test(
         np.array([1.0, 1.0, 2.0]),
         np.array([3.0, 4.0, 5.0]),
@@ -54,21 +70,56 @@ def test_mann_whitney_three_vs_three_cannot_reach_significance():
         n_resamples=999,
         rng=_rng(),
     )
-    assert result.test == ht.MANN_WHITNEY
+    assert result.test == ht.PERMUTATION
     assert result.pvalue == pytest.approx(0.1)  # complete separation: 2 / C(6, 3)
     assert result.min_achievable_p == pytest.approx(0.1)
     assert result.can_reach_significance is False
     assert result.min_runs_for_significance == 4  # 2 / C(8, 4) = 0.0286 <= 0.05
 
 
-def test_wilcoxon_three_pairs_floor_is_a_quarter_and_six_pairs_are_needed():
-    assert ht.min_achievable_pvalue(ht.WILCOXON, 3) == pytest.approx(0.25)
-    assert ht.min_runs_for_significance(ht.WILCOXON, 0.05) == 6  # 2/2**5 = 0.0625 > 0.05 >= 2/2**6
+def test_three_pairs_floor_is_a_quarter_and_six_pairs_are_needed():
+    assert ht.min_achievable_pvalue(ht.SIGN_FLIP, 3) == pytest.approx(0.25)
+    assert ht.min_runs_for_significance(ht.SIGN_FLIP, 0.05) == 6  # 2/2**5 = 0.0625 > 0.05 >= 2/2**6
     result = ht.paired_test(
         np.array([2.0, 3.0]), np.array([1.0, 1.5]), alpha=0.05, n_resamples=999, rng=_rng()
     )
-    assert result.test == ht.WILCOXON and result.pvalue == pytest.approx(0.5)
+    assert result.test == ht.SIGN_FLIP and result.pvalue == pytest.approx(0.5)
     assert result.can_reach_significance is False and result.min_runs_for_significance == 6
+
+
+def test_a_lone_run_against_four_is_enumerated_over_the_five_splits():
+    result = ht.independent_test(
+        np.array([3.0]), np.array([3.5, 3.6, 3.7, 3.55]), labels=("a", "b"), alpha=0.05, n_resamples=999,
+        rng=_rng(),
+    )
+    assert result.test == ht.PERMUTATION
+    assert result.pvalue == pytest.approx(0.4)  # the lone run is the lowest of 5: 2 * 1/5
+    assert result.min_achievable_p == pytest.approx(0.4)
+
+
+def test_cross_validation_uses_the_corrected_resampled_t_test():
+    # Nadeau & Bengio (2003) eq. 9 with n_test/n_train = 1/(k-1): t = mean / sqrt((1/n + 1/(k-1)) s^2),
+    # i.e. the naive t shrunk by sqrt(1 + n/(k-1)), with n - 1 degrees of freedom.
+    differences = SLEEP_DRUG_1 - SLEEP_DRUG_2
+    design = CrossValidationDesign(folds=5)
+    result = ht.paired_test(SLEEP_DRUG_1, SLEEP_DRUG_2, alpha=0.05, n_resamples=999, rng=_rng(), design=design)
+    naive = stats.ttest_1samp(differences, 0.0)
+    expected_t = naive.statistic / np.sqrt(1 + differences.size / 4)
+    assert result.test == ht.CORRECTED_T
+    assert result.statistic == pytest.approx(expected_t)
+    assert result.pvalue == pytest.approx(2 * stats.t.sf(abs(expected_t), differences.size - 1))
+    assert result.pvalue > naive.pvalue
+    assert result.cv_correction == "nadeau_bengio" and result.cv_test_train_ratio == pytest.approx(0.25)
+    assert "no permutation or rank test is valid" in result.test_reason
+
+
+def test_cross_validation_with_unpaired_runs_uses_the_corrected_welch_test():
+    a, b = np.array([1.0, 1.4, 0.9, 1.2]), np.array([1.6, 1.9, 1.7])
+    result = ht.independent_test(
+        a, b, labels=("a", "b"), alpha=0.05, n_resamples=999, rng=_rng(), design=CrossValidationDesign(3)
+    )
+    assert result.test == ht.CORRECTED_WELCH and result.cv_correction == "nadeau_bengio"
+    assert result.pvalue > stats.ttest_ind(a, b, equal_var=False).pvalue
 
 
 @pytest.mark.parametrize("n_a,n_b", [(2, 2), (3, 3), (3, 5), (4, 4), (6, 2)])
@@ -97,11 +148,11 @@ def test_all_zero_differences_give_no_test_instead_of_crashing():
     assert "zero" in result.test_reason
 
 
-def test_constant_groups_take_the_rank_route_with_permutation_p():
+def test_constant_groups_get_the_exact_permutation_p():
     result = ht.independent_test(
         np.ones(3), np.full(3, 2.0), labels=("a", "b"), alpha=0.05, n_resamples=999, rng=_rng()
     )
-    assert result.test == ht.MANN_WHITNEY
+    assert result.test == ht.PERMUTATION
     assert result.pvalue == pytest.approx(0.1)
     assert all(normality.pvalue is None for normality in result.normality)
 

@@ -9,10 +9,13 @@ from scipy import stats
 from mlmclm.analysis import effect_sizes
 from mlmclm.analysis.intervals import (
     bootstrap_ci,
+    difference_t_interval,
     mean_difference_statistic,
     mean_statistic,
+    mean_t_interval,
     standardized_effect_ci,
 )
+from mlmclm.analysis.resampled import CrossValidationDesign
 
 
 def _ci(samples, statistic=mean_statistic, seed=0):
@@ -98,3 +101,33 @@ def test_effect_size_interval_covers_the_true_effect_at_the_nominal_rate_with_th
 
 def test_undefined_effect_has_no_interval():
     assert standardized_effect_ci(None, n_a=3, n_b=None, confidence_level=0.95).low is None
+
+
+def test_t_interval_of_a_mean_equals_scipy():
+    values = np.array([2.1, 2.5, 1.9, 2.8])
+    reference = stats.ttest_1samp(values, 0.0).confidence_interval(0.9)
+    interval = mean_t_interval(values, design=None, confidence_level=0.9)
+    assert interval.method == "t"
+    assert (interval.low, interval.high) == pytest.approx((reference.low, reference.high))
+
+
+def test_welch_interval_of_a_difference_equals_scipy():
+    a, b = np.array([2.1, 2.5, 1.9, 2.8]), np.array([1.0, 1.7, 1.2])
+    reference = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    interval = difference_t_interval(a, b, design=None, confidence_level=0.95)
+    assert (interval.low, interval.high) == pytest.approx((reference.low, reference.high))
+
+
+def test_cross_validation_widens_the_interval_by_the_nadeau_bengio_factor():
+    values = np.array([0.2, 0.5, 0.1, 0.4, 0.3, 0.35])
+    plain = mean_t_interval(values, design=None, confidence_level=0.95)
+    corrected = mean_t_interval(values, design=CrossValidationDesign(3), confidence_level=0.95)
+    factor = np.sqrt((1 / 6 + 1 / 2) / (1 / 6))  # sqrt(1 + n * n_test/n_train) = 2
+    assert corrected.method == "corrected t"
+    assert corrected.high - corrected.low == pytest.approx(factor * (plain.high - plain.low))
+
+
+def test_t_interval_of_equal_values_is_the_point_and_of_one_value_none():
+    equal = mean_t_interval(np.full(3, 1.5), design=None, confidence_level=0.95)
+    assert (equal.low, equal.high, equal.method) == (1.5, 1.5, "degenerate")
+    assert mean_t_interval(np.array([1.0]), design=None, confidence_level=0.95).low is None

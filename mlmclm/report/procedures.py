@@ -1,0 +1,76 @@
+"""Report lines that say which test and interval every comparison used, and what the design can detect.
+
+Read from the records' fields (``test``, ``cv_correction``, ``cv_test_train_ratio``, ``min_achievable_p``), never
+from prose, so the methods section cannot drift from what the analysis did (docs/statistics.md, "Choosing the test").
+"""
+
+from __future__ import annotations
+
+from mlmclm.analysis import Analysis
+from mlmclm.analysis.aso import DEFAULT_THRESHOLD
+from mlmclm.analysis.hypothesis_tests import CORRECTED_T, CORRECTED_WELCH, PERMUTATION, SIGN_FLIP
+from mlmclm.analysis.resampled import NADEAU_BENGIO
+
+_DESCRIPTIONS = {
+    SIGN_FLIP: "sign-flip permutation test of the mean paired difference (exact under exchangeability of the "
+    "two conditions within pairs, whatever the score distribution)",
+    PERMUTATION: "two-sample permutation test of the difference of means (runs not completely paired)",
+    CORRECTED_T: "corrected resampled t-test over folds × seeds (Nadeau & Bengio 2003; Bouckaert & Frank 2004)",
+    CORRECTED_WELCH: "corrected Welch t-test (a CV grid whose runs do not pair completely)",
+}
+
+
+def _aso_lines(analysis: Analysis) -> list[str]:
+    """One bullet naming the pairs with ε_min below Ulmer et al.'s threshold, when ASO was run."""
+    scored = [c for c in analysis.comparisons if c.aso_min_epsilon is not None]
+    if not scored:
+        return []
+    better = [
+        f"`{winner}` over `{loser}` ({c.metric}, ε_min = {epsilon:.2f})"
+        for c in scored
+        for winner, loser, epsilon in (
+            (c.group_a, c.group_b, c.aso_min_epsilon), (c.group_b, c.group_a, c.aso_min_epsilon_reverse)
+        )
+        if epsilon is not None and epsilon < DEFAULT_THRESHOLD
+    ]
+    found = "; ".join(better) if better else "none"
+    return [
+        f"- Almost Stochastic Order (Dror et al. 2019; τ = {DEFAULT_THRESHOLD}, Bonferroni within each family) over "
+        f"{len(scored)} comparisons; almost stochastically better: {found}. ε_min is not a p-value and does not "
+        "enter the correction."
+    ]
+
+
+def procedure_lines(analysis: Analysis) -> list[str]:
+    """Methods bullets: the tests used (with counts), the intervals, and the CV correction when applied."""
+    used: dict[str, int] = {}
+    for comparison in analysis.comparisons:
+        if comparison.p_value is not None:
+            used[comparison.test] = used.get(comparison.test, 0) + 1
+    tests = "; ".join(f"{_DESCRIPTIONS.get(test, test)}: {count}" for test, count in used.items()) or "none"
+    lines = [
+        f"- Tests (fixed by the design, not by a normality pre-test; comparisons per test): {tests}. "
+        "Shapiro–Wilk p is shown as a description of the differences only.",
+    ]
+    design = analysis.cross_validation
+    corrected = [c for c in analysis.comparisons if c.cv_correction == NADEAU_BENGIO]
+    if design is not None and corrected:
+        lines.append(
+            f"- Cross-validation ({design.folds} folds): runs share training data, so every test and interval "
+            "of a mean uses the Nadeau–Bengio corrected variance (1/n + n_test/n_train)·s² with "
+            f"n_test/n_train = {design.test_train_ratio:.3g} ({len(corrected)} comparisons); no rank or "
+            "permutation test is valid for correlated folds. Effect-size intervals and power are not corrected "
+            "and overstate precision."
+        )
+    floors = [c.min_achievable_p for c in analysis.comparisons if c.p_value is not None and c.min_achievable_p]
+    if floors:
+        lines.append(
+            f"- Permutation p-values have a floor at small n (here {min(floors):.3g} at best; 3 pairs: 0.25): "
+            "below 6 pairs or 4 runs per condition nothing can be significant at α = 0.05, whatever the effect."
+        )
+    lines += _aso_lines(analysis)
+    lines.append(
+        "- Means and differences have t-intervals (corrected under cross-validation); the rank-biserial r a "
+        "bootstrap interval, descriptive at small n."
+    )
+    return lines
