@@ -169,10 +169,17 @@ def train_run(
 
     metrics = _final_metrics(state, test, cfg.convergence_tolerance, model, device)
     metrics["val_majority_token_accuracy"] = majority_token_accuracy(val_batches)
+    probe_items: dict[str, str] = {}
     if probe_tasks:
-        from mlmclm.probes import run_probes
+        from mlmclm.probes import run_probes_detailed
 
-        metrics.update(run_probes(model, tokenizer.tokenizer, probe_tasks, config.probes, device))
+        random_init = _random_init_encoder(config, spec, tokenizer, device) if config.probes.mode == "linear" else None
+        probes = run_probes_detailed(
+            model, tokenizer.tokenizer, probe_tasks, config.probes, device, random_init=random_init
+        )
+        del random_init
+        metrics.update(probes.metrics)
+        probe_items = probes.items
     save_model(model, run_dir)
     shutil.copyfile(tokenizer.path, run_dir / "tokenizer.json")
     checkpoint_path.unlink(missing_ok=True)
@@ -182,7 +189,27 @@ def train_run(
         "early_stopped": stop_early,
         "tokens": token_record(state, stream, cfg.gradient_accumulation_steps),
     }
+    if probe_items:
+        extra["probe_items"] = probe_items
     return RunOutcome("completed", metrics, state.curves, extra=extra)
+
+
+def _random_init_encoder(config: ExperimentConfig, spec: RunSpec, tokenizer, device: torch.device) -> torch.nn.Module:
+    """The run's own starting weights: the same shape, built from the run's seed, never trained.
+
+    The global RNG is forked, so building it leaves every later random draw of the run unchanged
+    (the probe-validity baseline of docs/probes.md)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec.seed)
+        encoder = build_model(
+            config.model,
+            objective=spec.objective,
+            attention=spec.attention,
+            vocab_size=tokenizer.vocab_size,
+            max_seq_length=config.data.max_seq_length,
+            pad_token_id=tokenizer.pad_id,
+        )
+    return encoder.to(device).eval()
 
 
 def _optimizer_step(
