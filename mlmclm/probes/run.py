@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
+from mlmclm.analysis.conditions import PROBE_BASELINES, is_probe_baseline
 from mlmclm.probes.baselines import control_is_learnable, control_labels
 from mlmclm.probes.classifiers import ProbeScore, TokenizedSplits, finetune_probe, fit_logistic_probe
 from mlmclm.probes.examples import ProbeTask
@@ -35,8 +36,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _METRIC_PREFIX = {"mean": "", "last_token": "last_token_"}
-BASELINE_METRICS = ("random_init_accuracy", "gain_over_random_init", "control_accuracy", "selectivity")
-"""Per-task baseline metric names (``probe/<task>/<name>``): context for a probe score, not outcomes of their own."""
+BASELINE_METRICS = PROBE_BASELINES
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,7 @@ def correctness_string(score: ProbeScore) -> str:
     return "".join("1" if hit else "0" for hit in score.correct)
 
 
-def is_baseline_metric(metric: str) -> bool:
-    """True for ``probe/<task>/<baseline>`` names, which the default analysis does not test as outcomes."""
-    return metric.startswith("probe/") and metric.rsplit("/", 1)[-1] in BASELINE_METRICS
+is_baseline_metric = is_probe_baseline
 
 
 def probe_metric_names(tasks: Iterable[ProbeTask | str]) -> list[str]:

@@ -15,6 +15,14 @@ from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT, MLM_VS_CLM
 from mlmclm.analysis.conditions import condition_label, is_like_for_like, is_probe_metric
 from mlmclm.report.caveats import banner_lines, fmt_spread, fmt_statistic, is_noise_level, is_void_comparison
+from mlmclm.report.endpoint_sections import (
+    analysis_log_lines,
+    band_separation_lines,
+    exploratory_label,
+    headline_lines,
+    item_level_lines,
+    probe_baseline_lines,
+)
 from mlmclm.report.labels import direction_words, fmt, fmt_p, metric_label
 
 FIGURE_SUFFIXES = {
@@ -428,7 +436,8 @@ def _comparison_sections(analysis: Analysis, family_prefix: str, metrics: list[s
     for metric in metrics:
         comparisons = analysis.comparisons_in(f"{family_prefix}/{metric}")
         if comparisons:
-            lines += [f"#### {metric_label(metric)} — {direction_words(metric)}", ""]
+            role = exploratory_label(analysis, f"{family_prefix}/{metric}")
+            lines += [f"#### {metric_label(metric)} — {direction_words(metric)} ({role})", ""]
             lines += comparison_table(comparisons, analysis)
     return lines
 
@@ -456,7 +465,13 @@ def _key_results(analysis: Analysis) -> list[str]:
     correction = _CORRECTION_NAMES[analysis.settings.correction]
     cross = [c for c in analysis.comparisons if c.family.startswith(MLM_VS_CLM) and c.p_value is not None]
     like = [c for c in cross if c.like_for_like]
-    lines = ["## Key results", ""]
+    lines = [
+        "## Key results",
+        "",
+        "Secondary and exploratory: the confirmatory answer is the primary endpoint above. These results span "
+        "many families, so under no true difference at all some of them would still be significant.",
+        "",
+    ]
     if like:
         hits = [c for c in like if _is_finding(c)]
         if hits:
@@ -576,8 +591,9 @@ def _methods(analysis: Analysis) -> list[str]:
         "normality cannot be tested and the rank test is used; at small n Shapiro–Wilk has little power, "
         "so 'consistent with normal' is weak evidence.",
         f"- Families are comparison type × metric; {correction} correction is applied within each family "
-        "and decisions use the adjusted p-values. Metrics are separate families, so the primary metric "
-        f"(`{s.primary_metric}`) is the confirmatory one; the rest are supporting evidence.",
+        "and decisions use the adjusted p-values. Metrics are separate families, so only the MLM-vs-CLM "
+        f"family of the primary metric (`{analysis.primary_metric}`) is confirmatory (primary); families of "
+        "the secondary metrics are secondary, all others exploratory (each table heading says which).",
         "- Bootstrap intervals from few runs (n < 10) under-cover; read them as descriptive.",
         "- Effect sizes: Cohen's d (d_z when paired), Hedges' g (exact small-sample correction), "
         "rank-biserial r. Full rules and references: docs/statistics.md.",
@@ -624,6 +640,7 @@ def render_report(
         f"# {experiment_name}: masked (MLM) vs causal (CLM) language modelling",
         "",
         *banner_lines(analysis, raw),
+        *headline_lines(analysis),
         _origin(raw, analyze_command),
         "",
         "```bash",
@@ -639,15 +656,18 @@ def render_report(
     lines += _key_results(analysis)
     lines += _table_legend(analysis)
     lines += _mlm_vs_clm(analysis, figures)
+    lines += probe_baseline_lines(raw, analysis)
+    lines += item_level_lines(analysis)
     lines += _within_objectives(analysis, figures)
     lines += [
         "## Training curves",
         "",
-        "Validation loss against optimizer steps, mean ± 1 SD over runs; one panel per objective because "
-        "their losses score different tasks.",
+        "Validation loss against training tokens (optimizer steps for runs that did not record tokens), mean "
+        "over runs; one panel per objective because their losses score different tasks.",
         "",
         f"![Training curves]({figures['training_curves']})",
         "",
+        *band_separation_lines(analysis),
         "## Effect sizes",
         "",
         f"Hedges' g with {_level(analysis)} noncentral-t CIs for `{analysis.primary_metric}`; filled markers "
@@ -662,5 +682,6 @@ def render_report(
     lines += _data(raw)
     lines += ["## Environment", ""] + _mapping_table(raw.get("environment"), "No environment was recorded.")
     lines += _methods(analysis)
+    lines += analysis_log_lines(analysis)
     lines += ["## Reproduce", "", "```bash", *commands, "```", ""]
     return "\n".join(lines)
