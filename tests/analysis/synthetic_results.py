@@ -18,16 +18,15 @@ def _baselines(metrics: dict[str, Any], rng: np.random.Generator) -> dict[str, s
     """Probe-validity baselines (docs/probes.md) and per-item correctness matching each task's accuracy."""
     items = {}
     for task in PROBE_TASKS:
-        accuracy = metrics[f"probe/{task}/accuracy"]
+        correct = rng.random(ITEMS_PER_TASK) < metrics[f"probe/{task}/accuracy"]
+        items[task] = "".join("1" if hit else "0" for hit in correct)
+        accuracy = metrics[f"probe/{task}/accuracy"] = float(correct.mean())
         random_init = float(0.6 + rng.normal(0, 0.02))
         control = float(0.5 + rng.normal(0, 0.02))
         metrics[f"probe/{task}/random_init_accuracy"] = random_init
         metrics[f"probe/{task}/gain_over_random_init"] = accuracy - random_init
         metrics[f"probe/{task}/control_accuracy"] = control
         metrics[f"probe/{task}/selectivity"] = accuracy - control
-        correct = rng.random(ITEMS_PER_TASK) < accuracy
-        items[task] = "".join("1" if hit else "0" for hit in correct)
-        metrics[f"probe/{task}/accuracy"] = float(correct.mean())
     return items
 
 

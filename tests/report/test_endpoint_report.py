@@ -1,0 +1,76 @@
+"""The report opens with the primary endpoint only; exploratory hits stay exploratory; every analysis is
+logged, and seeds added after an analysis are flagged as optional stopping."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlmclm.analysis import analyze
+from mlmclm.cli import main
+from mlmclm.config import StatisticsConfig
+from mlmclm.report.markdown import FIGURE_SUFFIXES, render_report
+from tests.analysis.synthetic_results import make_raw_results
+
+FAST = StatisticsConfig(bootstrap_resamples=200)
+
+
+def _report(raw) -> str:
+    return render_report(analyze(raw, FAST), raw, "synthetic", FIGURE_SUFFIXES)
+
+
+def test_first_paragraph_answers_on_the_primary_endpoint_and_other_hits_are_exploratory():
+    """Probe F1 differs hugely between objectives, the endpoint does not: the headline must not borrow the F1 hit."""
+    raw = make_raw_results(baselines=True, failed_run=False, mechanisms=("standard", "rope"))
+    for run in raw["runs"]:
+        run["metrics"]["probe/bigram_shift/f1"] += 0.3 * (run["objective"] == "mlm")
+    report = _report(raw)
+    first_section = report.split("\n## ")[1]
+    assert first_section.startswith("Primary endpoint")
+    assert "`probe_accuracy_gain`" in first_section and "probe/bigram_shift/f1" not in first_section
+    assert "Only this endpoint" in first_section
+    assert "#### probe bigram shift f1 (macro F1) — higher is better (exploratory)" in report
+    assert "(primary)" in report
+
+
+def test_without_probes_the_report_says_the_endpoint_is_unavailable_and_warns_about_val_loss():
+    first_section = _report(make_raw_results()).split("\n## ")[1]
+    assert "unavailable" in first_section and "falling back to `val_loss`" in first_section
+    assert "not like for like" in first_section
+
+
+def test_report_shows_probe_baselines_item_level_rows_and_band_separations():
+    report = _report(make_raw_results(baselines=True, failed_run=False, mechanisms=("standard", "rope")))
+    baselines = report.split("## Probe validity baselines")[1].split("\n## ")[0]
+    assert "| `bigram_shift` | `standard_mlm` | 3 |" in baselines and "(n = 150)" in baselines
+    assert "| sign-flip permutation over items |" in report.split("## Item-level analysis")[1]
+    assert "- MLM `standard_mlm` vs `rope_mlm`:" in report
+
+
+def _write(path: Path, raw) -> Path:
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_analysis_log_is_appended_by_every_analyze_and_new_seeds_are_optional_stopping(tmp_path, capsys):
+    raw = make_raw_results(baselines=True, failed_run=False, mechanisms=("standard", "rope"), seeds=(42, 43, 44))
+    raw["config"]["statistics"] = {"bootstrap_resamples": 200}
+    path = _write(tmp_path / "synthetic_raw_results.json", raw)
+    assert main(["analyze", str(path), "--quiet"]) == 0
+    assert main(["analyze", str(path), "--correction", "bonferroni", "--quiet"]) == 0
+    log = json.loads((tmp_path / "synthetic_analysis_log.json").read_text())["entries"]
+    assert [entry["correction"] for entry in log] == ["holm", "bonferroni"]
+    assert not any(entry["optional_stopping"] for entry in log)
+    more = make_raw_results(baselines=True, failed_run=False, mechanisms=("standard", "rope"), seeds=(42, 43, 44, 45))
+    more["config"]["statistics"] = {"bootstrap_resamples": 200}
+    _write(path, more)
+    assert main(["analyze", str(path), "--quiet"]) == 0
+    document = json.loads((tmp_path / "synthetic_reanalysis_statistical_analysis.json").read_text())
+    assert len(document["analysis_log"]) == 3
+    assert document["analysis_log"][-1]["new_seeds"] == [45] and document["analysis_log"][-1]["optional_stopping"]
+    report = (tmp_path / "synthetic_reanalysis_report.md").read_text()
+    assert "Optional stopping" in report.split("\n## ")[1]
+    assert report.count("⚠ new seeds 45") == 1
