@@ -74,3 +74,17 @@ def test_analysis_log_is_appended_by_every_analyze_and_new_seeds_are_optional_st
     report = (tmp_path / "synthetic_reanalysis_report.md").read_text()
     assert "Optional stopping" in report.split("\n## ")[1]
     assert report.count("⚠ new seeds 45") == 1
+
+
+def test_analysis_json_with_endpoint_item_level_and_separations_validates_against_the_schema():
+    import jsonschema
+
+    from mlmclm.report.documents import analysis_document
+
+    raw = make_raw_results(baselines=True, failed_run=False, mechanisms=("standard", "rope"))
+    document = json.loads(json.dumps(analysis_document(analyze(raw, FAST), "synthetic")))
+    schema = json.loads((Path(__file__).resolve().parents[2] / "docs" / "statistical_analysis.schema.json").read_text())
+    jsonschema.validate(document, schema)
+    assert document["family_roles"]["mlm_vs_clm/probe_accuracy_gain"] == "primary"
+    assert document["headline_families"] == ["mlm_vs_clm/probe_accuracy_gain"]
+    assert document["item_level"] and document["band_separations"]
