@@ -355,13 +355,12 @@ def analyze(
         if "objective" not in run or "attention" not in run:
             run_id = run.get("run_id", "?")
             raise UserError(f"run {run_id!r} in the raw results lacks 'objective' or 'attention'")
-    runs = with_primary_endpoint(final_runs(runs), endpoint_tasks(raw_results))
+    tasks = endpoint_tasks(raw_results)
+    runs = with_primary_endpoint(final_runs(runs), tasks)
     config = raw_results.get("config") or {}
     objectives = _ordered(config.get("objectives") or OBJECTIVES, [str(run["objective"]) for run in runs])
     attentions = _ordered(config.get("attention") or (), [str(run["attention"]) for run in runs])
-    primary = resolve_primary(
-        settings.primary_metric, recorded_metrics(runs), endpoint_tasks(raw_results), objectives
-    )
+    primary = resolve_primary(settings.primary_metric, recorded_metrics(runs), tasks, objectives)
     chosen = select_metrics(runs, dataclasses.replace(settings, primary_metric=primary.metric), metrics)
 
     summaries: list[ConditionSummary] = []

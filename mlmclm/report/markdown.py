@@ -78,8 +78,9 @@ def _setup(analysis: Analysis, raw: Mapping[str, Any]) -> list[str]:
         f"intervals for means and differences ({s.bootstrap_resamples} resamples, seed {s.seed}) and "
         "noncentral-t intervals for effect sizes; "
         f"{_CORRECTION_NAMES[s.correction]} correction within each family; power target {s.power:g}",
-        f"- Primary metric: `{s.primary_metric}` ({direction_words(s.primary_metric)}); secondary: "
-        + (", ".join(f"`{m}`" for m in s.secondary_metrics) or "none"),
+        f"- Primary metric: `{analysis.primary_metric}` ({direction_words(analysis.primary_metric)})"
+        + (f", instead of the declared `{s.primary_metric}`" if analysis.primary_metric != s.primary_metric else "")
+        + "; secondary: " + (", ".join(f"`{m}`" for m in s.secondary_metrics) or "none"),
         "",
     ]
     return lines

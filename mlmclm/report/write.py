@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlmclm.analysis import analyze
+from mlmclm.analysis import Analysis, analyze
 from mlmclm.analysis.analysis_log import AnalysisLogEntry, new_log_entry
 from mlmclm.analysis.compare import final_runs
 from mlmclm.atomic import atomic_write_json, atomic_write_text
@@ -86,7 +86,7 @@ def read_analysis_log(path: Path) -> list[AnalysisLogEntry]:
 def append_analysis_log(
     path: Path,
     raw_results: Mapping[str, Any],
-    analysis: Any,
+    analysis: Analysis,
     metrics: Sequence[str] | None,
     command: str | None,
 ) -> tuple[AnalysisLogEntry, ...]:
