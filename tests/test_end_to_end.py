@@ -69,7 +69,12 @@ def test_probe_metrics_reach_raw_results_and_statistics(trained):
     analysis = json.loads((trained / "e2e_statistical_analysis.json").read_text())
     records = analysis["comparisons"]
     metrics = {record["metric"] for record in records}
-    assert {"val_loss", "probe/bigram_shift/accuracy", "probe/sentiment/accuracy"} <= metrics
+    assert {"probe_accuracy_gain", "val_loss", "probe/bigram_shift/accuracy", "probe/sentiment/accuracy"} <= metrics
+    assert analysis["family_roles"]["mlm_vs_clm/probe_accuracy_gain"] == "primary"
+    for run in raw["runs"]:  # the validity baselines and the per-item record of every probed run
+        assert 0.0 <= run["metrics"]["probe/bigram_shift/random_init_accuracy"] <= 1.0
+        assert "probe/word_content/selectivity" in run["metrics"]
+        assert len(run["probe_items"]["sentiment"]) == raw["probe_tasks"]["sentiment"]["test_examples"]
     probe = next(r for r in records if r["metric"] == "probe/sentiment/accuracy")
     assert probe["paired"] is True and probe["n_a"] == probe["n_b"] == 3
     assert "probe" in (trained / "e2e_report.md").read_text()
