@@ -123,7 +123,7 @@ def _ci(c: Comparison) -> str:
     return "" if interval.low is None else f"[{fmt(interval.low, 3)}, {fmt(interval.high, 3)}]"
 
 
-def exploratory_label(analysis: Analysis, family: str) -> str:
+def family_role_label(analysis: Analysis, family: str) -> str:
     """The role of a family as the report prints it beside a heading."""
     return analysis.family_roles.get(family, "exploratory")
 

@@ -18,7 +18,7 @@ from mlmclm.report.caveats import banner_lines, fmt_spread, fmt_statistic, is_no
 from mlmclm.report.endpoint_sections import (
     analysis_log_lines,
     band_separation_lines,
-    exploratory_label,
+    family_role_label,
     headline_lines,
     item_level_lines,
     probe_baseline_lines,
@@ -437,7 +437,7 @@ def _comparison_sections(analysis: Analysis, family_prefix: str, metrics: list[s
     for metric in metrics:
         comparisons = analysis.comparisons_in(f"{family_prefix}/{metric}")
         if comparisons:
-            role = exploratory_label(analysis, f"{family_prefix}/{metric}")
+            role = family_role_label(analysis, f"{family_prefix}/{metric}")
             lines += [f"#### {metric_label(metric)} — {direction_words(metric)} ({role})", ""]
             lines += comparison_table(comparisons, analysis)
     return lines
