@@ -58,7 +58,7 @@ def test_random_init_baseline_separates_a_trained_encoder_from_an_uninformative_
     blind = run_probes_detailed(model, tokenizer, word_content, probe_cfg, "cpu", random_init=ConstantEncoder(model))
     chance = word_content[0].chance_accuracy()
     assert blind.metrics["probe/word_content/random_init_accuracy"] == pytest.approx(chance, abs=0.05)
-    assert blind.metrics["probe/word_content/gain_over_random_init"] > 0.3
+    assert blind.metrics["probe/word_content/gain_over_random_init"] > 0.15  # chance is 0.1
 
 
 def test_control_task_is_near_chance_on_a_tiny_encoder_while_the_real_task_is_not(
