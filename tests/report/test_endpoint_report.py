@@ -88,3 +88,14 @@ def test_analysis_json_with_endpoint_item_level_and_separations_validates_agains
     assert document["family_roles"]["mlm_vs_clm/probe_accuracy_gain"] == "primary"
     assert document["headline_families"] == ["mlm_vs_clm/probe_accuracy_gain"]
     assert document["item_level"] and document["band_separations"]
+
+
+def test_an_unreadable_analysis_log_is_a_one_line_user_error(tmp_path):
+    from mlmclm.errors import UserError
+    from mlmclm.report.write import read_analysis_log
+
+    path = tmp_path / "x_analysis_log.json"
+    path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(UserError, match="cannot read the analysis log"):
+        read_analysis_log(path)
+    assert read_analysis_log(tmp_path / "missing.json") == []
