@@ -16,7 +16,7 @@ import numpy as np
 
 from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.analysis_log import optional_stopping_seeds
-from mlmclm.analysis.conditions import PROBE_BASELINES, condition_label
+from mlmclm.analysis.conditions import PROBE_BASELINES, condition_label, is_probe_baseline
 from mlmclm.analysis.endpoint import MLM_VS_CLM, PRIMARY_ENDPOINT, headline_families
 from mlmclm.analysis.item_level import item_standard_error
 from mlmclm.report.caveats import is_noise_level
@@ -136,9 +136,7 @@ def probe_baseline_lines(raw: Mapping[str, Any], analysis: Analysis) -> list[str
     """Per task and condition: trained accuracy beside its random-init and control-task baselines."""
     runs = [run for run in raw.get("runs") or [] if run.get("status") == "completed"]
     tasks = list(dict.fromkeys(
-        metric.split("/")[1] for run in runs for metric in (run.get("metrics") or {})
-        if metric.startswith("probe/") and metric.endswith("/random_init_accuracy")
-        or metric.startswith("probe/") and metric.endswith("/control_accuracy")
+        metric.split("/")[1] for run in runs for metric in (run.get("metrics") or {}) if is_probe_baseline(metric)
     ))
     lines = [
         "## Probe validity baselines",
