@@ -262,10 +262,11 @@ def _analyze_and_print(
 ) -> int:
     """Write the statistics, report and plots of ``raw`` and list the files (shared by train and analyze)."""
     from mlmclm.report import write_analysis
+    from mlmclm.report.write import analysis_log_path
 
     written = write_analysis(
         raw, stats_cfg, output_dir, raw["experiment_name"], metrics=metrics, file_prefix=file_prefix,
-        analyze_command=analyze_command,
+        analyze_command=analyze_command, log_path=analysis_log_path(raw_path, raw["experiment_name"]),
     )
     runs = raw["runs"]
     done = sum(run["status"] == "completed" for run in runs)

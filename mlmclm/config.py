@@ -126,8 +126,8 @@ class StatisticsConfig:
     significance_level: float = 0.05
     confidence_level: float = 0.95
     correction: str = "holm"
-    primary_metric: str = "val_loss"
-    secondary_metrics: list[str] = field(default_factory=lambda: ["val_accuracy"])
+    primary_metric: str = "probe_accuracy_gain"  # the declared primary endpoint (analysis/endpoint.py)
+    secondary_metrics: list[str] = field(default_factory=lambda: ["val_loss", "val_accuracy"])
     bootstrap_resamples: int = 10000
     power: float = 0.8
     seed: int = 0

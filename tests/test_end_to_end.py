@@ -69,7 +69,12 @@ def test_probe_metrics_reach_raw_results_and_statistics(trained):
     analysis = json.loads((trained / "e2e_statistical_analysis.json").read_text())
     records = analysis["comparisons"]
     metrics = {record["metric"] for record in records}
-    assert {"val_loss", "probe/bigram_shift/accuracy", "probe/sentiment/accuracy"} <= metrics
+    assert {"probe_accuracy_gain", "val_loss", "probe/bigram_shift/accuracy", "probe/sentiment/accuracy"} <= metrics
+    assert analysis["family_roles"]["mlm_vs_clm/probe_accuracy_gain"] == "primary"
+    for run in raw["runs"]:  # the validity baselines and the per-item record of every probed run
+        assert 0.0 <= run["metrics"]["probe/bigram_shift/random_init_accuracy"] <= 1.0
+        assert "probe/word_content/selectivity" in run["metrics"]
+        assert len(run["probe_items"]["sentiment"]) == raw["probe_tasks"]["sentiment"]["test_examples"]
     probe = next(r for r in records if r["metric"] == "probe/sentiment/accuracy")
     assert probe["paired"] is True and probe["n_a"] == probe["n_b"] == 3
     assert "probe" in (trained / "e2e_report.md").read_text()
@@ -91,11 +96,19 @@ def test_analyze_reproduces_the_files_written_by_training(trained, tmp_path):
     assert code == 0
     for name in ("summary.json", "statistical_analysis.json"):
         again = json.loads((tmp_path / f"e2e_reanalysis_{name}").read_text())
-        assert again == json.loads((trained / f"e2e_{name}").read_text())
-    # Same analysis; only the figure names and the lines saying how the report was made differ.
+        original = json.loads((trained / f"e2e_{name}").read_text())
+        # the analysis log grows by design: one more entry, for this analysis, and no seed is new
+        log, earlier = again.pop("analysis_log", None), original.pop("analysis_log", None)
+        assert again == original
+        if log is not None:
+            assert log[0] == earlier[0] and len(log) > len(earlier) and not log[-1]["optional_stopping"]
+    # Same analysis; only the figure names, the log and the lines saying how the report was made differ.
     again = (tmp_path / "e2e_reanalysis_report.md").read_text().replace("e2e_reanalysis_", "e2e_")
     original = (trained / "e2e_report.md").read_text()
-    assert again.split("## Setup")[1].split("## Reproduce")[0] == original.split("## Setup")[1].split("## Reproduce")[0]
+    def analysed(report: str) -> str:
+        return report.split("## Setup")[1].split("## Analysis log")[0]
+
+    assert analysed(again) == analysed(original)
     assert "mlmclm analyze" in again.split("## Reproduce")[1]
 
 

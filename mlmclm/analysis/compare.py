@@ -13,7 +13,7 @@ import itertools
 import math
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from mlmclm.analysis.aggregate import (
     probe_score_matrix,
     probe_tasks,
 )
+from mlmclm.analysis.analysis_log import AnalysisLogEntry
 from mlmclm.analysis.aso import almost_stochastic_order
 from mlmclm.analysis.conditions import (
     ConditionSample,
@@ -35,13 +36,23 @@ from mlmclm.analysis.conditions import (
     collect_samples,
     condition_label,
     is_like_for_like,
+    is_probe_baseline,
     is_probe_metric,
     metric_direction,
     paired_values,
     recorded_metrics,
 )
+from mlmclm.analysis.curves import BandSeparation, band_separations
 from mlmclm.analysis.divergence import DivergenceComparison, DivergenceRate, analyze_divergence
+from mlmclm.analysis.endpoint import (
+    PrimaryEndpoint,
+    endpoint_tasks,
+    family_role,
+    resolve_primary,
+    with_primary_endpoint,
+)
 from mlmclm.analysis.intervals import ConfidenceInterval
+from mlmclm.analysis.item_level import ItemLevelComparison, compare_items
 from mlmclm.analysis.multiple_comparisons import adjust_pvalues
 from mlmclm.analysis.ranking import MechanismRanking, rank_mechanisms
 from mlmclm.analysis.resampled import NO_CV_CORRECTION, CrossValidationDesign
@@ -140,6 +151,12 @@ class Analysis:
     rankings: tuple[MechanismRanking, ...] = ()  # Friedman + post-hoc per objective and metric (ranking.py)
     probe_iqm: tuple[AggregateScore, ...] = ()  # IQM over runs x probe tasks per condition (aggregate.py)
     probe_improvement: tuple[ImprovementProbability, ...] = ()  # P(MLM > CLM) over probe tasks per mechanism
+    # The declared primary endpoint (endpoint.py) and each family's role: primary | secondary | exploratory.
+    primary_endpoint: PrimaryEndpoint | None = None
+    family_roles: dict[str, str] = field(default_factory=dict)
+    item_level: tuple[ItemLevelComparison, ...] = ()  # probe scores with items as the sampling unit
+    band_separations: tuple[BandSeparation, ...] = ()  # sample efficiency: where validation-loss bands separate
+    analysis_log: tuple[AnalysisLogEntry, ...] = ()  # filled by the caller that keeps the log file
 
     def summaries_for(self, metric: str) -> list[ConditionSummary]:
         return [summary for summary in self.summaries if summary.metric == metric]
@@ -365,6 +382,8 @@ def select_metrics(
 
     By default only probe metrics that every completed run recorded are taken: views that exist for one
     objective only (the CLM last-token view) cannot be compared across objectives; ask for them by name.
+    The probes' validity baselines (random init, control task) are context shown beside the scores, not
+    outcomes, so they too are analysed only when asked for by name.
     """
     recorded = recorded_metrics(runs)
     if metrics:
@@ -378,7 +397,9 @@ def select_metrics(
     chosen = [settings.primary_metric, *settings.secondary_metrics]
     completed = [run.get("metrics") or {} for run in runs if run.get("status") == "completed"]
     chosen += [
-        metric for metric in recorded if is_probe_metric(metric) and all(metric in m for m in completed)
+        metric
+        for metric in recorded
+        if is_probe_metric(metric) and not is_probe_baseline(metric) and all(metric in m for m in completed)
     ]
     return tuple(dict.fromkeys(chosen))
 
@@ -396,12 +417,14 @@ def analyze(
         if "objective" not in run or "attention" not in run:
             run_id = run.get("run_id", "?")
             raise UserError(f"run {run_id!r} in the raw results lacks 'objective' or 'attention'")
-    runs = final_runs(runs)
+    tasks = endpoint_tasks(raw_results)
+    runs = with_primary_endpoint(final_runs(runs), tasks)
     design = cross_validation_design(raw_results, runs)
-    chosen = select_metrics(runs, settings, metrics)
     config = raw_results.get("config") or {}
     objectives = _ordered(config.get("objectives") or OBJECTIVES, [str(run["objective"]) for run in runs])
     attentions = _ordered(config.get("attention") or (), [str(run["attention"]) for run in runs])
+    primary = resolve_primary(settings.primary_metric, recorded_metrics(runs), tasks, objectives)
+    chosen = select_metrics(runs, dataclasses.replace(settings, primary_metric=primary.metric), metrics)
 
     summaries: list[ConditionSummary] = []
     comparisons: list[Comparison] = []
@@ -454,13 +477,15 @@ def analyze(
         runs, objectives, attentions, confidence_level=settings.confidence_level,
         correction=settings.correction, alpha=settings.significance_level,
     )
+    corrected = tuple(correct_families(comparisons, settings))
+    families = dict.fromkeys(comparison.family for comparison in corrected)
     return Analysis(
         metrics=chosen,
-        primary_metric=settings.primary_metric,
+        primary_metric=primary.metric,
         objectives=objectives,
         attentions=attentions,
         summaries=tuple(summaries),
-        comparisons=tuple(correct_families(comparisons, settings)),
+        comparisons=corrected,
         unfinished_runs=unfinished,
         settings=settings,
         divergence_rates=rates,
@@ -469,6 +494,10 @@ def analyze(
         rankings=tuple(rankings),
         probe_iqm=iqm,
         probe_improvement=improvements,
+        primary_endpoint=primary,
+        family_roles={f: family_role(f, primary.metric, settings.secondary_metrics) for f in families},
+        item_level=item_level_comparisons(runs, objectives, attentions, settings),
+        band_separations=band_separations(runs, objectives, attentions, settings.confidence_level),
     )
 
 
@@ -507,6 +536,46 @@ def probe_aggregates(
         and matrices[("mlm", attention)].shape[0] and matrices[("clm", attention)].shape[0]
     )
     return iqm, improvements
+
+
+def item_level_comparisons(
+    runs: Sequence[Mapping[str, Any]],
+    objectives: Sequence[str],
+    attentions: Sequence[str],
+    settings: StatisticsConfig,
+) -> tuple[ItemLevelComparison, ...]:
+    """MLM vs CLM per mechanism on each probe task's test items (item_level.py), corrected per task family."""
+    if not {"mlm", "clm"} <= set(objectives):
+        return ()
+    completed = [run for run in runs if run.get("status") == "completed"]
+    tasks = list(dict.fromkeys(task for run in completed for task in (run.get("probe_items") or {})))
+    found: list[ItemLevelComparison] = []
+    for task in tasks:
+        family = f"item_level_{MLM_VS_CLM}/probe/{task}/accuracy"
+        rows = []
+        for attention in attentions:
+            group = {
+                objective: [run for run in completed if run["objective"] == objective and run["attention"] == attention]
+                for objective in ("mlm", "clm")
+            }
+            if not group["mlm"] or not group["clm"]:
+                continue
+            result = compare_items(
+                group["mlm"], group["clm"], task, family=family,
+                labels=(condition_label("mlm", attention), condition_label("clm", attention)),
+                confidence_level=settings.confidence_level, n_resamples=settings.bootstrap_resamples,
+                rng=_rng(settings.seed, f"{family}/{attention}"),
+            )
+            if result is not None:
+                rows.append(result)
+        adjusted = adjust_pvalues(
+            [row.p_value for row in rows], method=settings.correction, alpha=settings.significance_level
+        )
+        found += [
+            dataclasses.replace(row, p_adjusted=adjusted.p_adjusted[i], significant=adjusted.reject[i])
+            for i, row in enumerate(rows)
+        ]
+    return tuple(found)
 
 
 def final_runs(runs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

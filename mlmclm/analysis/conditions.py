@@ -18,8 +18,10 @@ import numpy as np
 _HIGHER_IS_BETTER = ("accuracy", "f1", "tokens_per_s")
 _LOWER_IS_BETTER = ("loss", "perplexity", "convergence_step", "time", "memory")
 # Metrics that mean the same thing under both objectives (everything else scores the objective's own task).
-_OBJECTIVE_NEUTRAL = ("train_time_s", "tokens_per_s", "peak_memory_mb", "num_params")
+_OBJECTIVE_NEUTRAL = ("train_time_s", "tokens_per_s", "peak_memory_mb", "num_params", "probe_accuracy_gain")
 PROBE_PREFIX = "probe/"
+PROBE_BASELINES = ("random_init_accuracy", "gain_over_random_init", "control_accuracy", "selectivity")
+"""Per-task probe-validity baselines (``probe/<task>/<name>``, docs/probes.md): context, not outcomes."""
 
 
 def metric_direction(metric: str) -> str | None:
@@ -34,6 +36,11 @@ def metric_direction(metric: str) -> str | None:
 
 def is_probe_metric(metric: str) -> bool:
     return metric.startswith(PROBE_PREFIX)
+
+
+def is_probe_baseline(metric: str) -> bool:
+    """True for ``probe/<task>/<baseline>``: shown beside the scores, not tested as outcomes by default."""
+    return is_probe_metric(metric) and metric.rsplit("/", 1)[-1] in PROBE_BASELINES
 
 
 def is_like_for_like(metric: str) -> bool:

@@ -36,16 +36,19 @@ FINETUNE_BATCH_SIZE = 16  # the small end of BERT's fine-tuning grid (Devlin et 
 
 @dataclass(frozen=True)
 class ProbeScore:
-    """Test-split quality of one probe: accuracy and macro-averaged F1 (every label weighs the same)."""
+    """Test-split quality of one probe: accuracy and macro-averaged F1 (every label weighs the same), and
+    which test items it got right (in test-split order), for the item-level analysis (docs/statistics.md)."""
 
     accuracy: float
     f1: float
+    correct: tuple[bool, ...] = ()
 
 
 def score_predictions(labels: np.ndarray, predictions: np.ndarray) -> ProbeScore:
     return ProbeScore(
         accuracy=float(accuracy_score(labels, predictions)),
         f1=float(f1_score(labels, predictions, average="macro")),
+        correct=tuple(bool(hit) for hit in np.asarray(labels) == np.asarray(predictions)),
     )
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from mlmclm.analysis import Analysis, Comparison, ConditionSummary
 from mlmclm.analysis.conditions import metric_direction
+from mlmclm.analysis.endpoint import headline_families
 
 SCHEMA_VERSION = 1
 
@@ -84,4 +85,18 @@ def analysis_document(analysis: Analysis, experiment_name: str) -> dict[str, Any
             "rates": plain(analysis.divergence_rates),
             "comparisons": plain(analysis.divergence_comparisons),
         },
+        **endpoint_records(analysis),
+    }
+
+
+def endpoint_records(analysis: Analysis) -> dict[str, Any]:
+    """The primary endpoint, family roles, headline families, item-level and sample-efficiency results, and the
+    analysis log (docs/statistics.md)."""
+    return {
+        "primary_endpoint": plain(analysis.primary_endpoint),
+        "family_roles": dict(analysis.family_roles),
+        "headline_families": headline_families(analysis.family_roles, analysis.primary_metric),
+        "item_level": plain(analysis.item_level),
+        "band_separations": plain(analysis.band_separations),
+        "analysis_log": plain(analysis.analysis_log),
     }

@@ -17,6 +17,14 @@ from mlmclm.analysis.conditions import condition_label, is_like_for_like, is_pro
 from mlmclm.grid.invocations import contributing_invocations
 from mlmclm.report.aggregate_section import probe_aggregate_section
 from mlmclm.report.caveats import banner_lines, fmt_spread, fmt_statistic, is_noise_level, is_void_comparison
+from mlmclm.report.endpoint_sections import (
+    analysis_log_lines,
+    band_separation_lines,
+    family_role_label,
+    headline_lines,
+    item_level_lines,
+    probe_baseline_lines,
+)
 from mlmclm.report.labels import direction_words, fmt, fmt_p, metric_label
 from mlmclm.report.procedures import procedure_lines
 from mlmclm.report.ranking_section import ranking_section
@@ -75,8 +83,9 @@ def _setup(analysis: Analysis, raw: Mapping[str, Any]) -> list[str]:
         f"for means and differences (seed {s.seed} for permutations and bootstraps) and "
         "noncentral-t intervals for effect sizes; "
         f"{_CORRECTION_NAMES[s.correction]} correction within each family; power target {s.power:g}",
-        f"- Primary metric: `{s.primary_metric}` ({direction_words(s.primary_metric)}); secondary: "
-        + (", ".join(f"`{m}`" for m in s.secondary_metrics) or "none"),
+        f"- Primary metric: `{analysis.primary_metric}` ({direction_words(analysis.primary_metric)})"
+        + (f", instead of the declared `{s.primary_metric}`" if analysis.primary_metric != s.primary_metric else "")
+        + "; secondary: " + (", ".join(f"`{m}`" for m in s.secondary_metrics) or "none"),
         "",
     ]
     return lines
@@ -436,7 +445,8 @@ def _comparison_sections(analysis: Analysis, family_prefix: str, metrics: list[s
     for metric in metrics:
         comparisons = analysis.comparisons_in(f"{family_prefix}/{metric}")
         if comparisons:
-            lines += [f"#### {metric_label(metric)} — {direction_words(metric)}", ""]
+            role = family_role_label(analysis, f"{family_prefix}/{metric}")
+            lines += [f"#### {metric_label(metric)} — {direction_words(metric)} ({role})", ""]
             lines += comparison_table(comparisons, analysis)
     return lines
 
@@ -464,7 +474,13 @@ def _key_results(analysis: Analysis) -> list[str]:
     correction = _CORRECTION_NAMES[analysis.settings.correction]
     cross = [c for c in analysis.comparisons if c.family.startswith(MLM_VS_CLM) and c.p_value is not None]
     like = [c for c in cross if c.like_for_like]
-    lines = ["## Key results", ""]
+    lines = [
+        "## Key results",
+        "",
+        "Secondary and exploratory: the confirmatory answer is the primary endpoint above. These results span "
+        "many families, so under no true difference at all some of them would still be significant.",
+        "",
+    ]
     if like:
         hits = [c for c in like if _is_finding(c)]
         if hits:
@@ -581,8 +597,9 @@ def _methods(analysis: Analysis) -> list[str]:
         "finite value count.",
         *procedure_lines(analysis),
         f"- Families are comparison type × metric; {correction} correction is applied within each family "
-        "and decisions use the adjusted p-values. Metrics are separate families, so the primary metric "
-        f"(`{s.primary_metric}`) is the confirmatory one; the rest are supporting evidence.",
+        "and decisions use the adjusted p-values. Metrics are separate families, so only the MLM-vs-CLM "
+        f"family of the primary metric (`{analysis.primary_metric}`) is confirmatory (primary); families of "
+        "the secondary metrics are secondary, all others exploratory (each table heading says which).",
         "- Effect sizes: Cohen's d (d_z when paired), Hedges' g (exact small-sample correction), "
         "rank-biserial r. Full rules and references: docs/statistics.md.",
         "",
@@ -615,6 +632,7 @@ def render_report(
         f"# {experiment_name}: masked (MLM) vs causal (CLM) language modelling",
         "",
         *banner_lines(analysis, raw),
+        *headline_lines(analysis),
         f"{_origin(raw, analyze_command)} {reproduce[0]}",
         *reproduce[1:],
     ]
@@ -626,15 +644,18 @@ def render_report(
     lines += _key_results(analysis)
     lines += _table_legend(analysis)
     lines += _mlm_vs_clm(analysis, figures)
+    lines += probe_baseline_lines(raw, analysis)
+    lines += item_level_lines(analysis)
     lines += _within_objectives(analysis, figures)
     lines += [
         "## Training curves",
         "",
-        "Validation loss against optimizer steps, mean ± 1 SD over runs; one panel per objective because "
-        "their losses score different tasks.",
+        "Validation loss against training tokens (optimizer steps for runs that did not record tokens), mean "
+        "over runs; one panel per objective because their losses score different tasks.",
         "",
         f"![Training curves]({figures['training_curves']})",
         "",
+        *band_separation_lines(analysis),
         "## Effect sizes",
         "",
         f"Hedges' g with {_level(analysis)} noncentral-t CIs for `{analysis.primary_metric}`; filled markers "
@@ -650,6 +671,7 @@ def render_report(
     lines += _data(raw)
     lines += ["## Environment", ""] + _mapping_table(raw.get("environment"), "No environment was recorded.")
     lines += _methods(analysis)
+    lines += analysis_log_lines(analysis)
     lines += ["## Reproduce", "", *reproduce]
     return "\n".join(lines)
 

@@ -7,7 +7,6 @@ All of them cope with one objective, one mechanism, missing intervals and missin
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from matplotlib.figure import Figure
 
 from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.conditions import is_probe_metric, metric_direction
+from mlmclm.analysis.curves import curve_arrays, t_band
 from mlmclm.atomic import atomic_write
 from mlmclm.report.caveats import fmt_spread, is_void_comparison
 from mlmclm.report.labels import OBJECTIVE_COLOURS, colour_for, direction_words, fmt, line_style_for, metric_label
@@ -168,22 +168,15 @@ def plot_attention_heatmap(analysis: Analysis, path: Path) -> Path:
 
 
 def _curve_arrays(run: Mapping[str, Any], metric: str) -> tuple[np.ndarray, np.ndarray, str] | None:
-    curves = run.get("curves") or {}
-    values = curves.get(metric)
-    for axis_name in ("step", "tokens"):
-        axis = curves.get(axis_name)
-        if values and axis and len(axis) == len(values):
-            x, y = np.asarray(axis, dtype=float), np.asarray(values, dtype=float)
-            keep = np.isfinite(x) & np.isfinite(y)
-            if keep.any():
-                return x[keep], y[keep], axis_name
-    return None
+    """Training tokens on the x axis (sample efficiency), steps for runs that did not record tokens."""
+    return curve_arrays(run, metric)
 
 
 def plot_training_curves(
     analysis: Analysis, runs: Sequence[Mapping[str, Any]], path: Path, metric: str = "val_loss"
 ) -> Path:
-    """Validation curve per condition: mean over completed runs ± 1 SD, one panel per objective.
+    """Validation curve per condition: mean over completed runs with its per-point t-interval (the sample-
+    efficiency bands of analysis/curves.py), one panel per objective.
 
     Runs are averaged on the steps they all recorded; where their grids differ, each run is interpolated onto
     the first run's grid within its own range. Objectives get separate panels: their losses differ in kind.
@@ -207,10 +200,9 @@ def plot_training_curves(
                 continue
             grid, _, x_name = curves[0]
             stacked = np.array([np.interp(grid, x, y, left=np.nan, right=np.nan) for x, y, _ in curves])
-            with warnings.catch_warnings():  # columns where only the first run has a value
-                warnings.simplefilter("ignore", RuntimeWarning)
-                mean = np.nanmean(stacked, axis=0)
-                sd = np.nan_to_num(np.nanstd(stacked, axis=0, ddof=1))
+            # per-point t-interval of the mean over seeds (analysis/curves.py); none where n < 2
+            mean, low, high = t_band(stacked, analysis.settings.confidence_level)
+            low, high = np.where(np.isfinite(low), low, mean), np.where(np.isfinite(high), high, mean)
             style = line_style_for(m)
             label = f"{attention} (n={len(curves)})"
             # Thick under thin, big hollow markers under small ones: identical curves still show each one.
@@ -219,9 +211,10 @@ def plot_training_curves(
                 grid, mean, **style, markevery=_mark_every(grid.size, m), label=label, markerfacecolor="none",
                 linewidth=1.2 + 0.9 * under, ms=4 + 2 * under, zorder=2 + m,
             )
-            axes.fill_between(grid, mean - sd, mean + sd, color=style["color"], alpha=0.15, linewidth=0)
+            axes.fill_between(grid, low, high, color=style["color"], alpha=0.15, linewidth=0)
             drawn = True
-        axes.set_title(f"{objective.upper()}: mean ± 1 SD over runs", fontsize=9)
+        level = round(analysis.settings.confidence_level * 100)
+        axes.set_title(f"{objective.upper()}: mean and {level}% t-interval over seeds", fontsize=9)
         if not drawn:
             _empty(axes, f"no {metric} curves recorded")
             continue

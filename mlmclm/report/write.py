@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlmclm.analysis import analyze
+from mlmclm.analysis import Analysis, analyze
+from mlmclm.analysis.analysis_log import AnalysisLogEntry, new_log_entry
+from mlmclm.analysis.compare import final_runs
 from mlmclm.atomic import atomic_write_json, atomic_write_text
 from mlmclm.config import StatisticsConfig
+from mlmclm.errors import UserError
 from mlmclm.report import plots
 from mlmclm.report.critical_difference import plot_critical_difference
-from mlmclm.report.documents import analysis_document, summary_document
+from mlmclm.report.documents import analysis_document, plain, summary_document
 from mlmclm.report.markdown import FIGURE_SUFFIXES, render_report
 
 
@@ -23,6 +29,7 @@ def write_analysis(
     metrics: Sequence[str] | None = None,
     file_prefix: str | None = None,
     analyze_command: str | None = None,
+    log_path: str | Path | None = None,
 ) -> dict[str, Path]:
     """Write ``<prefix>_summary.json``, ``<prefix>_statistical_analysis.json``, ``<prefix>_report.md`` and five
     PNGs; the prefix is the experiment name unless ``file_prefix`` is given.
@@ -30,12 +37,18 @@ def write_analysis(
     Returns the written paths by kind. ``metrics`` defaults to the primary and secondary metrics plus every
     recorded probe metric; naming a metric that no completed run recorded raises :class:`UserError`.
     ``analyze_command`` marks a re-analysis (``mlmclm analyze``): the report then names it next to the
-    training command, so the report says how it was made.
+    training command, so the report says how it was made. ``log_path`` is the experiment's analysis log
+    (``<experiment>_analysis_log.json`` beside the raw results): this analysis is appended to it, and the
+    whole log goes into the analysis JSON and the report.
     """
     output_dir = Path(output_dir)
     name = experiment_name or str(raw_results.get("experiment_name") or "experiment")
     prefix = file_prefix or name
     analysis = analyze(raw_results, stats_cfg, metrics)
+    if log_path is not None:
+        analysis = dataclasses.replace(
+            analysis, analysis_log=append_analysis_log(Path(log_path), raw_results, analysis, metrics, analyze_command)
+        )
     runs = raw_results["runs"]
     figures = {kind: output_dir / f"{prefix}_{suffix}" for kind, suffix in FIGURE_SUFFIXES.items()}
     written = {
@@ -55,3 +68,42 @@ def write_analysis(
     report = render_report(analysis, raw_results, name, figure_names, analyze_command=analyze_command)
     written["report"] = atomic_write_text(output_dir / f"{prefix}_report.md", report)
     return written
+
+
+def analysis_log_path(raw_results_path: str | Path, experiment_name: str) -> Path:
+    """Where an experiment's analysis log lives: beside its raw-results file."""
+    return Path(raw_results_path).resolve().parent / f"{experiment_name}_analysis_log.json"
+
+
+def read_analysis_log(path: Path) -> list[AnalysisLogEntry]:
+    if not path.is_file():
+        return []
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        return [AnalysisLogEntry.from_json(entry) for entry in document["entries"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"cannot read the analysis log {path}: {exc}; move it away to start a new log") from exc
+
+
+def append_analysis_log(
+    path: Path,
+    raw_results: Mapping[str, Any],
+    analysis: Analysis,
+    metrics: Sequence[str] | None,
+    command: str | None,
+) -> tuple[AnalysisLogEntry, ...]:
+    """Append this analysis to the log file (atomically) and return the whole log, this entry last."""
+    previous = read_analysis_log(path)
+    entry = new_log_entry(
+        previous,
+        final_runs(raw_results.get("runs") or []),
+        timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        command=command or raw_results.get("command"),
+        metrics_requested=metrics,
+        primary_metric=analysis.primary_metric,
+        correction=analysis.settings.correction,
+        alpha=analysis.settings.significance_level,
+    )
+    log = (*previous, entry)
+    atomic_write_json(path, {"schema_version": 1, "entries": plain(log)})
+    return log

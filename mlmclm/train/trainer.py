@@ -210,10 +210,17 @@ def train_run(
 
     metrics = _final_metrics(state, test, cfg.convergence_tolerance, model, device)
     metrics["val_majority_token_accuracy"] = majority_token_accuracy(val_batches)
+    probe_items: dict[str, str] = {}
     if probe_tasks:
-        from mlmclm.probes import run_probes
+        from mlmclm.probes import run_probes_detailed
 
-        metrics.update(run_probes(model, tokenizer.tokenizer, probe_tasks, config.probes, device))
+        random_init = _random_init_encoder(config, spec, tokenizer, device) if config.probes.mode == "linear" else None
+        probes = run_probes_detailed(
+            model, tokenizer.tokenizer, probe_tasks, config.probes, device, random_init=random_init
+        )
+        del random_init
+        metrics.update(probes.metrics)
+        probe_items = probes.items
     save_model(model, run_dir)
     _save_tokenizer(tokenizer, run_dir / "tokenizer.json")
     discard_checkpoint(checkpoint_path)
@@ -224,6 +231,8 @@ def train_run(
         "resumed_from_step": resumed_from_step,
         "tokens": token_record(state, stream, cfg.gradient_accumulation_steps * ctx.world_size),
     }
+    if probe_items:
+        extra["probe_items"] = probe_items
     return RunOutcome("completed", metrics, state.curves, extra=extra)
 
 
@@ -255,20 +264,36 @@ def _build_training(
     """Model, optimizer, schedule and grad scaler of a run, freshly initialised from the run's seed.
 
     ``cfg`` is the run's training config (its learning rate may come from the sweep)."""
-    torch.manual_seed(spec.seed)  # initialisation and dropout; data order and masks use their own generators
-    model = build_model(
+    model = _new_model(config, spec, tokenizer).to(device)
+    model.set_gradient_checkpointing(config.gradient_checkpointing)
+    optimizer = build_optimizer(model, cfg)
+    scheduler = build_scheduler(optimizer, cfg, total_steps)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision.use_grad_scaler)
+    return model, optimizer, scheduler, scaler
+
+
+def _new_model(config: ExperimentConfig, spec: RunSpec, tokenizer) -> torch.nn.Module:
+    """The run's architecture at its initialisation: the global RNG is seeded from the run's seed, which also
+    seeds dropout; data order and masks use their own generators."""
+    torch.manual_seed(spec.seed)
+    return build_model(
         config.model,
         objective=spec.objective,
         attention=spec.attention,
         vocab_size=tokenizer.vocab_size,
         max_seq_length=config.data.max_seq_length,
         pad_token_id=tokenizer.pad_id,
-    ).to(device)
-    model.set_gradient_checkpointing(config.gradient_checkpointing)
-    optimizer = build_optimizer(model, cfg)
-    scheduler = build_scheduler(optimizer, cfg, total_steps)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision.use_grad_scaler)
-    return model, optimizer, scheduler, scaler
+    )
+
+
+def _random_init_encoder(config: ExperimentConfig, spec: RunSpec, tokenizer, device: torch.device) -> torch.nn.Module:
+    """The run's own starting weights: the same shape, built from the run's seed, never trained.
+
+    The global RNG is forked, so building it leaves every later random draw of the run unchanged
+    (the probe-validity baseline of docs/probes.md)."""
+    with torch.random.fork_rng(devices=[]):
+        encoder = _new_model(config, spec, tokenizer)
+    return encoder.to(device).eval()
 
 
 def _optimizer_step(

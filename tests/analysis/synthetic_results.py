@@ -11,7 +11,34 @@ SEEDS = (42, 43, 44)
 PROBE_TASKS = ("bigram_shift", "sentence_length")
 
 
-def _run(objective: str, attention: str, fold: int | None, seed: int, index: int, rng: np.random.Generator):
+ITEMS_PER_TASK = 150
+
+
+def _baselines(metrics: dict[str, Any], rng: np.random.Generator) -> dict[str, str]:
+    """Probe-validity baselines (docs/probes.md) and per-item correctness matching each task's accuracy."""
+    items = {}
+    for task in PROBE_TASKS:
+        correct = rng.random(ITEMS_PER_TASK) < metrics[f"probe/{task}/accuracy"]
+        items[task] = "".join("1" if hit else "0" for hit in correct)
+        accuracy = metrics[f"probe/{task}/accuracy"] = float(correct.mean())
+        random_init = float(0.6 + rng.normal(0, 0.02))
+        control = float(0.5 + rng.normal(0, 0.02))
+        metrics[f"probe/{task}/random_init_accuracy"] = random_init
+        metrics[f"probe/{task}/gain_over_random_init"] = accuracy - random_init
+        metrics[f"probe/{task}/control_accuracy"] = control
+        metrics[f"probe/{task}/selectivity"] = accuracy - control
+    return items
+
+
+def _run(
+    objective: str,
+    attention: str,
+    fold: int | None,
+    seed: int,
+    index: int,
+    rng: np.random.Generator,
+    baselines: bool = False,
+):
     base = {"mlm": 3.0, "clm": 3.6}[objective] + {"standard": 0.1, "rope": 0.0, "alibi": 0.05}[attention]
     val_loss = base + rng.normal(0, 0.03)
     steps = np.arange(0, 1001, 100)
@@ -28,7 +55,9 @@ def _run(objective: str, attention: str, fold: int | None, seed: int, index: int
     for task in PROBE_TASKS:
         metrics[f"probe/{task}/accuracy"] = float(0.7 + 0.05 * (objective == "mlm") + rng.normal(0, 0.02))
         metrics[f"probe/{task}/f1"] = float(0.68 + 0.05 * (objective == "mlm") + rng.normal(0, 0.02))
+    extra = {"probe_items": _baselines(metrics, rng)} if baselines else {}
     return {
+        **extra,
         "run_id": f"{attention}_{objective}{fold_part}_run{index}",
         "objective": objective,
         "attention": attention,
@@ -55,11 +84,13 @@ def make_raw_results(
     folds: tuple[int | None, ...] = (None,),
     failed_run: bool = True,
     seed: int = 0,
+    baselines: bool = False,
 ) -> dict[str, Any]:
-    """2 objectives x 3 mechanisms x 3 seeds by default, with curves, probe metrics and one failed run."""
+    """2 objectives x 3 mechanisms x 3 seeds by default, with curves, probe metrics and one failed run;
+    ``baselines`` adds the probes' random-init/control baselines and per-item records (``probe_items``)."""
     rng = np.random.default_rng(seed)
     runs = [
-        _run(objective, attention, fold, run_seed, index, rng)
+        _run(objective, attention, fold, run_seed, index, rng, baselines)
         for objective in objectives
         for attention in mechanisms
         for fold in folds
@@ -78,7 +109,16 @@ def make_raw_results(
         "experiment_name": "synthetic",
         "command": "mlmclm train --config configs/synthetic.yaml --seeds 42 43 44",
         "created": "2024-01-01T00:00:00",
-        "config": {"objectives": list(objectives), "attention": list(mechanisms), "seeds": list(seeds)},
+        "config": {
+            "objectives": list(objectives),
+            "attention": list(mechanisms),
+            "seeds": list(seeds),
+            "probes": {"tasks": list(PROBE_TASKS)},
+        },
+        "probe_tasks": {
+            task: {"labels": 2, "train_examples": 350, "test_examples": ITEMS_PER_TASK, "chance_accuracy": 0.5}
+            for task in PROBE_TASKS
+        },
         "environment": {
             "python": "3.11",
             "platform": "linux",

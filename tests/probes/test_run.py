@@ -26,16 +26,18 @@ def snapshot(model):
     return {name: tensor.clone() for name, tensor in model.state_dict().items()}
 
 
-def test_mlm_run_reports_the_primary_metrics_only(make_encoder, tokenizer, tasks, probe_cfg):
+def test_mlm_run_reports_the_primary_metrics_and_the_control_task_only(make_encoder, tokenizer, tasks, probe_cfg):
     metrics = run_probes(make_encoder("mlm"), tokenizer, tasks, probe_cfg, "cpu")
-    assert sorted(metrics) == sorted(probe_metric_names(tasks))
-    assert all(0.0 <= value <= 1.0 for value in metrics.values())
+    controls = [f"probe/{t.name}/{m}" for t in tasks for m in ("control_accuracy", "selectivity")]
+    assert sorted(metrics) == sorted(probe_metric_names(tasks) + controls)
+    assert all(0.0 <= metrics[name] <= 1.0 for name in probe_metric_names(tasks))
 
 
 def test_clm_run_adds_the_last_token_view(make_encoder, tokenizer, binary_tasks, probe_cfg):
     metrics = run_probes(make_encoder("clm"), tokenizer, binary_tasks, probe_cfg, "cpu")
     last_token = [f"probe/{t.name}/last_token_{m}" for t in binary_tasks for m in ("accuracy", "f1")]
-    assert sorted(metrics) == sorted(probe_metric_names(binary_tasks) + last_token)
+    controls = [f"probe/{t.name}/{m}" for t in binary_tasks for m in ("control_accuracy", "selectivity")]
+    assert sorted(metrics) == sorted(probe_metric_names(binary_tasks) + last_token + controls)
 
 
 def test_clm_last_token_view_of_a_running_mean_equals_the_mlm_mean_pool(
@@ -76,7 +78,7 @@ def test_run_probes_leaves_weights_and_mode_unchanged(
     assert after.keys() == before.keys()
     assert all(torch.equal(after[name], before[name]) for name in before)
     assert model.training is training and model.dropout.training is training
-    assert len(metrics) == 8
+    assert len(metrics) == 8 + (4 if mode == "linear" else 0)  # linear mode adds the control task
 
 
 def test_finetune_mode_learns_from_the_probe_train_split(make_encoder, tokenizer, corpus, probe_cfg):

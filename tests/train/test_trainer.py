@@ -131,3 +131,37 @@ def test_run_records_tokens_processed_scored_and_the_distinct_target_fraction(ti
     # packed blocks are token-matched to the shared segmentation: about the same real tokens per run
     assert abs(packed["processed"] / clm["processed"] - 1) < 0.15
     assert abs(packed["processed_vs_shared"] - 1) < 0.15 and abs(clm["processed_vs_shared"] - 1) < 0.15
+
+
+def test_random_init_baseline_encoder_is_the_runs_own_starting_point_and_leaves_the_rng_alone(tiny, tmp_path):
+    """The probe baseline is the untrained model the run started from: same shape, same seed, no training."""
+    overrides, data = tiny
+    config = configured(tiny)
+    spec = RunSpec("clm", "rope", None, seed=5, run_index=0)
+    tokenizer = data.fold(None).tokenizer
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    baseline = trainer_module._random_init_encoder(config, spec, tokenizer, torch.device("cpu"))
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.manual_seed(spec.seed)
+    start = build_model(config.model, objective="clm", attention="rope", vocab_size=tokenizer.vocab_size,
+                        max_seq_length=config.data.max_seq_length, pad_token_id=tokenizer.pad_id)
+    pairs = zip(baseline.state_dict().values(), start.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+    assert not baseline.training
+
+
+def test_a_probed_run_records_its_baselines_and_per_item_correctness(tiny, tmp_path):
+    from mlmclm.grid.worker import build_probe_tasks
+
+    overrides, data = tiny
+    probes = {"enabled": True, "tasks": ["bigram_shift"], "examples_per_task": 40}
+    config = resolve_config(overrides={**overrides, "probes": probes})
+    tasks = build_probe_tasks(config, data)
+    outcome = train_run(RunSpec("mlm", "standard", None, seed=2, run_index=0), config, data, tmp_path, 4, tasks)
+    items = outcome.extra["probe_items"]["bigram_shift"]
+    assert len(items) == len(tasks[0].test)
+    assert items.count("1") / len(items) == pytest.approx(outcome.metrics["probe/bigram_shift/accuracy"])
+    gain = outcome.metrics["probe/bigram_shift/gain_over_random_init"]
+    random_init = outcome.metrics["probe/bigram_shift/random_init_accuracy"]
+    assert gain == pytest.approx(outcome.metrics["probe/bigram_shift/accuracy"] - random_init)
