@@ -22,6 +22,7 @@ import torch
 
 from mlmclm.config import ExperimentConfig, TrainingConfig
 from mlmclm.data import ExperimentData, TrainStream, build_eval_batches
+from mlmclm.data.batches import batch_causal, objective_schedule
 from mlmclm.grid.plan import RunSpec
 from mlmclm.model import build_model, save_model
 from mlmclm.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
@@ -113,7 +114,8 @@ def train_run(
     scheduler = build_scheduler(optimizer, cfg, total_steps)
     scaler = torch.amp.GradScaler(device.type, enabled=precision.use_grad_scaler)
 
-    stream = TrainStream(spec.objective, fold.train, config.data, tokenizer, cfg.batch_size, spec.seed)
+    schedule = objective_schedule(spec.objective, cfg, total_steps)
+    stream = TrainStream(spec.objective, fold.train, config.data, tokenizer, cfg.batch_size, spec.seed, schedule)
     eval_batch_size = cfg.eval_batch_size or cfg.batch_size
     val_batches = build_eval_batches(
         spec.objective, fold.validation, config.data, tokenizer, eval_batch_size, cfg.eval_max_batches
@@ -169,6 +171,8 @@ def train_run(
 
     metrics = _final_metrics(state, test, cfg.convergence_tolerance, model, device)
     metrics["val_majority_token_accuracy"] = majority_token_accuracy(val_batches)
+    if spec.objective == "mntp":
+        metrics.update(_causal_view_metrics(model, fold, config, tokenizer, eval_batch_size, cfg, device, precision))
     if probe_tasks:
         from mlmclm.probes import run_probes
 
@@ -182,7 +186,21 @@ def train_run(
         "early_stopped": stop_early,
         "tokens": token_record(state, stream, cfg.gradient_accumulation_steps),
     }
+    if schedule is not None:
+        extra["hybrid"] = schedule.record()
     return RunOutcome("completed", metrics, state.curves, extra=extra)
+
+
+def _causal_view_metrics(model, fold, config, tokenizer, batch_size, cfg, device, precision) -> dict[str, float]:
+    """An ``mntp`` model scored in its causal view too: every next token under the causal mask, on the shared
+    segmentation, the task a ``clm`` run's val/test loss scores under ``data.clm_strategy: standard``."""
+    metrics = {}
+    for split, docs in (("val", fold.validation), ("test", fold.test)):
+        batches = build_eval_batches("mntp", docs, config.data, tokenizer, batch_size, cfg.eval_max_batches, "causal")
+        result = evaluate(model, batches, device, precision)
+        metrics[f"{split}_loss_causal"] = result.loss
+        metrics[f"{split}_accuracy_causal"] = result.accuracy
+    return metrics
 
 
 def _optimizer_step(
@@ -198,20 +216,23 @@ def _optimizer_step(
     precision: Precision,
 ) -> tuple[float, int]:
     """One optimizer step over ``accumulation`` micro-batches; returns the token-weighted loss and tokens."""
-    micro, scored, tokens = [], [], 0
+    micro, scored, views, tokens = [], [], [], 0
     for _ in range(accumulation):
         epoch, index, batch = next(batches)
         # Counts come from the CPU batch, so the step needs no device sync until the loss is read once.
         scored.append(int((batch["labels"] != -100).sum()))
+        views.append(batch_causal(batch))
         tokens += int(batch["attention_mask"].sum())
         micro.append({key: value.to(device, non_blocking=True) for key, value in batch.items()})
         state.epoch, state.batch_in_epoch = epoch, index + 1
     state.tokens_scored += sum(scored)
     total_scored = max(1, sum(scored))
+    if any(view is not None for view in views):  # hybrids: which mask each step trained under
+        state.curves.setdefault("train_causal_fraction", []).append(sum(map(bool, views)) / len(views))
     loss_sum = torch.zeros((), device=device)
-    for batch, n in zip(micro, scored, strict=True):
+    for batch, n, causal in zip(micro, scored, views, strict=True):
         with precision.autocast(device):
-            out = model.loss(batch["input_ids"], batch["attention_mask"], batch["labels"])
+            out = model.loss(batch["input_ids"], batch["attention_mask"], batch["labels"], causal=causal)
         # Weight each micro-batch by its share of scored tokens: the step equals one big batch.
         scaler.scale(out.loss * (n / total_scored)).backward()
         loss_sum += out.loss.detach().float() * (n / total_scored)
