@@ -549,8 +549,9 @@ def _mlm_vs_clm(analysis: Analysis, figures: Mapping[str, str]) -> list[str]:
             "",
         ]
     if specific:
+        heading = "like for like only between objectives in the same view" if hybrids else "not like for like"
         lines += [
-            "### Pre-training metrics (not like for like)",
+            f"### Pre-training metrics ({heading})",
             "",
             f"> ⚠ {_NOT_LIKE_FOR_LIKE} {CROSS_OBJECTIVE_CAVEAT[0].upper() + CROSS_OBJECTIVE_CAVEAT[1:]}. "
             "Read these rows as descriptions of each objective's own task, not as a ranking.",
@@ -571,12 +572,17 @@ def _hybrid_setup(objectives: tuple[str, ...], training: Mapping[str, Any]) -> l
     """Setup lines stating each hybrid objective's split or ratio (mlmclm/objectives.py)."""
     lines = []
     if "clm_mlm" in objectives:
-        lines.append(f"- CLM_MLM: CLM for the first {training.get('hybrid_clm_fraction')} of the steps, then MLM "
-                     "(optimizer and schedule carry across the switch; each run records its switch step)")
+        share = _share(training.get("hybrid_clm_fraction"))
+        lines.append(f"- CLM_MLM: CLM for the first {share} of the steps, then MLM (optimizer and schedule carry "
+                     "across the switch; each run records its switch step)")
     if "mntp" in objectives:
-        lines.append(f"- MNTP (GPT-BERT): a share {training.get('mntp_causal_fraction')} of the micro-batches causal, "
+        lines.append(f"- MNTP (GPT-BERT): {_share(training.get('mntp_causal_fraction'))} of the micro-batches causal, "
                      "the rest masked with the next-token read-out")
     return lines
+
+
+def _share(fraction: Any) -> str:
+    return f"{fraction:.4g} (= {100 * fraction:.4g}%)" if isinstance(fraction, (int, float)) else "n/a"
 
 
 def _hybrid_evaluation_note(objectives: tuple[str, ...]) -> list[str]:
