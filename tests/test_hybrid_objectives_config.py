@@ -46,3 +46,17 @@ def test_the_hybrid_split_example_config_is_valid_and_one_flag_changes_the_split
     assert config.objectives == ["mlm", "clm", "clm_mlm"] and config.training.hybrid_clm_fraction == 0.5
     quarter = resolve_config(path, overrides={"training": {"hybrid_clm_fraction": 0.25}}, overrides_are_flags=True)
     assert quarter.training.hybrid_clm_fraction == 0.25
+
+
+def test_masking_settings_take_effect_for_a_hybrid_without_an_mlm_arm(capsys, tiny_corpus):  # noqa: F811
+    """``--mlm-strategy`` shapes the masked batches of clm_mlm and mntp, so it is not refused as shadowed."""
+    code, _, err = run_cli(
+        capsys, "train", "--quick-test", "--dry-run", "--no-probes", "--objectives", "clm", "mntp",
+        "--mlm-strategy", "static", "--data", tiny_corpus,
+    )
+    assert code == 0, err
+    code, _, err = run_cli(
+        capsys, "train", "--quick-test", "--dry-run", "--objectives", "clm", "--mlm-strategy", "static"
+    )
+    assert code == 2
+    _assert_one_line(err, "no MLM runs are planned")

@@ -32,7 +32,7 @@ from mlmclm.data.sequences import (
 from mlmclm.data.strategies import CLM_STRATEGIES, MLM_STRATEGIES
 from mlmclm.data.token_cache import TokenizedDocuments
 from mlmclm.data.tokenizer import TokenizerInfo
-from mlmclm.objectives import CAUSAL, MASKED, MASKED_SHIFTED, OBJECTIVE_DEFINITIONS
+from mlmclm.objectives import CAUSAL, MASKED, MASKED_SHIFTED, OBJECTIVE_DEFINITIONS, uses_masking
 
 # Domain tags keep the generators of static masks, dynamic masks, evaluation masks and order apart.
 _ORDER, _STATIC_MASK, _DYNAMIC_MASK, _EVAL_MASK = 0, 1, 2, 3
@@ -322,7 +322,7 @@ def control_notes(data_cfg: DataConfig, objectives: list[str]) -> list[str]:
         strategy = CLM_STRATEGIES.get(data_cfg.clm_strategy)
         if strategy.changes_sequences and "mlm" in objectives:
             notes.append(strategy.note)
-    if "mlm" in objectives:
+    if uses_masking(objectives):
         notes.append(
             f"MLM strategy {data_cfg.mlm_strategy!r}: {masking_regime(data_cfg)}; evaluation masks are fixed "
             f"by data.eval_seed={data_cfg.eval_seed}."
