@@ -52,3 +52,17 @@ def test_exposb_keeps_its_bidirectional_bucket_layout_under_the_causal_mask():
     left = torch.ones(seq_len, seq_len, dtype=torch.bool).tril()
     torch.testing.assert_close(causal[:, left], bidirectional[:, left], rtol=0, atol=0)
     assert torch.isinf(causal[:, ~left]).all() and torch.isfinite(bidirectional).all()
+
+
+def test_a_saved_hybrid_loads_as_the_same_hybrid(tmp_path):
+    from mlmclm.model import load_model, save_model
+
+    torch.manual_seed(0)
+    model = tiny_model("mntp", "exposb", initializer_range=0.2).eval()
+    save_model(model, tmp_path)
+    loaded = load_model(tmp_path).eval()
+    ids = random_ids(2, MAX_SEQ_LENGTH, seed=3)
+    assert loaded.config["objective"] == "mntp" and not loaded.causal
+    with torch.no_grad():
+        for causal in (True, False):
+            torch.testing.assert_close(loaded(ids, causal=causal), model(ids, causal=causal), rtol=0, atol=0)
