@@ -320,7 +320,7 @@ def control_notes(data_cfg: DataConfig, objectives: list[str]) -> list[str]:
     notes = []
     if "clm" in objectives:
         strategy = CLM_STRATEGIES.get(data_cfg.clm_strategy)
-        if strategy.changes_sequences and "mlm" in objectives:
+        if strategy.changes_sequences and any(objective != "clm" for objective in objectives):
             notes.append(strategy.note)
     if uses_masking(objectives):
         notes.append(

@@ -14,7 +14,7 @@ import numpy as np
 from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT, MLM_VS_CLM
 from mlmclm.analysis.conditions import condition_label, is_like_for_like, is_probe_metric
-from mlmclm.objectives import OBJECTIVE_DEFINITIONS
+from mlmclm.objectives import OBJECTIVE_DEFINITIONS, uses_masking
 from mlmclm.report.caveats import banner_lines, fmt_spread, fmt_statistic, is_noise_level, is_void_comparison
 from mlmclm.report.labels import direction_words, fmt, fmt_p, metric_label
 
@@ -170,7 +170,7 @@ def _masking_and_tokens(raw: Mapping[str, Any]) -> list[str]:
     objectives = config.get("objectives") or ["mlm", "clm"]
     regime = (raw.get("data") or {}).get("mlm_masking")
     lines = ["### Masking and tokens seen", ""]
-    if regime and "mlm" in objectives:
+    if regime and uses_masking(objectives):
         lines.append(f"- MLM masking: `{data_config.get('mlm_strategy')}`, {regime}")
     if data_config.get("clm_strategy") and "clm" in objectives:
         lines.append(

@@ -94,3 +94,15 @@ def test_evaluation_views_of_the_hybrids(tiny_documents, tiny_tokenizer, data_cf
 @pytest.mark.parametrize("objective", ["mlm", "clm"])
 def test_single_objectives_have_no_schedule(objective):
     assert objective_schedule(objective, TrainingConfig(), total_steps=10) is None
+
+
+def test_control_notes_cover_hybrids_that_use_the_shared_segmentation_and_masks(data_cfg):
+    import dataclasses
+
+    from mlmclm.data.batches import control_notes
+
+    packed = dataclasses.replace(data_cfg, clm_strategy="packed")
+    notes = control_notes(packed, ["clm", "clm_mlm"])
+    assert any("CLM packs documents" in note for note in notes)  # the hybrid keeps [CLS] chunk [SEP] sequences
+    assert any(note.startswith("MLM strategy") for note in notes)  # its MLM phase draws masks
+    assert control_notes(packed, ["clm"]) == []
