@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlmclm.errors import UserError
+from mlmclm.objectives import OBJECTIVES
 
 log = logging.getLogger("mlmclm")
 EXIT_USAGE = 2
@@ -39,7 +40,7 @@ def _train_parser(parser: argparse.ArgumentParser) -> None:
     add("--config", metavar="YAML", help="experiment config file (e.g. configs/default.yaml)")
     add("--quick-test", action="store_true", help="tiny model, small data slice, few steps (configs/quick_test.yaml)")
     add("--dry-run", action="store_true", help="validate everything and print the plan, without training")
-    add("--objectives", nargs="+", metavar="OBJ", help="mlm, clm or both")
+    add("--objectives", nargs="+", metavar="OBJ", help=f"{', '.join(OBJECTIVES)}, or both (= mlm clm)")
     add("--attention", nargs="+", metavar="NAME", help="attention / position mechanisms to compare")
     add("--num-runs", type=int, metavar="N", help="runs (seeds) per condition (default 3)")
     add("--seeds", type=int, nargs="+", metavar="SEED", help="explicit seeds; they set the number of runs")
@@ -51,6 +52,10 @@ def _train_parser(parser: argparse.ArgumentParser) -> None:
     add("--test", metavar="TEST", help="default | aso (also Almost Stochastic Order per comparison)")
     add("--epochs", type=int, metavar="N")
     add("--max-steps", type=int, metavar="N", help="optimizer steps per run (overrides --epochs)")
+    add("--hybrid-clm-fraction", type=float, metavar="F",
+        help="clm_mlm: share of the steps in the CLM phase before MLM (default 0.5)")
+    add("--mntp-causal-fraction", type=float, metavar="F",
+        help="mntp: share of causal micro-batches, the rest masked (default 0.0625 = GPT-BERT's 1:15)")
     add("--batch-size", type=int, metavar="N")
     add("--learning-rate", type=float, metavar="LR")
     add("--lr-sweep", type=float, nargs="+", metavar="LR",
@@ -96,6 +101,8 @@ _FLAG_TO_KEY = {
     "test": "statistics.test",
     "epochs": "training.epochs",
     "max_steps": "training.max_steps",
+    "hybrid_clm_fraction": "training.hybrid_clm_fraction",
+    "mntp_causal_fraction": "training.mntp_causal_fraction",
     "batch_size": "training.batch_size",
     "learning_rate": "training.learning_rate",
     "lr_sweep": "training.lr_sweep",

@@ -24,9 +24,9 @@ from typing import Any
 import yaml
 
 from mlmclm.errors import ConfigError
+from mlmclm.objectives import OBJECTIVES, uses_masking
 
 log = logging.getLogger(__name__)
-OBJECTIVES = ("mlm", "clm")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 CORRECTIONS = ("holm", "bonferroni", "fdr_bh", "none")
 TEST_CHOICES = ("default", "aso")  # aso: also Almost Stochastic Order per comparison (analysis/aso.py)
@@ -117,6 +117,8 @@ class TrainingConfig:
     early_stopping_patience: int = 5
     checkpoint_interval: int = 1000  # optimizer steps between resumable mid-run checkpoints
     threads: int | None = None  # torch intra-op threads per run; None: divided among workers
+    hybrid_clm_fraction: float = 0.5  # clm_mlm: share of the steps in the CLM phase (mlmclm/objectives.py)
+    mntp_causal_fraction: float = 0.0625  # mntp: share of causal micro-batches (GPT-BERT's 1:15 is 1/16)
 
 
 @dataclass
@@ -170,7 +172,7 @@ class ExperimentConfig:
 
     experiment_name: str = "mlm_vs_clm"
     output_dir: str = "outputs"
-    objectives: list[str] = field(default_factory=lambda: list(OBJECTIVES))
+    objectives: list[str] = field(default_factory=lambda: ["mlm", "clm"])  # any of OBJECTIVES
     attention: list[str] = field(default_factory=lambda: ["standard", "rope", "exposb", "absolute"])
     num_runs: int = 3
     seeds: list[int] | None = None  # when given, the seeds set the runs (num_runs = len(seeds))
@@ -443,6 +445,8 @@ def validate(config: ExperimentConfig) -> None:
     _positive("ray.cpus_per_run", config.ray.cpus_per_run, allow_none=True)
     if config.ray.gpus_per_run is not None:
         _non_negative("ray.gpus_per_run", config.ray.gpus_per_run)
+    _open_unit("training.hybrid_clm_fraction", config.training.hybrid_clm_fraction)
+    _open_unit("training.mntp_causal_fraction", config.training.mntp_causal_fraction)
 
     data = config.data
     _choice("data.format", data.format, ("auto", "txt", "jsonl", "json", "csv", "parquet", "hf"))
@@ -674,31 +678,42 @@ SHADOWED_SETTINGS: tuple[ShadowedSetting, ...] = (
         for name in ("address", "max_retries", "cpus_per_run", "gpus_per_run")
     ),
     ShadowedSetting(
-        "data.mlm_strategy", "objectives", lambda c: "mlm" not in c.objectives, "no MLM runs are planned",
+        "data.mlm_strategy", "objectives", lambda c: not uses_masking(c.objectives), "no MLM runs are planned",
     ),
     ShadowedSetting(
         "data.clm_strategy", "objectives", lambda c: "clm" not in c.objectives, "no CLM runs are planned",
     ),
     *(
-        ShadowedSetting(f"data.{name}", "objectives", lambda c: "mlm" not in c.objectives, "no MLM runs are planned")
+        ShadowedSetting(
+            f"data.{name}", "objectives", lambda c: not uses_masking(c.objectives), "no MLM runs are planned"
+        )
         for name in ("mlm_probability", "mask_replace_prob", "random_replace_prob")
     ),
     *(
         ShadowedSetting(
-            f"data.{name}", "data.mlm_strategy", lambda c: "mlm" not in c.objectives or c.data.mlm_strategy != "span",
+            f"data.{name}", "data.mlm_strategy",
+            lambda c: not uses_masking(c.objectives) or c.data.mlm_strategy != "span",
             "span lengths are only used by the MLM span strategy",
         )
         for name in ("span_geometric_p", "span_max_length")
     ),
     ShadowedSetting(
         "data.static_mask_copies", "data.mlm_strategy",
-        lambda c: "mlm" not in c.objectives or c.data.mlm_strategy != "static",
+        lambda c: not uses_masking(c.objectives) or c.data.mlm_strategy != "static",
         "mask copies are only used by the MLM static strategy",
     ),
     ShadowedSetting(
         "data.sliding_window_stride", "data.clm_strategy",
         lambda c: "clm" not in c.objectives or c.data.clm_strategy != "sliding_window",
         "the stride is only used by the CLM sliding_window strategy",
+    ),
+    ShadowedSetting(
+        "training.hybrid_clm_fraction", "objectives", lambda c: "clm_mlm" not in c.objectives,
+        "no clm_mlm runs are planned",
+    ),
+    ShadowedSetting(
+        "training.mntp_causal_fraction", "objectives", lambda c: "mntp" not in c.objectives,
+        "no mntp runs are planned",
     ),
     ShadowedSetting(
         "data.vocab_size", "data.tokenizer", lambda c: c.data.tokenizer is not None,

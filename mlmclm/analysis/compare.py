@@ -1,9 +1,11 @@
 """The analysis of one experiment: condition summaries and every planned comparison, corrected per family.
 
 Pure: a raw-results dict and a :class:`~mlmclm.config.StatisticsConfig` in, frozen result objects out.
-Comparisons (docs/statistics.md): MLM vs CLM for each attention mechanism (family ``mlm_vs_clm/<metric>``)
-and every pair of mechanisms within each objective (family ``attention_within_<objective>/<metric>``). Group a
-minus group b throughout; MLM is group a in cross-objective comparisons.
+Comparisons (docs/statistics.md): every pair of objectives within each attention mechanism (the
+cross-objective family ``mlm_vs_clm/<metric>``, named after its first pair; with the hybrids of
+mlmclm/objectives.py three objectives give three pairs per mechanism, corrected together) and every pair of
+mechanisms within each objective (family ``attention_within_<objective>/<metric>``). Group a minus group b
+throughout; in a cross-objective pair group a is the objective listed first (MLM before CLM).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from mlmclm.analysis.resampled import NO_CV_CORRECTION, CrossValidationDesign
 from mlmclm.analysis.variance_components import VarianceComponents, fold_seed_variance
 from mlmclm.config import OBJECTIVES, StatisticsConfig
 from mlmclm.errors import UserError
+from mlmclm.objectives import OBJECTIVE_DEFINITIONS, same_evaluation
 
 CROSS_OBJECTIVE_CAVEAT = (
     "MLM and CLM are scored on different prediction tasks (masked tokens seen with context on both sides vs "
@@ -302,7 +305,10 @@ def compare_samples(
     effect_ci = intervals.standardized_effect_ci(
         d_value, n_a=int(x.size), n_b=None if paired else int(y.size), confidence_level=level
     )
-    like_for_like = not family.startswith(MLM_VS_CLM) or is_like_for_like(a.metric)
+    cross_objective = family.startswith(MLM_VS_CLM)
+    like_for_like = (
+        not cross_objective or is_like_for_like(a.metric) or same_evaluation(a.objective, b.objective)
+    )
     aso_forward, aso_reverse = aso_epsilons(a.values, b.values, direction, settings, family_size, key)
     return Comparison(
         metric=a.metric,
@@ -340,11 +346,24 @@ def compare_samples(
         min_runs_for_significance=result.min_runs_for_significance,
         better_group=_better_group(direction, difference, a.label, b.label),
         like_for_like=like_for_like,
-        caveat=None if like_for_like else CROSS_OBJECTIVE_CAVEAT,
+        caveat=None if like_for_like else cross_objective_caveat(a.objective, b.objective),
         cv_correction=result.cv_correction,
         cv_test_train_ratio=result.cv_test_train_ratio,
         aso_min_epsilon=aso_forward,
         aso_min_epsilon_reverse=aso_reverse,
+    )
+
+
+def cross_objective_caveat(first: str, second: str) -> str:
+    """Why two objectives' losses do not rank them: MLM vs CLM keeps its long-standing wording; a pair with a
+    hybrid names the evaluation task of each side (:attr:`mlmclm.objectives.Objective.evaluation`)."""
+    if {first, second} == {"mlm", "clm"} or not {first, second} <= set(OBJECTIVE_DEFINITIONS):
+        return CROSS_OBJECTIVE_CAVEAT
+    tasks = {name: OBJECTIVE_DEFINITIONS[name].evaluation.replace("_", " ") for name in (first, second)}
+    return (
+        f"{first} is scored in its {tasks[first]} view and {second} in its {tasks[second]} view "
+        "(docs/training.md, Hybrid objectives), different prediction tasks, so this difference is not a "
+        "like-for-like ranking of the objectives"
     )
 
 
@@ -434,19 +453,24 @@ def analyze(
         for objective, attention in itertools.product(objectives, attentions):
             if (objective, attention) in samples:
                 summaries.append(summarize_condition(samples[(objective, attention)], settings, design))
-        if {"mlm", "clm"} <= set(objectives):
-            both = [a for a in attentions if ("mlm", a) in samples and ("clm", a) in samples]
-            for attention in both:
-                comparisons.append(
-                    compare_samples(
-                        samples[("mlm", attention)],
-                        samples[("clm", attention)],
-                        family=f"{MLM_VS_CLM}/{metric}",
-                        settings=settings,
-                        design=design,
-                        family_size=len(both),
-                    )
+        pairs = [
+            (attention, pair)
+            for attention in attentions
+            for pair in itertools.combinations(
+                [objective for objective in objectives if (objective, attention) in samples], 2
+            )
+        ]
+        for attention, (first, second) in pairs:
+            comparisons.append(
+                compare_samples(
+                    samples[(first, attention)],
+                    samples[(second, attention)],
+                    family=f"{MLM_VS_CLM}/{metric}",
+                    settings=settings,
+                    design=design,
+                    family_size=len(pairs),
                 )
+            )
         for objective in objectives:
             present = [attention for attention in attentions if (objective, attention) in samples]
             ranking = rank_mechanisms(

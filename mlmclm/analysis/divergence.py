@@ -122,8 +122,8 @@ def analyze_divergence(
     correction: str,
     alpha: float,
 ) -> tuple[tuple[DivergenceRate, ...], tuple[DivergenceComparison, ...]]:
-    """Rates for every condition with runs; MLM vs CLM per mechanism and mechanism pairs within each
-    objective (families ``divergence/mlm_vs_clm`` and ``divergence/attention_within_<objective>``),
+    """Rates for every condition with runs; every pair of objectives per mechanism and mechanism pairs within
+    each objective (families ``divergence/mlm_vs_clm`` and ``divergence/attention_within_<objective>``),
     p-values adjusted within each family."""
     by_condition: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for run in runs:
@@ -135,12 +135,12 @@ def analyze_divergence(
     }
     settings = {"correction": correction, "alpha": alpha}
     comparisons = []
-    if "mlm" in objectives and "clm" in objectives:
-        for attention in attentions:
-            if ("mlm", attention) in rates and ("clm", attention) in rates:
-                comparisons.append(compare_divergence(
-                    rates["mlm", attention], rates["clm", attention], family=f"{DIVERGENCE}/mlm_vs_clm", **settings
-                ))
+    for attention in attentions:
+        present = [objective for objective in objectives if (objective, attention) in rates]
+        for first, second in itertools.combinations(present, 2):
+            comparisons.append(compare_divergence(
+                rates[first, attention], rates[second, attention], family=f"{DIVERGENCE}/mlm_vs_clm", **settings
+            ))
     for objective in objectives:
         present = [attention for attention in attentions if (objective, attention) in rates]
         for first, second in itertools.combinations(present, 2):

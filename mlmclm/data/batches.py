@@ -3,17 +3,24 @@
 A batch is ``{"input_ids", "attention_mask", "labels"}`` (LongTensor [B, T], right padding, -100 where
 nothing is scored). Under the standard strategies MLM and CLM batches hold the same sequences in the same
 order (one permutation per (seed, epoch)); only masking and targets differ.
+
+The hybrid objectives (mlmclm/objectives.py) draw batches of several *kinds* from the shared segmentation,
+one kind per micro-batch as their :class:`ObjectiveSchedule` says: ``causal`` (CLM labels), ``masked`` (MLM
+masks and labels) or ``masked_shifted`` (MLM masks, labels moved one position left: GPT-BERT's masked next-token
+prediction, Charpentier & Samuel 2024, Fig. 1). Their batches carry ``"causal"``, a 0-dim bool tensor naming
+the attention mask the model must use (``batch_causal``); plain MLM/CLM batches do not need it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from mlmclm.config import DataConfig
+from mlmclm.config import DataConfig, TrainingConfig
 from mlmclm.data.masking import MaskingStrategy, apply_masking
 from mlmclm.data.sequences import (
     SequenceSet,
@@ -25,16 +32,20 @@ from mlmclm.data.sequences import (
 from mlmclm.data.strategies import CLM_STRATEGIES, MLM_STRATEGIES
 from mlmclm.data.token_cache import TokenizedDocuments
 from mlmclm.data.tokenizer import TokenizerInfo
+from mlmclm.objectives import CAUSAL, MASKED, MASKED_SHIFTED, OBJECTIVE_DEFINITIONS, uses_masking
 
 # Domain tags keep the generators of static masks, dynamic masks, evaluation masks and order apart.
 _ORDER, _STATIC_MASK, _DYNAMIC_MASK, _EVAL_MASK = 0, 1, 2, 3
+CAUSAL_KEY = "causal"
+# A batch kind's labels score the token this many positions after the label's own (TargetCoverage.mark).
+_TARGET_SHIFT = {MASKED: 0, CAUSAL: 1, MASKED_SHIFTED: 1}
 
 
 def build_sequences(
     objective: str, docs: TokenizedDocuments, data_cfg: DataConfig, info: TokenizerInfo, evaluation: bool
 ) -> SequenceSet:
-    """MLM: the shared segmentation; CLM: whatever ``data.clm_strategy`` builds."""
-    if objective == "mlm":
+    """MLM and the hybrids: the shared segmentation; CLM: whatever ``data.clm_strategy`` builds."""
+    if objective != "clm":
         return shared_segmentation(docs, data_cfg.max_seq_length, info)
     return CLM_STRATEGIES.get(data_cfg.clm_strategy).build(docs, data_cfg, info, evaluation)
 
@@ -66,6 +77,82 @@ def make_batch(
         "attention_mask": torch.from_numpy(attention_mask),
         "labels": torch.from_numpy(labels),
     }
+
+
+def make_kind_batch(
+    kind: str,
+    sequences: SequenceSet,
+    ids: np.ndarray,
+    data_cfg: DataConfig,
+    info: TokenizerInfo,
+    mask_seeds: list[list[int]] | None,
+) -> dict[str, torch.Tensor]:
+    """A hybrid arm's batch of one kind, labelled with the attention mask it needs (``"causal"``).
+
+    ``masked_shifted``: the MLM batch with every label moved one position left, so the output at position
+    i - 1 predicts token i when token i is masked (GPT-BERT, Charpentier & Samuel 2024, Fig. 1). Inputs, masked
+    positions and targets are those of the ``masked`` batch from the same seeds; only the read-out moves.
+    """
+    if kind == CAUSAL:
+        batch = make_batch("clm", sequences, ids, data_cfg, info, None)
+    else:
+        batch = make_batch("mlm", sequences, ids, data_cfg, info, mask_seeds)
+        if kind == MASKED_SHIFTED:
+            labels = torch.full_like(batch["labels"], -100)
+            labels[:, :-1] = batch["labels"][:, 1:]  # position 0 is [CLS], never masked: nothing is lost
+            batch["labels"] = labels
+    batch[CAUSAL_KEY] = torch.tensor(kind == CAUSAL)
+    return batch
+
+
+def batch_causal(batch: dict[str, torch.Tensor]) -> bool | None:
+    """The attention mask a batch asks for (True: causal), None for the model's own; read on the CPU batch."""
+    return bool(batch[CAUSAL_KEY]) if CAUSAL_KEY in batch else None
+
+
+@dataclass(frozen=True)
+class ObjectiveSchedule:
+    """Which kind of batch each micro-batch of a hybrid run is: a pure function of its index in the run.
+
+    ``clm_mlm``: micro-batches before ``switch_step`` x accumulation are ``causal``, the rest ``masked``
+    (Gisserot-Boukhlef et al. 2025, biphasic CLM then MLM). ``mntp``: micro-batch k is ``causal`` when
+    floor((k + 1) f) > floor(k f) for f = ``causal_fraction``, else ``masked_shifted``, so every prefix of the run
+    holds floor(n f) causal micro-batches out of n: the stated ratio exactly, spread evenly, the same for every
+    seed (GPT-BERT, Charpentier & Samuel 2024, mixes causal and masked data at 1:15). Because the kind depends
+    only on the index, a run resumed from a checkpoint continues in the phase it was interrupted in.
+    """
+
+    objective: str
+    accumulation: int
+    switch_step: int | None = None
+    causal_fraction: float | None = None
+
+    def kind(self, micro_batch: int) -> str:
+        if self.switch_step is not None:
+            return CAUSAL if micro_batch < self.switch_step * self.accumulation else MASKED
+        fraction = float(self.causal_fraction or 0.0)
+        causal = math.floor((micro_batch + 1) * fraction) > math.floor(micro_batch * fraction)
+        return CAUSAL if causal else MASKED_SHIFTED
+
+    def record(self) -> dict[str, float | int | str]:
+        """What the run record keeps (``hybrid`` in docs/raw_results.schema.json)."""
+        if self.switch_step is not None:
+            return {"objective": self.objective, "switch_step": self.switch_step}
+        return {"objective": self.objective, "causal_fraction": float(self.causal_fraction or 0.0)}
+
+
+def objective_schedule(objective: str, training: TrainingConfig, total_steps: int) -> ObjectiveSchedule | None:
+    """The schedule of a hybrid objective over ``total_steps`` optimizer steps; None for ``mlm`` and ``clm``.
+
+    The ``clm_mlm`` switch is at step round(total_steps x ``training.hybrid_clm_fraction``): the CLM phase is
+    steps 1..switch, the MLM phase the rest (optimizer and learning-rate schedule carry on across it).
+    """
+    accumulation = training.gradient_accumulation_steps
+    if objective == "clm_mlm":
+        return ObjectiveSchedule(objective, accumulation, switch_step=round(total_steps * training.hybrid_clm_fraction))
+    if objective == "mntp":
+        return ObjectiveSchedule(objective, accumulation, causal_fraction=training.mntp_causal_fraction)
+    return None
 
 
 class TargetCoverage:
@@ -129,8 +216,10 @@ class TrainStream:
         tokenizer_info: TokenizerInfo,
         batch_size: int,
         seed: int,
+        schedule: ObjectiveSchedule | None = None,
     ) -> None:
         self.objective = objective
+        self.schedule = schedule  # hybrids: which kind each micro-batch is (None: mlm / clm)
         self.data_cfg = data_cfg
         self.info = tokenizer_info
         self.batch_size = batch_size
@@ -152,8 +241,8 @@ class TrainStream:
 
     def epoch(self, epoch_index: int) -> Iterator[dict[str, torch.Tensor]]:
         """The batches of epoch ``epoch_index``; each yielded batch's targets are added to ``coverage``."""
-        for ids in self.epoch_ids(epoch_index):
-            yield self.build(epoch_index, ids)
+        for index, ids in enumerate(self.epoch_ids(epoch_index)):
+            yield self.build(epoch_index, ids, index)
 
     def epoch_ids(self, epoch_index: int) -> list[np.ndarray]:
         """The sequence ids of each micro-batch of epoch ``epoch_index``, without building the batches.
@@ -165,8 +254,17 @@ class TrainStream:
         order = np.random.default_rng([self.seed, _ORDER, epoch_index]).permutation(len(self.sequences))
         return self._split(order)
 
-    def build(self, epoch_index: int, ids: np.ndarray) -> dict[str, torch.Tensor]:
-        """The micro-batch of sequences ``ids`` in epoch ``epoch_index``; its targets are added to ``coverage``."""
+    def build(self, epoch_index: int, ids: np.ndarray, index: int) -> dict[str, torch.Tensor]:
+        """Micro-batch ``index`` of epoch ``epoch_index`` (sequences ``ids``); its targets are added to ``coverage``.
+
+        A hybrid objective's schedule decides from the micro-batch's position in the run whether it is causal
+        or masked, so a resumed or data-parallel run builds the same kinds."""
+        if self.schedule is not None:
+            kind = self.schedule.kind(epoch_index * self.batches_per_epoch + index)
+            seeds = None if kind == CAUSAL else self._mask_seeds(ids, epoch_index)
+            batch = make_kind_batch(kind, self.sequences, ids, self.data_cfg, self.info, seeds)
+            self.coverage.mark(self.sequences.starts[ids], batch["labels"].numpy(), _TARGET_SHIFT[kind])
+            return batch
         seeds = self._mask_seeds(ids, epoch_index) if self.objective == "mlm" else None
         batch = make_batch(self.objective, self.sequences, ids, self.data_cfg, self.info, seeds)
         self.coverage.mark(self.sequences.starts[ids], batch["labels"].numpy(), int(self.objective == "clm"))
@@ -196,9 +294,19 @@ def build_eval_batches(
     tokenizer_info: TokenizerInfo,
     batch_size: int,
     max_batches: int | None = None,
+    kind: str | None = None,
 ) -> list[dict[str, torch.Tensor]]:
     """Fixed evaluation batches in document order; MLM masks come from ``data.eval_seed`` alone, so every
-    MLM run is scored on the same positions, and CLM sliding windows score each token once."""
+    MLM run is scored on the same positions, and CLM sliding windows score each token once.
+
+    A hybrid objective is evaluated on batches of ``kind``, by default its own evaluation task
+    (:attr:`mlmclm.objectives.Objective.evaluation`): ``clm_mlm`` as MLM, ``mntp`` in its masked (shifted) view;
+    ``kind="causal"`` gives ``mntp``'s causal view. Masked kinds use the very masks the MLM runs are scored on.
+    """
+    definition = OBJECTIVE_DEFINITIONS[objective]
+    if definition.hybrid or kind is not None:
+        kind = kind or definition.evaluation
+        objective = "mlm"  # the shared segmentation (the masks below do not depend on the kind)
     sequences = build_sequences(objective, docs, data_cfg, tokenizer_info, evaluation=True)
     stops = range(0, len(sequences), batch_size)
     if max_batches is not None:
@@ -207,7 +315,10 @@ def build_eval_batches(
     for begin in stops:
         ids = np.arange(begin, min(begin + batch_size, len(sequences)))
         seeds = [[data_cfg.eval_seed, _EVAL_MASK, int(i)] for i in ids]
-        batches.append(make_batch(objective, sequences, ids, data_cfg, tokenizer_info, seeds))
+        if kind is None:
+            batches.append(make_batch(objective, sequences, ids, data_cfg, tokenizer_info, seeds))
+        else:
+            batches.append(make_kind_batch(kind, sequences, ids, data_cfg, tokenizer_info, seeds))
     return batches
 
 
@@ -216,9 +327,9 @@ def control_notes(data_cfg: DataConfig, objectives: list[str]) -> list[str]:
     notes = []
     if "clm" in objectives:
         strategy = CLM_STRATEGIES.get(data_cfg.clm_strategy)
-        if strategy.changes_sequences and "mlm" in objectives:
+        if strategy.changes_sequences and any(objective != "clm" for objective in objectives):
             notes.append(strategy.note)
-    if "mlm" in objectives:
+    if uses_masking(objectives):
         notes.append(
             f"MLM strategy {data_cfg.mlm_strategy!r}: {masking_regime(data_cfg)}; evaluation masks are fixed "
             f"by data.eval_seed={data_cfg.eval_seed}."

@@ -4,6 +4,8 @@ token embeddings (+ the mechanism's absolute positions) → LayerNorm → dropou
 attention and a GELU feed-forward network, post-LN as BERT or pre-LN (with a final LayerNorm) → prediction
 head (dense, GELU, LayerNorm) → vocabulary logits through the transposed token embeddings plus a bias.
 An "mlm" model attends bidirectionally, a "clm" model causally; parameters, head and loss are identical.
+The hybrid objectives (``clm_mlm``, ``mntp``; mlmclm/objectives.py) train one model under both masks: their
+batches say which mask they need (``causal=`` of :meth:`Transformer.loss`), and their default is bidirectional.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from mlmclm.config import OBJECTIVES, ModelConfig
+from mlmclm.config import ModelConfig
 from mlmclm.errors import ConfigError
 from mlmclm.model.attention import ATTENTION_MECHANISMS, AttentionMechanism
+from mlmclm.objectives import OBJECTIVE_DEFINITIONS, OBJECTIVES
 
 IGNORE_INDEX = -100  # labels at positions that are not scored (HF convention)
 
@@ -118,7 +121,7 @@ class Transformer(nn.Module):
         }
         hidden = model_config.hidden_size
         self.mechanism = mechanism_class(
-            model_config, max_seq_length=max_seq_length, causal=objective == "clm"
+            model_config, max_seq_length=max_seq_length, causal=OBJECTIVE_DEFINITIONS[objective].default_causal
         )
         self.token_embeddings = nn.Embedding(vocab_size, hidden, padding_idx=pad_token_id)
         self.embedding_norm = nn.LayerNorm(hidden, eps=model_config.layer_norm_eps)
@@ -158,8 +161,11 @@ class Transformer(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Final hidden states ``[B, T, hidden]``; ``attention_mask``: 1 = real token, 0 = (right) padding."""
+    def encode(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, causal: bool | None = None
+    ) -> torch.Tensor:
+        """Final hidden states ``[B, T, hidden]``; ``attention_mask``: 1 = real token, 0 = (right) padding;
+        ``causal``: the attention mask of this forward pass, None for the model's own (:attr:`causal`)."""
         seq_len, device = input_ids.shape[1], input_ids.device
         x = self.token_embeddings(input_ids)
         positions = self.mechanism.embed_positions(seq_len, device)
@@ -170,7 +176,7 @@ class Transformer(nn.Module):
         key_padding_mask = None
         if attention_mask is not None and not bool(attention_mask.all()):
             key_padding_mask = attention_mask.bool()
-        state = self.mechanism.prepare(seq_len, key_padding_mask, device)
+        state = self._prepare_attention(seq_len, key_padding_mask, device, causal)
         for block in self.blocks:
             if self.gradient_checkpointing and torch.is_grad_enabled():
                 x = checkpoint(block, x, self.mechanism, state, use_reentrant=False)
@@ -178,15 +184,36 @@ class Transformer(nn.Module):
                 x = block(x, self.mechanism, state)
         return self.final_norm(x)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def _prepare_attention(
+        self, seq_len: int, key_padding_mask: torch.Tensor | None, device: torch.device, causal: bool | None
+    ) -> Any:
+        """The mechanism's per-forward state under the requested mask. Mechanisms read their ``causal`` flag
+        only while preparing (masks, visiting orders), so a hybrid's view is set for exactly that call; what a
+        mechanism lays out at construction (exposb's bucket table) stays the bidirectional layout."""
+        if causal is None or causal == self.mechanism.causal:
+            return self.mechanism.prepare(seq_len, key_padding_mask, device)
+        default = self.mechanism.causal
+        self.mechanism.causal = causal
+        try:
+            return self.mechanism.prepare(seq_len, key_padding_mask, device)
+        finally:
+            self.mechanism.causal = default
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, causal: bool | None = None
+    ) -> torch.Tensor:
         """Vocabulary logits ``[B, T, vocab]`` at every position."""
-        return self.head(self.encode(input_ids, attention_mask), self.token_embeddings.weight)
+        return self.head(self.encode(input_ids, attention_mask, causal), self.token_embeddings.weight)
 
     def loss(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, labels: torch.Tensor
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        labels: torch.Tensor,
+        causal: bool | None = None,
     ) -> LossOutput:
         """Mean cross-entropy where ``labels != -100``; only those positions reach the vocabulary layer."""
-        hidden = self.encode(input_ids, attention_mask)
+        hidden = self.encode(input_ids, attention_mask, causal)
         scored = labels != IGNORE_INDEX
         targets = labels[scored]
         logits = self.head(hidden[scored], self.token_embeddings.weight)

@@ -27,6 +27,7 @@ from typing import Any
 
 from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.conditions import is_like_for_like, is_probe_metric
+from mlmclm.objectives import OBJECTIVES
 from mlmclm.report.labels import fmt
 
 MIN_HIDDEN_SIZE = 128
@@ -91,7 +92,7 @@ def _is_number(value: Any) -> bool:
 def unigram_level_objectives(raw: Mapping[str, Any]) -> list[UnigramLevelAccuracy]:
     """Objectives whose runs all have ``val_accuracy <= val_majority_token_accuracy`` (up to rounding)."""
     found = []
-    for objective in ("mlm", "clm"):
+    for objective in OBJECTIVES:
         pairs = [
             (run["metrics"]["val_accuracy"], run["metrics"][BASELINE_METRIC])
             for run in raw.get("runs") or []

@@ -15,6 +15,7 @@ from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT, MLM_VS_CLM
 from mlmclm.analysis.conditions import condition_label, is_like_for_like, is_probe_metric
 from mlmclm.grid.invocations import contributing_invocations
+from mlmclm.objectives import OBJECTIVE_DEFINITIONS, uses_masking
 from mlmclm.report.aggregate_section import probe_aggregate_section
 from mlmclm.report.caveats import banner_lines, fmt_spread, fmt_statistic, is_noise_level, is_void_comparison
 from mlmclm.report.endpoint_sections import (
@@ -70,6 +71,7 @@ def _setup(analysis: Analysis, raw: Mapping[str, Any]) -> list[str]:
         "## Setup",
         "",
         f"- Objectives: {', '.join(o.upper() for o in analysis.objectives)}",
+        *_hybrid_setup(analysis.objectives, config.get("training") or {}),
         f"- Attention / position mechanisms: {', '.join(analysis.attentions)}",
         f"- Seeds: {config.get('seeds') or config.get('num_runs', 'n/a')}; cross-validation: {folds}",
     ]
@@ -182,7 +184,7 @@ def _masking_and_tokens(raw: Mapping[str, Any]) -> list[str]:
     objectives = config.get("objectives") or ["mlm", "clm"]
     regime = (raw.get("data") or {}).get("mlm_masking")
     lines = ["### Masking and tokens seen", ""]
-    if regime and "mlm" in objectives:
+    if regime and uses_masking(objectives):
         lines.append(f"- MLM masking: `{data_config.get('mlm_strategy')}`, {regime}")
     if data_config.get("clm_strategy") and "clm" in objectives:
         lines.append(
@@ -474,6 +476,7 @@ def _key_results(analysis: Analysis) -> list[str]:
     correction = _CORRECTION_NAMES[analysis.settings.correction]
     cross = [c for c in analysis.comparisons if c.family.startswith(MLM_VS_CLM) and c.p_value is not None]
     like = [c for c in cross if c.like_for_like]
+    title = _cross_title(analysis.objectives)
     lines = [
         "## Key results",
         "",
@@ -485,21 +488,21 @@ def _key_results(analysis: Analysis) -> list[str]:
         hits = [c for c in like if _is_finding(c)]
         if hits:
             found = "; ".join(_significant_sentence(c) for c in hits)
-            lines.append(f"- MLM vs CLM, like for like, significant after {correction} correction: {found}.")
+            lines.append(f"- {title}, like for like, significant after {correction} correction: {found}.")
         else:
             smallest = min(like, key=lambda c: c.p_adjusted if c.p_adjusted is not None else 1.0)
             lines.append(
-                f"- MLM vs CLM, like for like: none of the {len(like)} comparisons is significant after "
+                f"- {title}, like for like: none of the {len(like)} comparisons is significant after "
                 f"{correction} correction (smallest adjusted p = {fmt_p(smallest.p_adjusted)}, "
                 f"`{smallest.group_a}` vs `{smallest.group_b}` on `{smallest.metric}`). This does "
                 "not show the objectives are equivalent; see the power columns."
             )
     elif cross:
-        lines.append("- MLM vs CLM: no like-for-like (probe) metric was recorded, so the objectives are not ranked.")
+        lines.append(f"- {title}: no like-for-like (probe) metric was recorded, so the objectives are not ranked.")
     unlike = [c for c in cross if not c.like_for_like]
     if unlike:
         lines.append(
-            f"- MLM vs CLM on pre-training metrics: {sum(_is_finding(c) for c in unlike)} of {len(unlike)} "
+            f"- {title} on pre-training metrics: {sum(_is_finding(c) for c in unlike)} of {len(unlike)} "
             "differences are significant, but these metrics score different tasks for the two objectives and "
             "do not rank them."
         )
@@ -540,9 +543,10 @@ def _key_results(analysis: Analysis) -> list[str]:
 
 
 def _mlm_vs_clm(analysis: Analysis, figures: Mapping[str, str]) -> list[str]:
+    title = _cross_title(analysis.objectives)
     if not any(c.family.startswith(MLM_VS_CLM) for c in analysis.comparisons):
         return [
-            "## MLM vs CLM",
+            f"## {title}",
             "",
             "Only one objective has runs, so there is no cross-objective comparison.",
             "",
@@ -550,7 +554,12 @@ def _mlm_vs_clm(analysis: Analysis, figures: Mapping[str, str]) -> list[str]:
     probes = [m for m in analysis.metrics if is_probe_metric(m)]
     neutral = [m for m in analysis.metrics if is_like_for_like(m) and not is_probe_metric(m)]
     specific = [m for m in analysis.metrics if not is_like_for_like(m)]
-    lines = ["## MLM vs CLM", "", "MLM is group a in every row.", ""]
+    hybrids = [o for o in analysis.objectives if o in OBJECTIVE_DEFINITIONS and OBJECTIVE_DEFINITIONS[o].hybrid]
+    if hybrids:
+        lines = [f"## {title}", "", "Every pair of objectives within each mechanism; in each pair group a is the "
+                 "objective listed first (MLM before CLM), and the pairs are corrected together.", ""]
+    else:
+        lines = [f"## {title}", "", "MLM is group a in every row.", ""]
     if probes or neutral:
         lines += [
             "### Like for like: downstream probes and cost",
@@ -564,15 +573,55 @@ def _mlm_vs_clm(analysis: Analysis, figures: Mapping[str, str]) -> list[str]:
             "",
         ]
     if specific:
+        heading = "like for like only between objectives in the same view" if hybrids else "not like for like"
         lines += [
-            "### Pre-training metrics (not like for like)",
+            f"### Pre-training metrics ({heading})",
             "",
             f"> ⚠ {_NOT_LIKE_FOR_LIKE} {CROSS_OBJECTIVE_CAVEAT[0].upper() + CROSS_OBJECTIVE_CAVEAT[1:]}. "
             "Read these rows as descriptions of each objective's own task, not as a ranking.",
             "",
-        ] + _comparison_sections(analysis, MLM_VS_CLM, specific)
+        ] + _hybrid_evaluation_note(analysis.objectives) + _comparison_sections(analysis, MLM_VS_CLM, specific)
     lines += [f"![MLM vs CLM per mechanism]({figures['mlm_vs_clm_plot']})", ""]
     return lines
+
+
+def _cross_title(objectives: tuple[str, ...]) -> str:
+    """``MLM vs CLM`` for the two single objectives, else every objective's name (with hybrids)."""
+    if set(objectives) <= {"mlm", "clm"}:
+        return "MLM vs CLM"
+    return "Objectives compared: " + " vs ".join(o.upper() for o in objectives)
+
+
+def _hybrid_setup(objectives: tuple[str, ...], training: Mapping[str, Any]) -> list[str]:
+    """Setup lines stating each hybrid objective's split or ratio (mlmclm/objectives.py)."""
+    lines = []
+    if "clm_mlm" in objectives:
+        share = _share(training.get("hybrid_clm_fraction"))
+        lines.append(f"- CLM_MLM: CLM for the first {share} of the steps, then MLM (optimizer and schedule carry "
+                     "across the switch; each run records its switch step)")
+    if "mntp" in objectives:
+        lines.append(f"- MNTP (GPT-BERT): {_share(training.get('mntp_causal_fraction'))} of the micro-batches causal, "
+                     "the rest masked with the next-token read-out")
+    return lines
+
+
+def _share(fraction: Any) -> str:
+    return f"{fraction:.4g} (= {100 * fraction:.4g}%)" if isinstance(fraction, (int, float)) else "n/a"
+
+
+def _hybrid_evaluation_note(objectives: tuple[str, ...]) -> list[str]:
+    """Which evaluation task each objective's loss scores, when hybrids are in the comparison."""
+    if not any(o in OBJECTIVE_DEFINITIONS and OBJECTIVE_DEFINITIONS[o].hybrid for o in objectives):
+        return []
+    views = ", ".join(
+        f"{o.upper()}: {OBJECTIVE_DEFINITIONS[o].evaluation.replace('_', ' ')}"
+        for o in objectives if o in OBJECTIVE_DEFINITIONS
+    )
+    return [
+        f"Evaluation views ({views}). Rows between objectives with the same view score identical batches and "
+        "are like for like (no ⚠ in their notes); docs/training.md, Hybrid objectives.",
+        "",
+    ]
 
 
 def _within_objectives(analysis: Analysis, figures: Mapping[str, str]) -> list[str]:

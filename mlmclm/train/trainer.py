@@ -25,6 +25,7 @@ import torch
 from mlmclm.atomic import atomic_write_text
 from mlmclm.config import ExperimentConfig, TrainingConfig
 from mlmclm.data import ExperimentData, TrainStream, build_eval_batches
+from mlmclm.data.batches import batch_causal, objective_schedule
 from mlmclm.faults import fault_point
 from mlmclm.grid.plan import RunSpec
 from mlmclm.model import build_model, save_model
@@ -97,7 +98,7 @@ def _train_batches(
         for index, ids in enumerate(stream.epoch_ids(epoch)):
             if epoch == start_epoch and index < skip:
                 continue
-            yield epoch, index, stream.build(epoch, ids) if position % world_size == rank else None
+            yield epoch, index, stream.build(epoch, ids, index) if position % world_size == rank else None
             position += 1
         epoch += 1
         skip = 0
@@ -126,7 +127,8 @@ def train_run(
     tokenizer = fold.tokenizer  # under cross-validation, the fold's own (trained on its training part)
     model, optimizer, scheduler, scaler = _build_training(spec, config, cfg, tokenizer, device, precision, total_steps)
 
-    stream = TrainStream(spec.objective, fold.train, config.data, tokenizer, cfg.batch_size, spec.seed)
+    schedule = objective_schedule(spec.objective, cfg, total_steps)
+    stream = TrainStream(spec.objective, fold.train, config.data, tokenizer, cfg.batch_size, spec.seed, schedule)
     eval_batch_size = cfg.eval_batch_size or cfg.batch_size
     val_batches = build_eval_batches(
         spec.objective, fold.validation, config.data, tokenizer, eval_batch_size, cfg.eval_max_batches
@@ -211,6 +213,8 @@ def train_run(
     metrics = _final_metrics(state, test, cfg.convergence_tolerance, model, device)
     metrics["val_majority_token_accuracy"] = majority_token_accuracy(val_batches)
     probe_items: dict[str, str] = {}
+    if spec.objective == "mntp":
+        metrics.update(_causal_view_metrics(model, fold, config, tokenizer, eval_batch_size, cfg, device, precision))
     if probe_tasks:
         from mlmclm.probes import run_probes_detailed
 
@@ -231,9 +235,23 @@ def train_run(
         "resumed_from_step": resumed_from_step,
         "tokens": token_record(state, stream, cfg.gradient_accumulation_steps * ctx.world_size),
     }
+    if schedule is not None:
+        extra["hybrid"] = schedule.record()
     if probe_items:
         extra["probe_items"] = probe_items
     return RunOutcome("completed", metrics, state.curves, extra=extra)
+
+
+def _causal_view_metrics(model, fold, config, tokenizer, batch_size, cfg, device, precision) -> dict[str, float]:
+    """An ``mntp`` model scored in its causal view too: every next token under the causal mask, on the shared
+    segmentation, the task a ``clm`` run's val/test loss scores under ``data.clm_strategy: standard``."""
+    metrics = {}
+    for split, docs in (("val", fold.validation), ("test", fold.test)):
+        batches = build_eval_batches("mntp", docs, config.data, tokenizer, batch_size, cfg.eval_max_batches, "causal")
+        result = evaluate(model, batches, device, precision)
+        metrics[f"{split}_loss_causal"] = result.loss
+        metrics[f"{split}_accuracy_causal"] = result.accuracy
+    return metrics
 
 
 def _save_tokenizer(tokenizer, target: Path) -> None:
@@ -320,7 +338,7 @@ def _optimizer_step(
     (Micikevicius et al., 2018, "Mixed Precision Training", section 3.2).
     """
     world = distributed.current().world_size
-    micro, scored, tokens = [], [], 0
+    micro, scored, views, tokens = [], [], [], 0
     for _ in range(accumulation * world):
         epoch, index, batch = next(batches)
         state.epoch, state.batch_in_epoch = epoch, index + 1
@@ -328,19 +346,22 @@ def _optimizer_step(
             continue
         # Counts come from the CPU batch, so the step needs no device sync until the loss is read once.
         scored.append(int((batch["labels"] != -100).sum()))
+        views.append(batch_causal(batch))
         tokens += int(batch["attention_mask"].sum())
         micro.append({key: value.to(device, non_blocking=True) for key, value in batch.items()})
     step_scored, tokens = (int(v) for v in distributed.sum_over_ranks([sum(scored), tokens], device))
     state.tokens_scored += step_scored
     total_scored = max(1, step_scored)
+    if any(view is not None for view in views):  # hybrids: which mask each step trained under (this rank's)
+        state.curves.setdefault("train_causal_fraction", []).append(sum(map(bool, views)) / len(views))
     loss_sum = torch.zeros((), device=device)
-    for position, (batch, n) in enumerate(zip(micro, scored, strict=True)):
+    for position, (batch, n, causal) in enumerate(zip(micro, scored, views, strict=True)):
         # DDP reduces the gradients once per step, on the last micro-batch.
         sync = position == len(micro) - 1 or not hasattr(trainable, "no_sync")
         with contextlib.nullcontext() if sync else trainable.no_sync():
             with precision.autocast(device):
                 loss_of = trainable if world > 1 else trainable.loss
-                out = loss_of(batch["input_ids"], batch["attention_mask"], batch["labels"])
+                out = loss_of(batch["input_ids"], batch["attention_mask"], batch["labels"], causal=causal)
             # Weight each micro-batch by its share of scored tokens: the step equals one big batch.
             scaler.scale(out.loss * (n * world / total_scored)).backward()
         loss_sum += out.loss.detach().float() * (n / total_scored)

@@ -11,6 +11,7 @@ SEEDS = (42, 43, 44)
 PROBE_TASKS = ("bigram_shift", "sentence_length")
 
 
+
 ITEMS_PER_TASK = 150
 
 
@@ -39,7 +40,8 @@ def _run(
     rng: np.random.Generator,
     baselines: bool = False,
 ):
-    base = {"mlm": 3.0, "clm": 3.6}[objective] + {"standard": 0.1, "rope": 0.0, "alibi": 0.05}[attention]
+    objective_base = {"mlm": 3.0, "clm": 3.6, "clm_mlm": 2.9, "mntp": 3.3}[objective]
+    base = objective_base + {"standard": 0.1, "rope": 0.0, "alibi": 0.05}[attention]
     val_loss = base + rng.normal(0, 0.03)
     steps = np.arange(0, 1001, 100)
     curve = base + 4.0 * np.exp(-steps / 250) + rng.normal(0, 0.02, steps.size)

@@ -77,6 +77,9 @@ class ExponentialScalingBinning(AttentionMechanism):
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)
         self.num_buckets = config.exposb_num_buckets
         self.max_distance = config.exposb_max_distance
+        # The table's layout is fixed here; a hybrid model (bidirectional layout) attending causally for one
+        # batch then uses the left half of it, so its buckets keep their meaning across the two masks.
+        self.causal_layout = causal
         distances = bucket_distances(self.num_buckets, causal=causal, max_distance=self.max_distance)
         self.bucket_bias = nn.Parameter(-head_slopes(config.num_heads)[:, None] * distances[None, :])
 
@@ -85,7 +88,7 @@ class ExponentialScalingBinning(AttentionMechanism):
     ) -> SoftmaxMask:
         buckets = distance_buckets(
             relative_positions(seq_len, device),
-            causal=self.causal,
+            causal=self.causal_layout,
             num_buckets=self.num_buckets,
             max_distance=self.max_distance,
         )
