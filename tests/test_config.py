@@ -160,7 +160,7 @@ def test_valid_choices_are_read_from_the_registries():
 
 def test_every_config_field_has_a_default_in_default_yaml():
     default = load_yaml(DEFAULT_CONFIG_PATH)
-    for section in ("data", "model", "training", "statistics", "probes"):
+    for section in ("data", "model", "training", "statistics", "probes", "evaluation"):
         names = {f.name for f in dataclasses.fields(type(getattr(ExperimentConfig(), section)))}
         assert names == set(default[section]), section
 

@@ -27,6 +27,7 @@ from mlmclm.model import build_model, save_model
 from mlmclm.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from mlmclm.train.device import Precision, choose_precision, peak_memory_mb, reset_peak_memory, resolve_device
 from mlmclm.train.evaluate import evaluate, majority_token_accuracy
+from mlmclm.train.length import evaluate_lengths
 from mlmclm.train.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,12 @@ def train_run(
 
     metrics = _final_metrics(state, test, cfg.convergence_tolerance, model, device)
     metrics["val_majority_token_accuracy"] = majority_token_accuracy(val_batches)
+    lengths = evaluate_lengths(
+        model, spec.objective, fold.test, config.data, tokenizer, config.evaluation.length_multipliers,
+        batch_size=eval_batch_size, max_batches=cfg.eval_max_batches, device=device, precision=precision,
+    )
+    for result in lengths:
+        metrics.update(result.metrics())
     if probe_tasks:
         from mlmclm.probes import run_probes
 
@@ -182,6 +189,8 @@ def train_run(
         "early_stopped": stop_early,
         "tokens": token_record(state, stream, cfg.gradient_accumulation_steps),
     }
+    if lengths:
+        extra["length_generalisation"] = [result.to_json() for result in lengths]
     return RunOutcome("completed", metrics, state.curves, extra=extra)
 
 
