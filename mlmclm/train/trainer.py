@@ -128,6 +128,7 @@ def train_run(
             stream.coverage.restore(state.target_coverage)
         log.info("%s: resuming from step %d", spec.run_id, state.step)
 
+    schedule = _probe_schedule(config, probe_tasks)
     reset_peak_memory(device)
     model.train()
     batches = _train_batches(stream, state.epoch, state.batch_in_epoch)
@@ -140,6 +141,7 @@ def train_run(
                 cfg.max_grad_norm, device, precision,
             )
             state.step += 1
+            tokens_before = state.tokens_seen
             state.tokens_seen += tokens_this_step
             if not math.isfinite(loss_sum):
                 raise DivergedError(state.step, loss_sum)
@@ -151,6 +153,8 @@ def train_run(
                 on_step(state.step, total_steps, loss_sum, state.tokens_seen / training_s)
             if state.step % cfg.eval_interval == 0 or state.step == total_steps:
                 stop_early = _record_validation(model, val_batches, device, precision, state, cfg)
+            if schedule is not None and schedule.due(state.step, total_steps, tokens_before, state.tokens_seen):
+                _record_probes(model, tokenizer.tokenizer, probe_tasks, config, device, state)
             if state.step % cfg.checkpoint_interval == 0 and state.step < total_steps:
                 state.train_time_s = time.perf_counter() - started
                 state.target_coverage = stream.coverage.packed()
@@ -177,9 +181,7 @@ def train_run(
     for result in lengths:
         metrics.update(result.metrics())
     if probe_tasks:
-        from mlmclm.probes import run_probes
-
-        metrics.update(run_probes(model, tokenizer.tokenizer, probe_tasks, config.probes, device))
+        metrics.update(_final_probes(model, tokenizer.tokenizer, probe_tasks, config, device, state, schedule))
     save_model(model, run_dir)
     shutil.copyfile(tokenizer.path, run_dir / "tokenizer.json")
     checkpoint_path.unlink(missing_ok=True)
@@ -271,6 +273,39 @@ def _record_validation(model, val_batches, device, precision, state: TrainState,
     else:
         state.evals_since_best += 1
     return cfg.early_stopping and state.evals_since_best >= cfg.early_stopping_patience
+
+
+def _probe_schedule(config: ExperimentConfig, probe_tasks: list | None):
+    """The intermediate-probe schedule (``probes.eval_every``), or None when only the end is probed."""
+    if not probe_tasks or config.probes.eval_every is None:
+        return None
+    from mlmclm.probes.curves import ProbeSchedule
+
+    return ProbeSchedule(config.probes.eval_every, config.probes.eval_every_unit)
+
+
+def _record_probes(model, tokenizer, probe_tasks: list, config: ExperimentConfig, device, state: TrainState) -> dict:
+    """Probe the model now and append the scores to the probe curves; the time counts as evaluation time."""
+    from mlmclm.probes import run_probes
+    from mlmclm.probes.curves import isolated_rng, record_point
+
+    started = time.perf_counter()
+    with isolated_rng(device):
+        scores = run_probes(model, tokenizer, probe_tasks, config.probes, device)
+    state.eval_time_s += time.perf_counter() - started
+    record_point(state.curves, state.step, state.tokens_seen, scores)
+    return scores
+
+
+def _final_probes(model, tokenizer, probe_tasks: list, config: ExperimentConfig, device, state, schedule) -> dict:
+    """End-of-training probe metrics: the curve's last point when it was probed at the final step (no second
+    probe of the same weights); otherwise probed now, and added to the curve when there is one."""
+    from mlmclm.probes import run_probes
+    from mlmclm.probes.curves import point_at
+
+    if schedule is None:
+        return run_probes(model, tokenizer, probe_tasks, config.probes, device)
+    return point_at(state.curves, state.step) or _record_probes(model, tokenizer, probe_tasks, config, device, state)
 
 
 def _final_metrics(state: TrainState, test, tolerance: float, model, device) -> dict[str, float]:
