@@ -8,6 +8,7 @@ Runs of two conditions that share ``(fold, seed)`` saw the same data split and s
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,11 @@ def metric_direction(metric: str) -> str | None:
 
 def is_probe_metric(metric: str) -> bool:
     return metric.startswith(PROBE_PREFIX)
+
+
+def is_length_metric(metric: str) -> bool:
+    """``eval_len<k>/loss`` and ``eval_len<k>/accuracy``: scores at k x the training length (docs/training.md)."""
+    return re.fullmatch(r"eval_len\d+/\w+", metric) is not None
 
 
 def is_like_for_like(metric: str) -> bool:
