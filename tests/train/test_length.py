@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+from pathlib import Path
 
+import jsonschema
 import pytest
 import torch
 
+from mlmclm.atomic import json_safe
 from mlmclm.config import resolve_config
 from mlmclm.data import build_eval_batches, prepare_data
 from mlmclm.grid.plan import RunSpec
@@ -16,6 +20,8 @@ from mlmclm.model.attention import ATTENTION_MECHANISMS
 from mlmclm.train.device import choose_precision
 from mlmclm.train.length import NOT_APPLICABLE, evaluate_lengths
 from mlmclm.train.trainer import train_run
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "raw_results.schema.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +61,8 @@ def test_standard_is_not_applicable_at_twice_the_length_while_rope_alibi_nope_sc
         assert metrics["eval_len1/loss"] == pytest.approx(metrics["test_loss"], rel=1e-6), attention
         assert metrics["eval_len1/accuracy"] == pytest.approx(metrics["test_accuracy"]), attention
         records = {entry["multiplier"]: entry for entry in outcome.extra["length_generalisation"]}
+        field = {"$defs": SCHEMA["$defs"], **SCHEMA["$defs"]["run"]["properties"]["length_generalisation"]}
+        jsonschema.validate(json_safe(outcome.extra["length_generalisation"]), field)
         assert records[2]["length"] == 64
         if attention == "standard":
             assert records[2]["status"] == NOT_APPLICABLE and "cannot represent 64" in records[2]["reason"]
