@@ -33,10 +33,6 @@ def length_metric(multiplier: int, score: str) -> str:
     return f"eval_len{multiplier}/{score}"
 
 
-def is_length_metric(metric: str) -> bool:
-    return metric.startswith("eval_len") and "/" in metric
-
-
 @dataclass(frozen=True)
 class LengthResult:
     """One multiplier of one run (the run record's ``length_generalisation`` entries)."""
