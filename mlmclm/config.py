@@ -683,6 +683,10 @@ SHADOWED_SETTINGS: tuple[ShadowedSetting, ...] = (
         "the stride is only used by the CLM sliding_window strategy",
     ),
     ShadowedSetting(
+        "probes.eval_every_unit", "probes.eval_every", lambda c: c.probes.eval_every is None,
+        "the unit only matters with intermediate probes (--probe-every)",
+    ),
+    ShadowedSetting(
         "data.vocab_size", "data.tokenizer", lambda c: c.data.tokenizer is not None,
         "a given tokenizer brings its own vocabulary; vocab_size only sizes a tokenizer trained here",
     ),
