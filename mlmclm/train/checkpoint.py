@@ -21,7 +21,7 @@ class TrainState:
     tokens_seen: int = 0  # non-pad tokens processed
     tokens_scored: int = 0  # targets in the loss (labels != -100)
     train_time_s: float = 0.0
-    eval_time_s: float = 0.0  # part of train_time_s spent in validation and probes, excluded from throughput
+    eval_time_s: float = 0.0  # part of train_time_s spent in validation, excluded from throughput
     best_val_loss: float = math.inf
     evals_since_best: int = 0
     curves: dict[str, list[float]] = field(default_factory=dict)

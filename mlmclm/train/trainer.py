@@ -154,7 +154,11 @@ def train_run(
             if state.step % cfg.eval_interval == 0 or state.step == total_steps:
                 stop_early = _record_validation(model, val_batches, device, precision, state, cfg)
             if schedule is not None and schedule.due(state.step, total_steps, tokens_before, state.tokens_seen):
+                probing = time.perf_counter()
                 _record_probes(model, tokenizer.tokenizer, probe_tasks, config, device, state)
+                # Probes are not training: keep them out of train_time_s, which CLM (two probe views) and MLM
+                # would otherwise pay differently for.
+                started += time.perf_counter() - probing
             if state.step % cfg.checkpoint_interval == 0 and state.step < total_steps:
                 state.train_time_s = time.perf_counter() - started
                 state.target_coverage = stream.coverage.packed()
@@ -285,14 +289,12 @@ def _probe_schedule(config: ExperimentConfig, probe_tasks: list | None):
 
 
 def _record_probes(model, tokenizer, probe_tasks: list, config: ExperimentConfig, device, state: TrainState) -> dict:
-    """Probe the model now and append the scores to the probe curves; the time counts as evaluation time."""
+    """Probe the model now and append the scores to the probe curves."""
     from mlmclm.probes import run_probes
     from mlmclm.probes.curves import isolated_rng, record_point
 
-    started = time.perf_counter()
     with isolated_rng(device):
         scores = run_probes(model, tokenizer, probe_tasks, config.probes, device)
-    state.eval_time_s += time.perf_counter() - started
     record_point(state.curves, state.step, state.tokens_seen, scores)
     return scores
 
