@@ -4,7 +4,8 @@ Pure functions from probe curves (``probes.eval_every``; mlmclm/probes/curves.py
 Published MLM-vs-CLM comparisons report a crossing: the causal model's representations ahead early, the
 masked model's ahead late. Here the leader at a checkpoint is the objective with the better mean probe score
 over its runs, d(t) = mean_a(t) − mean_b(t) (sign flipped when lower is better). When the leader at the
-last checkpoint differs from the leader at the first, the overtaking step is where d last changes sign,
+last checkpoint differs from the leader at the first checkpoint where they differ (a tie at the start, both at
+chance, says nothing), the overtaking step is where d last changes sign,
 linearly interpolated between the two checkpoints around it:
 
     t* = t_i + (t_{i+1} − t_i) · d_i / (d_i − d_{i+1}),   i the last checkpoint where the early leader leads
@@ -48,9 +49,17 @@ class Overtaking:
     crossing_share: float | None  # share of bootstrap resamples with the same overtaking
 
 
+def _first_sign(difference: np.ndarray) -> float:
+    """The sign of the first checkpoint where the objectives differ (ties at the start, e.g. both at chance,
+    say nothing about who leads early); 0 when they never differ."""
+    signs = np.sign(difference)
+    nonzero = np.flatnonzero(signs)
+    return float(signs[nonzero[0]]) if nonzero.size else 0.0
+
+
 def crossing_step(steps: np.ndarray, difference: np.ndarray) -> float | None:
     """t* of the module docstring for a curve ``difference`` (early leader positive or negative), else None."""
-    start, end = np.sign(difference[0]), np.sign(difference[-1])
+    start, end = _first_sign(difference), np.sign(difference[-1])
     if start == 0 or end == 0 or start == end:
         return None
     behind = np.flatnonzero(np.sign(difference) != end)
@@ -91,7 +100,7 @@ def overtaking_step(
     sign = 1.0 if higher_is_better else -1.0
     difference = sign * (a.mean(axis=0) - b.mean(axis=0))
     leader = {1.0: names[0], -1.0: names[1], 0.0: None}
-    early, late = leader[float(np.sign(difference[0]))], leader[float(np.sign(difference[-1]))]
+    early, late = leader[_first_sign(difference)], leader[float(np.sign(difference[-1]))]
     point = crossing_step(steps_array, difference)
     low = high = share = None
     if point is not None and len(a) >= 2 and len(b) >= 2:
@@ -100,7 +109,7 @@ def overtaking_step(
             resampled = sign * (
                 a[rng.integers(0, len(a), len(a))].mean(axis=0) - b[rng.integers(0, len(b), len(b))].mean(axis=0)
             )
-            same = np.sign(resampled[0]) == np.sign(difference[0]) and np.sign(resampled[-1]) == np.sign(
+            same = _first_sign(resampled) == _first_sign(difference) and np.sign(resampled[-1]) == np.sign(
                 difference[-1]
             )
             crossing = crossing_step(steps_array, resampled) if same else None

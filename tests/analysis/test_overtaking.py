@@ -28,6 +28,8 @@ def test_linear_curves_cross_where_the_lines_meet():
 def test_the_crossing_is_interpolated_between_checkpoints():
     # difference -0.03 at t = 40 and +0.01 at t = 50: zero three quarters of the way
     assert crossing_step(np.array([30.0, 40.0, 50.0]), np.array([-0.05, -0.03, 0.01])) == pytest.approx(47.5)
+    # a tie at the first checkpoint (both at chance) does not hide the early leader
+    assert crossing_step(np.array([10.0, 20.0, 30.0]), np.array([0.0, -0.1, 0.1])) == pytest.approx(25.0)
     # the last sign change counts: from there on the late leader stays ahead
     assert crossing_step(np.array([1.0, 2.0, 3.0, 4.0]), np.array([-1.0, 1.0, -1.0, 1.0])) == pytest.approx(3.5)
 
