@@ -88,3 +88,27 @@ def test_longer_sequences_reach_the_model_unchanged(tiny):
     (result,) = evaluate_lengths(model, "clm", fold.test, config.data, fold.tokenizer, [4], batch_size=8,
                                  max_batches=1, device=device, precision=choose_precision(device, False))
     assert result.length == 128 and result.mean_length > 32 and math.isfinite(result.loss)
+
+
+@pytest.mark.parametrize("attention", ATTENTION_MECHANISMS.names())
+@pytest.mark.parametrize("objective", ["mlm", "clm"])
+def test_extrapolating_mechanisms_run_three_times_their_length_and_learned_positions_refuse(attention, objective):
+    from mlmclm.errors import UserError
+
+    config = resolve_config(overrides={"model": {"hidden_size": 16, "num_layers": 1, "num_heads": 2,
+                                                 "intermediate_size": 32, "exposb_num_buckets": 8,
+                                                 "exposb_max_distance": 16}})
+    torch.manual_seed(0)
+    model = build_model(config.model, objective=objective, attention=attention, vocab_size=50, max_seq_length=16,
+                        pad_token_id=0).eval()
+    ids = torch.randint(1, 50, (2, 48))
+    mask = torch.ones_like(ids)
+    mask[1, 40:] = 0  # padding too, so masks are built at the longer length
+    if not model.mechanism.extrapolates:
+        assert not model.mechanism.supports_length(48) and model.mechanism.supports_length(16)
+        with pytest.raises(UserError, match="exceeds the 16 learned positions"):
+            model(ids, mask)
+        return
+    with torch.no_grad():
+        logits = model(ids, mask)
+    assert logits.shape == (2, 48, 50) and torch.isfinite(logits).all()
