@@ -80,6 +80,9 @@ def _train_parser(parser: argparse.ArgumentParser) -> None:
     add("--probe-data", action="append", metavar="FILE.jsonl", help="extra labelled probe task (repeatable)")
     add("--probe-mode", choices=["linear", "finetune"], help="frozen linear probes (default) or light fine-tuning")
     add("--no-probes", action="store_true", help="skip the downstream probe tasks")
+    add("--probe-every", type=int, metavar="N", help="also probe every N optimizer steps: probe curves")
+    add("--length-multipliers", type=int, nargs="+", metavar="K",
+        help="also evaluate each run at K x max_seq_length (length generalisation), e.g. 1 2 4")
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument("--resume", dest="resume", action="store_true", default=None,
                         help="skip finished runs and continue (default)")
@@ -123,6 +126,8 @@ _FLAG_TO_KEY = {
     "max_retries": "ray.max_retries",
     "probe_data": "probes.data_files",
     "probe_mode": "probes.mode",
+    "probe_every": "probes.eval_every",
+    "length_multipliers": "evaluation.length_multipliers",
     "resume": "resume",
 }
 

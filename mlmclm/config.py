@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 CORRECTIONS = ("holm", "bonferroni", "fdr_bh", "none")
 TEST_CHOICES = ("default", "aso")  # aso: also Almost Stochastic Order per comparison (analysis/aso.py)
+PROBE_EVAL_UNITS = ("steps", "tokens")  # what probes.eval_every counts
 TEXT_SEPARATORS = ("line", "blank_line")  # any other data.document_separator is the text of a separator line
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG_PATH = CONFIG_DIR / "default.yaml"
@@ -154,6 +155,16 @@ class ProbeConfig:
     max_sentence_words: int = 40  # longer held-out sentences are not used (they would be truncated)
     length_buckets: int = 5  # sentence_length: number of word-count buckets (equal-frequency edges)
     word_content_words: int = 10  # word_content: number of mid-frequency target words (= labels)
+    eval_every: int | None = None  # also probe every N steps (or tokens) during training: probe curves
+    eval_every_unit: str = "steps"  # steps | tokens: what eval_every counts
+
+
+@dataclass
+class EvaluationConfig:
+    """Extra evaluations after training (docs/training.md, "Length generalisation")."""
+
+    # Evaluate each finished run at k x data.max_seq_length for every k; [] or [1] adds nothing new.
+    length_multipliers: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -192,6 +203,7 @@ class ExperimentConfig:
     statistics: StatisticsConfig = field(default_factory=StatisticsConfig)
     probes: ProbeConfig = field(default_factory=ProbeConfig)
     ray: RayConfig = field(default_factory=RayConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
     def run_seeds(self) -> list[int]:
         """The seed list shared by every condition, so runs pair up across conditions by (fold, seed)."""
@@ -559,6 +571,17 @@ def validate(config: ExperimentConfig) -> None:
     for key in ("length_buckets", "word_content_words"):
         if getattr(probes, key) < 2:
             raise ConfigError(f"probes.{key} must be >= 2 (a probe needs two labels), got {getattr(probes, key)}")
+    _positive("probes.eval_every", probes.eval_every, allow_none=True)
+    _choice("probes.eval_every_unit", probes.eval_every_unit, PROBE_EVAL_UNITS)
+    validate_evaluation(config.evaluation)
+
+
+def validate_evaluation(evaluation: EvaluationConfig) -> None:
+    """Length multipliers are distinct positive integers: k x max_seq_length must be a whole length."""
+    for multiplier in evaluation.length_multipliers:
+        _positive("evaluation.length_multipliers", multiplier)
+    if len(set(evaluation.length_multipliers)) != len(evaluation.length_multipliers):
+        raise ConfigError(f"evaluation.length_multipliers lists a value twice: {evaluation.length_multipliers}")
 
 
 def _check_document_separator(value: str) -> None:
@@ -714,6 +737,10 @@ SHADOWED_SETTINGS: tuple[ShadowedSetting, ...] = (
     ShadowedSetting(
         "training.mntp_causal_fraction", "objectives", lambda c: "mntp" not in c.objectives,
         "no mntp runs are planned",
+    ),
+    ShadowedSetting(
+        "probes.eval_every_unit", "probes.eval_every", lambda c: c.probes.eval_every is None,
+        "the unit only matters with intermediate probes (--probe-every)",
     ),
     ShadowedSetting(
         "data.vocab_size", "data.tokenizer", lambda c: c.data.tokenizer is not None,

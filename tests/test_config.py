@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -160,7 +161,7 @@ def test_valid_choices_are_read_from_the_registries():
 
 def test_every_config_field_has_a_default_in_default_yaml():
     default = load_yaml(DEFAULT_CONFIG_PATH)
-    for section in ("data", "model", "training", "statistics", "probes"):
+    for section in ("data", "model", "training", "statistics", "probes", "evaluation"):
         names = {f.name for f in dataclasses.fields(type(getattr(ExperimentConfig(), section)))}
         assert names == set(default[section]), section
 
@@ -234,3 +235,25 @@ def test_every_setting_without_effect_is_listed_in_the_configuration_reference()
         rows = [line.split(" | ")[0] for line in section.splitlines() if line.startswith("| ")]
         documented = "every other `probes.*` key" if rule.key.startswith("probes.") else f"`{rule.key}`"
         assert any(documented in row for row in rows), rule.key
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"evaluation": {"length_multipliers": [1, 0]}}, "evaluation.length_multipliers must be > 0"),
+        ({"evaluation": {"length_multipliers": [2, 2]}}, "evaluation.length_multipliers lists a value twice"),
+        ({"evaluation": {"length_multipliers": [1.5]}}, "evaluation.length_multipliers[0] must be an integer"),
+        ({"probes": {"eval_every": 0}}, "probes.eval_every must be > 0"),
+        ({"probes": {"eval_every": 10, "eval_every_unit": "epochs"}}, "probes.eval_every_unit: unknown value"),
+    ],
+)
+def test_bad_length_multipliers_and_probe_schedules_are_refused(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        resolve_config(overrides=overrides)
+
+
+def test_length_multipliers_and_probe_every_flags_reach_the_config():
+    from mlmclm.cli import build_parser, cli_overrides
+
+    args = build_parser().parse_args(["train", "--length-multipliers", "1", "2", "4", "--probe-every", "25"])
+    assert cli_overrides(args) == {"evaluation": {"length_multipliers": [1, 2, 4]}, "probes": {"eval_every": 25}}

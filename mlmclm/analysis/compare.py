@@ -37,6 +37,7 @@ from mlmclm.analysis.conditions import (
     Observation,
     collect_samples,
     condition_label,
+    is_length_metric,
     is_like_for_like,
     is_probe_baseline,
     is_probe_metric,
@@ -397,7 +398,7 @@ def _ordered(preferred: Sequence[str], present: Sequence[str]) -> tuple[str, ...
 def select_metrics(
     runs: Sequence[Mapping[str, Any]], settings: StatisticsConfig, metrics: Sequence[str] | None
 ) -> tuple[str, ...]:
-    """The metrics to analyse: those asked for, else primary + secondary + the shared probe metrics.
+    """The metrics to analyse: those asked for, else primary + secondary + the shared probe and length metrics.
 
     By default only probe metrics that every completed run recorded are taken: views that exist for one
     objective only (the CLM last-token view) cannot be compared across objectives; ask for them by name.
@@ -418,7 +419,9 @@ def select_metrics(
     chosen += [
         metric
         for metric in recorded
-        if is_probe_metric(metric) and not is_probe_baseline(metric) and all(metric in m for m in completed)
+        if (is_probe_metric(metric) or is_length_metric(metric))
+        and not is_probe_baseline(metric)
+        and all(metric in m for m in completed)
     ]
     return tuple(dict.fromkeys(chosen))
 

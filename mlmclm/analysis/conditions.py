@@ -8,6 +8,7 @@ Runs of two conditions that share ``(fold, seed)`` saw the same data split and s
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,11 @@ def is_probe_metric(metric: str) -> bool:
 def is_probe_baseline(metric: str) -> bool:
     """True for ``probe/<task>/<baseline>``: shown beside the scores, not tested as outcomes by default."""
     return is_probe_metric(metric) and metric.rsplit("/", 1)[-1] in PROBE_BASELINES
+
+
+def is_length_metric(metric: str) -> bool:
+    """``eval_len<k>/loss`` and ``eval_len<k>/accuracy``: scores at k x the training length (docs/training.md)."""
+    return re.fullmatch(r"eval_len\d+/\w+", metric) is not None
 
 
 def is_like_for_like(metric: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from mlmclm.analysis.conditions import PROBE_PREFIX, metric_direction
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision deficiencies.
@@ -24,7 +26,10 @@ _UNITS = {
 def metric_label(metric: str) -> str:
     """``val_loss`` -> ``validation loss (nats per predicted token)``; probe metrics spelled out."""
     unit = next((unit for key, unit in _UNITS.items() if key in metric), None)
-    if metric.startswith(PROBE_PREFIX):
+    length = re.fullmatch(r"eval_len(\d+)/(\w+)", metric)
+    if length:
+        name = f"{length.group(2)} at {length.group(1)}x the training length"
+    elif metric.startswith(PROBE_PREFIX):
         _, task, score = metric.split("/", 2)
         name = f"probe {task.replace('_', ' ')} {score}"
     else:

@@ -671,11 +671,13 @@ def render_report(
     experiment_name: str,
     figures: Mapping[str, str],
     analyze_command: str | None = None,
+    optional_sections: list[str] | None = None,
 ) -> str:
     """The full markdown report; ``figures`` maps figure kinds to paths relative to the report.
 
     ``analyze_command`` is the ``mlmclm analyze`` invocation of a re-analysis, reproduced after the training
-    command."""
+    command. ``optional_sections``: markdown lines of the parts only some experiments have (length
+    generalisation, learning over time), placed after the training curves."""
     reproduce = reproduce_lines(raw, analyze_command)
     lines = [
         f"# {experiment_name}: masked (MLM) vs causal (CLM) language modelling",
@@ -705,6 +707,7 @@ def render_report(
         f"![Training curves]({figures['training_curves']})",
         "",
         *band_separation_lines(analysis),
+        *(optional_sections or []),
         "## Effect sizes",
         "",
         f"Hedges' g with {_level(analysis)} noncentral-t CIs for `{analysis.primary_metric}`; filled markers "

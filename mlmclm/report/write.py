@@ -12,10 +12,11 @@ from typing import Any
 from mlmclm.analysis import Analysis, analyze
 from mlmclm.analysis.analysis_log import AnalysisLogEntry, new_log_entry
 from mlmclm.analysis.compare import final_runs
+from mlmclm.analysis.overtaking import analyze_overtaking, curve_metrics
 from mlmclm.atomic import atomic_write_json, atomic_write_text
 from mlmclm.config import StatisticsConfig
 from mlmclm.errors import UserError
-from mlmclm.report import plots
+from mlmclm.report import length_and_learning, plots
 from mlmclm.report.critical_difference import plot_critical_difference
 from mlmclm.report.documents import analysis_document, plain, summary_document
 from mlmclm.report.markdown import FIGURE_SUFFIXES, render_report
@@ -65,7 +66,10 @@ def write_analysis(
         "critical_difference": plot_critical_difference(analysis, figures["critical_difference"]),
     }
     figure_names = {kind: path.name for kind, path in figures.items()}
-    report = render_report(analysis, raw_results, name, figure_names, analyze_command=analyze_command)
+    sections = _length_and_learning(analysis, raw_results, stats_cfg, output_dir, prefix, written)
+    report = render_report(
+        analysis, raw_results, name, figure_names, analyze_command=analyze_command, optional_sections=sections
+    )
     written["report"] = atomic_write_text(output_dir / f"{prefix}_report.md", report)
     return written
 
@@ -107,3 +111,30 @@ def append_analysis_log(
     log = (*previous, entry)
     atomic_write_json(path, {"schema_version": 1, "entries": plain(log)})
     return log
+
+
+def _length_and_learning(
+    analysis, raw_results: Mapping[str, Any], stats_cfg: StatisticsConfig, output_dir: Path, prefix: str,
+    written: dict[str, Path],
+) -> list[str]:
+    """Draw the length and probe-over-time figures when the runs recorded them; return their report sections."""
+    runs = final_runs(raw_results["runs"])
+    objectives, attentions = analysis.objectives, analysis.attentions
+    lines: list[str] = []
+    if length_and_learning.has_length_results(runs):
+        path = output_dir / f"{prefix}_{length_and_learning.FIGURE_SUFFIXES[length_and_learning.LENGTH_FIGURE]}"
+        written[length_and_learning.LENGTH_FIGURE] = length_and_learning.plot_length_generalisation(
+            runs, objectives, attentions, path
+        )
+        lines += length_and_learning.length_lines(runs, objectives, attentions, path.name)
+    if curve_metrics(runs):
+        overtaking = analyze_overtaking(
+            runs, attentions, confidence_level=stats_cfg.confidence_level,
+            n_resamples=stats_cfg.bootstrap_resamples, seed=stats_cfg.seed,
+        )
+        path = output_dir / f"{prefix}_{length_and_learning.FIGURE_SUFFIXES[length_and_learning.PROBE_CURVES_FIGURE]}"
+        written[length_and_learning.PROBE_CURVES_FIGURE] = length_and_learning.plot_probe_curves(
+            runs, objectives, attentions, overtaking, path
+        )
+        lines += length_and_learning.probe_curve_lines(overtaking, path.name)
+    return lines

@@ -39,6 +39,7 @@ from mlmclm.train.checkpoint import (
 )
 from mlmclm.train.device import Precision, choose_precision, peak_memory_mb, reset_peak_memory, resolve_device
 from mlmclm.train.evaluate import evaluate, majority_token_accuracy
+from mlmclm.train.length import evaluate_lengths
 from mlmclm.train.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,7 @@ def train_run(
         torch.manual_seed(_rank_dropout_seed(spec.seed, ctx.rank, state.step))
     trainable = distributed.wrap_for_training(model, device)
 
+    probe_schedule = _probe_schedule(config, probe_tasks)
     reset_peak_memory(device)
     model.train()
     batches = _train_batches(stream, state.epoch, state.batch_in_epoch, ctx.rank, ctx.world_size)
@@ -169,6 +171,7 @@ def train_run(
                 cfg.max_grad_norm, device, precision,
             )
             state.step += 1
+            tokens_before = state.tokens_seen
             state.tokens_seen += tokens_this_step
             fault_point("step")
             if not math.isfinite(loss_sum):
@@ -184,6 +187,16 @@ def train_run(
                 if ctx.is_main:
                     stop_early = _record_validation(model, val_batches, device, precision, state, cfg)
                 stop_early = distributed.broadcast_from_main(stop_early)
+            probe_due = probe_schedule is not None and probe_schedule.due(
+                state.step, total_steps, tokens_before, state.tokens_seen
+            )
+            if probe_due:
+                if ctx.is_main:  # rank 0 alone probes, as it alone evaluates
+                    probing = time.perf_counter()
+                    _record_probes(model, tokenizer.tokenizer, probe_tasks, config, device, state)
+                    # Probes are not training: keep them out of train_time_s, which CLM (two probe views) and
+                    # MLM would otherwise pay differently for.
+                    started += time.perf_counter() - probing
             if state.step % cfg.checkpoint_interval == 0 and state.step < total_steps:
                 state.train_time_s = time.perf_counter() - started
                 _merge_coverage(stream, device)
@@ -215,14 +228,14 @@ def train_run(
     probe_items: dict[str, str] = {}
     if spec.objective == "mntp":
         metrics.update(_causal_view_metrics(model, fold, config, tokenizer, eval_batch_size, cfg, device, precision))
+    lengths = evaluate_lengths(
+        model, spec.objective, fold.test, config.data, tokenizer, config.evaluation.length_multipliers,
+        batch_size=eval_batch_size, max_batches=cfg.eval_max_batches, device=device, precision=precision,
+    )
+    for result in lengths:
+        metrics.update(result.metrics())
     if probe_tasks:
-        from mlmclm.probes import run_probes_detailed
-
-        random_init = _random_init_encoder(config, spec, tokenizer, device) if config.probes.mode == "linear" else None
-        probes = run_probes_detailed(
-            model, tokenizer.tokenizer, probe_tasks, config.probes, device, random_init=random_init
-        )
-        del random_init
+        probes = _final_probes(model, spec, tokenizer, probe_tasks, config, device, state, probe_schedule)
         metrics.update(probes.metrics)
         probe_items = probes.items
     save_model(model, run_dir)
@@ -239,6 +252,8 @@ def train_run(
         extra["hybrid"] = schedule.record()
     if probe_items:
         extra["probe_items"] = probe_items
+    if lengths:
+        extra["length_generalisation"] = [result.to_json() for result in lengths]
     return RunOutcome("completed", metrics, state.curves, extra=extra)
 
 
@@ -419,6 +434,45 @@ def _record_validation(model, val_batches, device, precision, state: TrainState,
     else:
         state.evals_since_best += 1
     return cfg.early_stopping and state.evals_since_best >= cfg.early_stopping_patience
+
+
+def _probe_schedule(config: ExperimentConfig, probe_tasks: list | None):
+    """The intermediate-probe schedule (``probes.eval_every``), or None when only the end is probed."""
+    if not probe_tasks or config.probes.eval_every is None:
+        return None
+    from mlmclm.probes.curves import ProbeSchedule
+
+    return ProbeSchedule(config.probes.eval_every, config.probes.eval_every_unit)
+
+
+def _record_probes(model, tokenizer, probe_tasks: list, config: ExperimentConfig, device, state: TrainState) -> dict:
+    """Probe the model now and append the scores to the probe curves."""
+    from mlmclm.probes import run_probes
+    from mlmclm.probes.curves import isolated_rng, record_point
+
+    with isolated_rng(device):
+        scores = run_probes(model, tokenizer, probe_tasks, config.probes, device)
+    record_point(state.curves, state.step, state.tokens_seen, scores)
+    return scores
+
+
+def _final_probes(model, spec: RunSpec, tokenizer, probe_tasks: list, config: ExperimentConfig, device, state,
+                  probe_schedule):
+    """End-of-training probes with their validity baselines (random-init encoder and control task, linear
+    mode) and per-item correctness; with intermediate probes, the final point joins the curve when the
+    schedule did not already probe the final step (the probes are deterministic, so the values agree)."""
+    from mlmclm.probes import run_probes_detailed
+    from mlmclm.probes.curves import point_at, record_point
+    from mlmclm.probes.run import is_probe_baseline
+
+    random_init = _random_init_encoder(config, spec, tokenizer, device) if config.probes.mode == "linear" else None
+    probes = run_probes_detailed(
+        model, tokenizer.tokenizer, probe_tasks, config.probes, device, random_init=random_init
+    )
+    if probe_schedule is not None and point_at(state.curves, state.step) is None:
+        trained = {name: value for name, value in probes.metrics.items() if not is_probe_baseline(name)}
+        record_point(state.curves, state.step, state.tokens_seen, trained)
+    return probes
 
 
 def _final_metrics(state: TrainState, test, tolerance: float, model, device) -> dict[str, float]:

@@ -42,6 +42,7 @@ class SinusoidalPositions(AttentionMechanism):
     """Fixed sin/cos position vectors added to the token embeddings; they extrapolate to any length."""
 
     summary = "fixed sinusoidal absolute position encodings"
+    extrapolates = True  # the sinusoids are computed on demand for any length (not a fixed table)
 
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)

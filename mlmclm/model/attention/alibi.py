@@ -25,6 +25,7 @@ class LinearBiases(AttentionMechanism):
     """A fixed per-head penalty proportional to the query-key distance, added to the attention logits."""
 
     summary = "fixed linear distance penalties on the attention logits"
+    extrapolates = True  # the distance penalty is defined for any distance (Press et al. 2022)
 
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)

@@ -91,6 +91,13 @@ class AttentionMechanism(nn.Module):
     """Position-free softmax attention; subclasses add position information through the three hooks."""
 
     summary = "softmax attention without position information"  # one line, for messages and reports
+    # Whether the mechanism can score sequences longer than it was trained on (length generalisation, docs/
+    # training.md). Every subclass states it in its own file; the evaluation reads it, never a name list.
+    extrapolates: bool = True
+
+    def supports_length(self, seq_len: int) -> bool:
+        """Whether ``seq_len`` positions can be represented: any length if the mechanism extrapolates."""
+        return self.extrapolates or seq_len <= self.max_seq_length
 
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
         super().__init__()

@@ -72,6 +72,7 @@ class ExponentialScalingBinning(AttentionMechanism):
     """Softmax attention plus a trained per-head bias indexed by log-binned relative distance."""
 
     summary = "a learned, log-binned relative-distance bias on the attention logits"
+    extrapolates = True  # distances beyond exposb_max_distance share the last bucket, any length has a bias
 
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)

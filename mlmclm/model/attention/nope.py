@@ -16,3 +16,4 @@ class NoPositions(AttentionMechanism):
     """Softmax attention without any position signal (the base class unchanged)."""
 
     summary = "no position information at all"
+    extrapolates = True  # nothing depends on position (Kazemnejad et al. 2023)

@@ -48,6 +48,7 @@ class RotaryPositions(AttentionMechanism):
     """Softmax attention on rotated queries and keys; base = ``model.rope_base``."""
 
     summary = "rotary position embeddings on queries and keys"
+    extrapolates = True  # rotation tables are computed on demand for any length (how well is measured)
 
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)

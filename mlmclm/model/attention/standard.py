@@ -16,6 +16,7 @@ class LearnedAbsolutePositions(AttentionMechanism):
     """One trained vector per position 0..max_seq_length-1, added to the token embeddings."""
 
     summary = "learned absolute position embeddings"
+    extrapolates = False  # positions beyond the trained table have no vector: longer inputs are refused
 
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)

@@ -73,6 +73,7 @@ class StickBreaking(AttentionMechanism):
     """Stick-breaking attention instead of softmax; position enters only through the visiting order."""
 
     summary = "stick-breaking attention instead of softmax"
+    extrapolates = True  # the visiting order and masks are built per forward for any length
 
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)
