@@ -114,7 +114,8 @@ def test_the_report_lists_every_contributing_command_at_the_top_and_in_reproduce
     ]
     raw["command"] = "mlmclm train --quick-test --objectives mlm"  # the last, smaller one
     report = write_analysis(raw, StatisticsConfig(bootstrap_resamples=200), tmp_path, "s")["report"].read_text()
-    top, reproduce = report[: report.index("## ")], report[report.index("## Reproduce") :]
+    # the top: what precedes the setup (the primary-endpoint paragraph comes first, then the commands)
+    top, reproduce = report[: report.index("## Setup")], report[report.index("## Reproduce") :]
     for part in (top, reproduce):
         assert "mlmclm train --quick-test\n" in part and "mlmclm train --quick-test --num-runs 4\n" in part
         assert "--objectives mlm" not in part
