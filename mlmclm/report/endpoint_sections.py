@@ -20,9 +20,7 @@ from mlmclm.analysis.conditions import PROBE_BASELINES, condition_label, is_prob
 from mlmclm.analysis.endpoint import MLM_VS_CLM, PRIMARY_ENDPOINT
 from mlmclm.analysis.item_level import item_standard_error
 from mlmclm.report.caveats import is_noise_level
-from mlmclm.report.labels import fmt, fmt_p
-
-CORRECTION_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "fdr_bh": "Benjamini-Hochberg", "none": "no"}
+from mlmclm.report.labels import CORRECTION_NAMES, fmt, fmt_p
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:

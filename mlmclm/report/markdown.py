@@ -26,7 +26,7 @@ from mlmclm.report.endpoint_sections import (
     item_level_lines,
     probe_baseline_lines,
 )
-from mlmclm.report.labels import direction_words, fmt, fmt_p, metric_label
+from mlmclm.report.labels import CORRECTION_NAMES, direction_words, fmt, fmt_p, metric_label
 from mlmclm.report.procedures import procedure_lines
 from mlmclm.report.ranking_section import ranking_section
 
@@ -37,7 +37,6 @@ FIGURE_SUFFIXES = {
     "effect_size_plot": "statistical_analysis.png",
     "critical_difference": "critical_difference.png",
 }
-_CORRECTION_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "fdr_bh": "Benjamini-Hochberg", "none": "no"}
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
@@ -84,7 +83,7 @@ def _setup(analysis: Analysis, raw: Mapping[str, Any]) -> list[str]:
         f"- Statistics: two-sided tests at α = {s.significance_level:g}; {_level(analysis)} t-intervals "
         f"for means and differences (seed {s.seed} for permutations and bootstraps) and "
         "noncentral-t intervals for effect sizes; "
-        f"{_CORRECTION_NAMES[s.correction]} correction within each family; power target {s.power:g}",
+        f"{CORRECTION_NAMES[s.correction]} correction within each family; power target {s.power:g}",
         f"- Primary metric: `{analysis.primary_metric}` ({direction_words(analysis.primary_metric)})"
         + (f", instead of the declared `{s.primary_metric}`" if analysis.primary_metric != s.primary_metric else "")
         + "; secondary: " + (", ".join(f"`{m}`" for m in s.secondary_metrics) or "none"),
@@ -134,7 +133,7 @@ def learning_rate_lines(raw: Mapping[str, Any]) -> list[str]:
 
 def divergence_lines(analysis: Analysis) -> list[str]:
     """Diverged runs as their own outcome: rate per condition and Fisher's exact tests (docs/statistics.md)."""
-    correction = _CORRECTION_NAMES[analysis.settings.correction]
+    correction = CORRECTION_NAMES[analysis.settings.correction]
     lines = [
         "## Diverged runs",
         "",
@@ -321,7 +320,7 @@ _NOT_LIKE_FOR_LIKE = "†"
 
 def _table_legend(analysis: Analysis) -> list[str]:
     s, level = analysis.settings, _level(analysis)
-    correction = _CORRECTION_NAMES[s.correction]
+    correction = CORRECTION_NAMES[s.correction]
     return [
         f"How to read the comparison tables: *a − b* is group a minus group b with its {level} t-interval; "
         "*Shapiro p* (on the paired differences, or on a / b when the runs are independent) describes the "
@@ -405,7 +404,7 @@ def _notes(c: Comparison) -> str:
 
 def comparison_table(comparisons: list[Comparison], analysis: Analysis) -> list[str]:
     """One row per comparison: design, means, difference, test, raw and adjusted p, effect sizes, power."""
-    level, correction = _level(analysis), _CORRECTION_NAMES[analysis.settings.correction]
+    level, correction = _level(analysis), CORRECTION_NAMES[analysis.settings.correction]
     header = [
         "a vs b",
         "n",
@@ -473,7 +472,7 @@ def _is_finding(c: Comparison) -> bool:
 
 def _key_results(analysis: Analysis) -> list[str]:
     """The findings a reader needs first: like-for-like MLM vs CLM, then mechanisms, then what n allows."""
-    correction = _CORRECTION_NAMES[analysis.settings.correction]
+    correction = CORRECTION_NAMES[analysis.settings.correction]
     cross = [c for c in analysis.comparisons if c.family.startswith(MLM_VS_CLM) and c.p_value is not None]
     like = [c for c in cross if c.like_for_like]
     title = _cross_title(analysis.objectives)
@@ -637,7 +636,7 @@ def _within_objectives(analysis: Analysis, figures: Mapping[str, str]) -> list[s
 
 def _methods(analysis: Analysis) -> list[str]:
     s = analysis.settings
-    correction = _CORRECTION_NAMES[s.correction]
+    correction = CORRECTION_NAMES[s.correction]
     return [
         "## Methods and caveats",
         "",
