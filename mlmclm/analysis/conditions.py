@@ -15,14 +15,15 @@ from typing import Any
 
 import numpy as np
 
+# The probe metric names are defined where probes and statistics can both read them; re-exported here for
+# the modules that read them beside the other metric rules.
+from mlmclm.probe_metrics import PROBE_BASELINES, PROBE_PREFIX, is_probe_baseline, is_probe_metric  # noqa: F401
+
 # Substrings of a metric name that fix which way is better; the first matching rule wins.
 _HIGHER_IS_BETTER = ("accuracy", "f1", "tokens_per_s")
 _LOWER_IS_BETTER = ("loss", "perplexity", "convergence_step", "time", "memory")
 # Metrics that mean the same thing under both objectives (everything else scores the objective's own task).
 _OBJECTIVE_NEUTRAL = ("train_time_s", "tokens_per_s", "peak_memory_mb", "num_params", "probe_accuracy_gain")
-PROBE_PREFIX = "probe/"
-PROBE_BASELINES = ("random_init_accuracy", "gain_over_random_init", "control_accuracy", "selectivity")
-"""Per-task probe-validity baselines (``probe/<task>/<name>``, docs/probes.md): context, not outcomes."""
 
 
 def metric_direction(metric: str) -> str | None:
@@ -33,15 +34,6 @@ def metric_direction(metric: str) -> str | None:
     if any(token in name for token in _LOWER_IS_BETTER):
         return "lower"
     return None
-
-
-def is_probe_metric(metric: str) -> bool:
-    return metric.startswith(PROBE_PREFIX)
-
-
-def is_probe_baseline(metric: str) -> bool:
-    """True for ``probe/<task>/<baseline>``: shown beside the scores, not tested as outcomes by default."""
-    return is_probe_metric(metric) and metric.rsplit("/", 1)[-1] in PROBE_BASELINES
 
 
 def is_length_metric(metric: str) -> bool:

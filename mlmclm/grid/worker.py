@@ -16,10 +16,16 @@ import torch
 from mlmclm.atomic import DiskFullError, atomic_write_json
 from mlmclm.config import ExperimentConfig, from_dict
 from mlmclm.data import ExperimentData, prepare_data
+from mlmclm.data.tokenizer import TokenizerInfo
 from mlmclm.grid.plan import LR_SWEEP, RunSpec
 from mlmclm.grid.results import RUN_RECORD_NAME, claim_run_directory
+from mlmclm.probe_metrics import is_probe_baseline
+from mlmclm.probes import ProbeResults, ProbeTask, run_probes, run_probes_detailed
+from mlmclm.probes import build_probe_tasks as build_tasks
+from mlmclm.probes.curves import ProbeSchedule, isolated_rng, point_at, record_point
 from mlmclm.train import distributed
-from mlmclm.train.trainer import StepCallback, train_run
+from mlmclm.train.checkpoint import TrainState
+from mlmclm.train.trainer import StepCallback, random_init_encoder, train_run
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +58,54 @@ def build_probe_tasks(config: ExperimentConfig, data: ExperimentData) -> list:
     """Probe tasks from held-out text only: the test split, plus validation when it is never trained on."""
     if not config.probes.enabled:
         return []
-    from mlmclm.probes import build_probe_tasks as build_tasks
-
     heldout = data.texts("test") + ([] if config.cross_validation else data.texts("validation"))
     training = data.texts("train") + (data.texts("validation") if config.cross_validation else [])
     return build_tasks(heldout, training, config.probes)
+
+
+@dataclass(frozen=True)
+class RunProbes:
+    """One run's probes, which the trainer calls at ``probes.eval_every`` checkpoints (the probe curves,
+    docs/probes.md) and once training ends (the metrics, with their validity baselines and per-item
+    correctness); :class:`mlmclm.train.protocols.TrainingProbes` is what the trainer expects of them."""
+
+    tasks: list[ProbeTask]
+    config: ExperimentConfig
+    spec: RunSpec
+    tokenizer: TokenizerInfo  # the run's fold's
+    schedule: ProbeSchedule | None  # None: only the end is probed
+
+    @classmethod
+    def for_run(
+        cls, config: ExperimentConfig, data: ExperimentData, spec: RunSpec, tasks: list[ProbeTask]
+    ) -> RunProbes | None:
+        """None when there is nothing to probe (probes disabled, or a learning-rate sweep run)."""
+        if not tasks:
+            return None
+        every = config.probes.eval_every
+        schedule = None if every is None else ProbeSchedule(every, config.probes.eval_every_unit)
+        return cls(tasks, config, spec, data.fold(spec.fold).tokenizer, schedule)
+
+    def due(self, step: int, total_steps: int, tokens_before: int, tokens_after: int) -> bool:
+        return self.schedule is not None and self.schedule.due(step, total_steps, tokens_before, tokens_after)
+
+    def at_checkpoint(self, model: torch.nn.Module, state: TrainState, device: torch.device) -> None:
+        with isolated_rng(device):  # the run's dropout draws stay those of a run without probe curves
+            scores = run_probes(model, self.tokenizer.tokenizer, self.tasks, self.config.probes, device)
+        record_point(state.curves, state.step, state.tokens_seen, scores)
+
+    def at_end(self, model: torch.nn.Module, state: TrainState, device: torch.device) -> ProbeResults:
+        """The final probes, beside a random-init encoder in linear mode; the final point joins the curve when
+        the schedule did not already probe the last step (the probes are deterministic: the values agree)."""
+        linear = self.config.probes.mode == "linear"
+        random_init = random_init_encoder(self.config, self.spec, self.tokenizer, device) if linear else None
+        probes = run_probes_detailed(
+            model, self.tokenizer.tokenizer, self.tasks, self.config.probes, device, random_init=random_init
+        )
+        if self.schedule is not None and point_at(state.curves, state.step) is None:
+            trained = {name: value for name, value in probes.metrics.items() if not is_probe_baseline(name)}
+            record_point(state.curves, state.step, state.tokens_seen, trained)
+        return probes
 
 
 _PROCESS_CONTEXT: WorkerContext | None = None
@@ -105,7 +154,8 @@ def execute_run(job: RunJob, context: WorkerContext | None = None) -> dict:
         )
         # A sweep run only chooses the learning rate (by validation loss), so it skips the probes.
         probe_tasks = [] if spec.phase == LR_SWEEP else context.probe_tasks
-        outcome = train_run(spec, context.config, context.data, run_dir, job.total_steps, probe_tasks, on_step)
+        probes = RunProbes.for_run(context.config, context.data, spec, probe_tasks)
+        outcome = train_run(spec, context.config, context.data, run_dir, job.total_steps, probes, on_step)
         record.update(status=outcome.status, metrics=outcome.metrics, curves=outcome.curves, **outcome.extra)
         if outcome.error:
             record["error"] = outcome.error
@@ -130,5 +180,5 @@ def _execute_on_other_rank(job: RunJob, context: WorkerContext) -> dict:
     so the job stops and the rerun resumes from the last checkpoint.
     """
     distributed.barrier()  # rank 0 has claimed the run directory
-    outcome = train_run(job.spec, context.config, context.data, job.run_dir, job.total_steps, [], None)
+    outcome = train_run(job.spec, context.config, context.data, job.run_dir, job.total_steps, None, None)
     return {**job.spec.to_dict(), "status": outcome.status}

@@ -2,8 +2,9 @@
 
 The end-of-training probe says which objective's encoder is better after the budget; the curve says when.
 Published comparisons find the ranking can change during training (a causal model ahead early, a masked one
-ahead late); a single end point cannot show that. With ``probes.eval_every`` set, the training loop calls
-:meth:`ProbeCurves.after_step` after every optimizer step, which probes the model at every multiple of
+ahead late); a single end point cannot show that. With ``probes.eval_every`` set, the training loop asks the
+run's probes (:class:`mlmclm.grid.worker.RunProbes`, a callback the grid worker passes to the trainer) after
+every optimizer step whether a checkpoint is due; they probe the model at every multiple of
 ``eval_every`` optimizer steps (``eval_every_unit: steps``) or whenever the non-pad tokens processed cross a
 multiple of ``eval_every`` (``tokens``), and at the final step. Each probe appends one point to the run's
 curves: ``probe_step``, ``probe_tokens`` and every probe metric (``probe/<task>/accuracy`` ...). The curves

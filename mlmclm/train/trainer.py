@@ -4,6 +4,12 @@ The seed controls initialisation, data order, masking and dropout; the step budg
 that every run of a comparison gets the same optimizer steps and about the same real tokens (recorded per
 run). A NaN/inf loss ends the run as ``diverged``; periodic checkpoints let an interrupted run continue
 mid-way with identical numbers.
+
+The file reads as nanoGPT's ``train.py``: :func:`train_run` builds the run (:func:`build_run`: model,
+optimiser, data, resume), loops (:func:`train_loop`) and finishes it (:func:`finish_run`: test, extra
+evaluations, final probes, saved model). Probes come from the caller (:class:`~mlmclm.train.protocols.
+TrainingProbes`; the grid worker builds them beside the probe tasks), so ``train/`` imports nothing from
+``probes/`` or ``grid/``.
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ import torch
 from mlmclm.atomic import atomic_write_text
 from mlmclm.config import ExperimentConfig, TrainingConfig
 from mlmclm.data import ExperimentData, TrainStream, build_eval_batches
-from mlmclm.data.batches import batch_causal, objective_schedule
+from mlmclm.data.batches import ObjectiveSchedule, batch_causal, objective_schedule
+from mlmclm.data.prepare import FoldData
+from mlmclm.data.tokenizer import TokenizerInfo
 from mlmclm.faults import fault_point
-from mlmclm.grid.plan import RunSpec
 from mlmclm.model import build_model, save_model
 from mlmclm.train import distributed
 from mlmclm.train.checkpoint import (
@@ -41,6 +48,7 @@ from mlmclm.train.device import Precision, choose_precision, peak_memory_mb, res
 from mlmclm.train.evaluate import evaluate, majority_token_accuracy
 from mlmclm.train.length import evaluate_lengths
 from mlmclm.train.optim import build_optimizer, build_scheduler
+from mlmclm.train.protocols import RunIdentity, TrainingProbes
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +83,7 @@ def convergence_step(steps: list[int], losses: list[float], tolerance: float) ->
     return next(s for s, v in finite if v <= threshold)
 
 
-def run_training_config(config: ExperimentConfig, spec: RunSpec) -> TrainingConfig:
+def run_training_config(config: ExperimentConfig, spec: RunIdentity) -> TrainingConfig:
     """The training settings of one run: the shared ones, with the peak rate the plan gave this run."""
     if spec.learning_rate is None and config.training.lr_sweep:
         raise ValueError(f"{spec.run_id} has no learning rate: its condition's sweep has not chosen one")
@@ -111,159 +119,259 @@ def _rank_dropout_seed(seed: int, rank: int, step: int) -> int:
 
 
 def train_run(
-    spec: RunSpec,
+    spec: RunIdentity,
     config: ExperimentConfig,
     data: ExperimentData,
     run_dir: Path,
     total_steps: int,
-    probe_tasks: list | None = None,
+    probes: TrainingProbes | None = None,
     on_step: StepCallback | None = None,
 ) -> RunOutcome:
-    """Train one run for exactly ``total_steps`` optimizer steps (fewer only with early stopping)."""
+    """Train one run for exactly ``total_steps`` optimizer steps (fewer only with early stopping).
+
+    Reads as nanoGPT's ``train.py``: build the run (or resume it), loop, finish. ``probes`` (built by the
+    grid worker beside the probe tasks) probe the encoder at checkpoints and at the end."""
+    run = build_run(spec, config, data, run_dir, total_steps)
+    try:
+        stop_early = train_loop(run, probes, on_step)
+    except DivergedError as exc:
+        return _diverged(run, exc)
+    return finish_run(run, stop_early, probes)
+
+
+@dataclass
+class Run:
+    """One run while it trains: what :func:`build_run` made, :func:`train_loop` steps, :func:`finish_run` ends."""
+
+    spec: RunIdentity
+    config: ExperimentConfig
+    cfg: TrainingConfig  # the run's own training settings: its peak rate may come from the sweep
+    run_dir: Path
+    total_steps: int
+    device: torch.device
+    precision: Precision
+    fold: FoldData  # under cross-validation the fold's own tokenizer (trained on its training part)
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    schedule: ObjectiveSchedule | None  # hybrids: which objective each micro-batch trains
+    stream: TrainStream
+    val_batches: list[dict[str, torch.Tensor]]
+    state: TrainState = field(default_factory=TrainState)
+    resumed_from_step: int = 0
+    trainable: torch.nn.Module | None = None  # the model, or its DDP wrapper
+
+    @property
+    def tokenizer(self) -> TokenizerInfo:
+        return self.fold.tokenizer
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / CHECKPOINT_NAME
+
+    @property
+    def eval_batch_size(self) -> int:
+        return self.cfg.eval_batch_size or self.cfg.batch_size
+
+    def tokens(self) -> dict[str, float | int]:
+        world = distributed.current().world_size
+        return token_record(self.state, self.stream, self.cfg.gradient_accumulation_steps * world)
+
+
+def build_run(
+    spec: RunIdentity, config: ExperimentConfig, data: ExperimentData, run_dir: Path, total_steps: int
+) -> Run:
+    """Model, optimiser, schedule, data streams and, when ``run_dir`` holds a checkpoint, the state it left."""
     cfg = run_training_config(config, spec)
     ctx = distributed.current()
     device = distributed.rank_device(resolve_device(config.device))
     precision = choose_precision(device, config.mixed_precision)
     fold = data.fold(spec.fold)
-    tokenizer = fold.tokenizer  # under cross-validation, the fold's own (trained on its training part)
-    model, optimizer, scheduler, scaler = _build_training(spec, config, cfg, tokenizer, device, precision, total_steps)
-
+    parts = _build_training(spec, config, cfg, fold.tokenizer, device, precision, total_steps)
     schedule = objective_schedule(spec.objective, cfg, total_steps)
-    stream = TrainStream(spec.objective, fold.train, config.data, tokenizer, cfg.batch_size, spec.seed, schedule)
-    eval_batch_size = cfg.eval_batch_size or cfg.batch_size
+    stream = TrainStream(spec.objective, fold.train, config.data, fold.tokenizer, cfg.batch_size, spec.seed, schedule)
     val_batches = build_eval_batches(
-        spec.objective, fold.validation, config.data, tokenizer, eval_batch_size, cfg.eval_max_batches
+        spec.objective, fold.validation, config.data, fold.tokenizer, cfg.eval_batch_size or cfg.batch_size,
+        cfg.eval_max_batches,
     )
-
-    state = TrainState()
-    resumed_from_step = 0
-    checkpoint_path = run_dir / CHECKPOINT_NAME
-    if checkpoint_path.exists():
-        try:
-            state = load_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler)
-            distributed.check_resumed_world_size(state, checkpoint_path)
-            if state.target_coverage is not None:
-                stream.coverage.restore(state.target_coverage)
-            log.info("%s: resuming from step %d", spec.run_id, state.step)
-            resumed_from_step = state.step
-        except CorruptCheckpointError as exc:  # never continue from garbage: start over, freshly seeded
-            if ctx.is_main:
-                discard_checkpoint(checkpoint_path, f"{spec.run_id}: {exc}")
-            state = TrainState()
-            model, optimizer, scheduler, scaler = _build_training(
-                spec, config, cfg, tokenizer, device, precision, total_steps
-            )
-    state.world_size = ctx.world_size
+    run = Run(spec, config, cfg, run_dir, total_steps, device, precision, fold, *parts, schedule, stream, val_batches)
+    if run.checkpoint_path.exists():
+        _resume(run)
+    run.state.world_size = ctx.world_size
     if ctx.rank > 0:
-        torch.manual_seed(_rank_dropout_seed(spec.seed, ctx.rank, state.step))
-    trainable = distributed.wrap_for_training(model, device)
+        torch.manual_seed(_rank_dropout_seed(spec.seed, ctx.rank, run.state.step))
+    run.trainable = distributed.wrap_for_training(run.model, device)
+    return run
 
-    probe_schedule = _probe_schedule(config, probe_tasks)
-    reset_peak_memory(device)
-    model.train()
-    batches = _train_batches(stream, state.epoch, state.batch_in_epoch, ctx.rank, ctx.world_size)
-    started = time.perf_counter() - state.train_time_s
-    stop_early = False
+
+def _resume(run: Run) -> None:
+    """Continue from the run's checkpoint; a corrupt one is moved aside and the run starts over, freshly seeded."""
     try:
-        while state.step < total_steps and not stop_early:
-            loss_sum, tokens_this_step = _optimizer_step(
-                trainable, optimizer, scheduler, scaler, batches, state, cfg.gradient_accumulation_steps,
-                cfg.max_grad_norm, device, precision,
-            )
-            state.step += 1
-            tokens_before = state.tokens_seen
-            state.tokens_seen += tokens_this_step
-            fault_point("step")
-            if not math.isfinite(loss_sum):
-                raise DivergedError(state.step, loss_sum)
-            state.curves.setdefault("train_step", []).append(state.step)
-            state.curves.setdefault("train_loss", []).append(loss_sum)
-            state.train_time_s = time.perf_counter() - started
-            if on_step is not None:
-                training_s = max(state.train_time_s - state.eval_time_s, 1e-9)
-                on_step(state.step, total_steps, loss_sum, state.tokens_seen / training_s)
-            if state.step % cfg.eval_interval == 0 or state.step == total_steps:
-                # Validation runs once, on rank 0; the early-stopping decision reaches every rank.
-                if ctx.is_main:
-                    stop_early = _record_validation(model, val_batches, device, precision, state, cfg)
-                stop_early = distributed.broadcast_from_main(stop_early)
-            probe_due = probe_schedule is not None and probe_schedule.due(
-                state.step, total_steps, tokens_before, state.tokens_seen
-            )
-            if probe_due:
-                if ctx.is_main:  # rank 0 alone probes, as it alone evaluates
-                    probing = time.perf_counter()
-                    _record_probes(model, tokenizer.tokenizer, probe_tasks, config, device, state)
-                    # Probes are not training: keep them out of train_time_s, which CLM (two probe views) and
-                    # MLM would otherwise pay differently for.
-                    started += time.perf_counter() - probing
-            if state.step % cfg.checkpoint_interval == 0 and state.step < total_steps:
-                state.train_time_s = time.perf_counter() - started
-                _merge_coverage(stream, device)
-                state.target_coverage = stream.coverage.packed()
-                if ctx.is_main:
-                    save_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler, state)
-    except DivergedError as exc:
-        log.warning("%s diverged: %s", spec.run_id, exc)
-        _merge_coverage(stream, device)
-        if ctx.is_main:
-            discard_checkpoint(checkpoint_path)
-        metrics = {"diverged_step": float(exc.step), "num_params": float(model.num_parameters())}
-        extra = {"tokens": token_record(state, stream, cfg.gradient_accumulation_steps * ctx.world_size)}
-        return RunOutcome("diverged", metrics, state.curves, error=str(exc), extra=extra)
+        run.state = load_checkpoint(run.checkpoint_path, run.model, run.optimizer, run.scheduler, run.scaler)
+        distributed.check_resumed_world_size(run.state, run.checkpoint_path)
+        if run.state.target_coverage is not None:
+            run.stream.coverage.restore(run.state.target_coverage)
+        log.info("%s: resuming from step %d", run.spec.run_id, run.state.step)
+        run.resumed_from_step = run.state.step
+    except CorruptCheckpointError as exc:  # never continue from garbage
+        if distributed.current().is_main:
+            discard_checkpoint(run.checkpoint_path, f"{run.spec.run_id}: {exc}")
+        run.state = TrainState()
+        run.model, run.optimizer, run.scheduler, run.scaler = _build_training(
+            run.spec, run.config, run.cfg, run.tokenizer, run.device, run.precision, run.total_steps
+        )
 
-    _merge_coverage(stream, device)
-    if not ctx.is_main:  # rank 0 alone tests, probes and saves; the numbers are the same on every rank
-        extra = {"tokens": token_record(state, stream, cfg.gradient_accumulation_steps * ctx.world_size)}
-        return RunOutcome("completed", {}, {}, extra=extra)
 
-    state.train_time_s = time.perf_counter() - started
+def train_loop(run: Run, probes: TrainingProbes | None, on_step: StepCallback | None) -> bool:
+    """Optimizer steps until the budget is spent; validate, probe and checkpoint on their schedules.
+
+    Returns whether early stopping ended the run; raises :class:`DivergedError` on a non-finite loss."""
+    state, cfg, ctx = run.state, run.cfg, distributed.current()
+    reset_peak_memory(run.device)
+    run.model.train()
+    batches = _train_batches(run.stream, state.epoch, state.batch_in_epoch, ctx.rank, ctx.world_size)
+    clock = TrainClock(state.train_time_s)
+    stop_early = False
+    while state.step < run.total_steps and not stop_early:
+        tokens_before = state.tokens_seen
+        loss = _train_step(run, batches)
+        state.train_time_s = clock.elapsed()
+        if on_step is not None:
+            training_s = max(state.train_time_s - state.eval_time_s, 1e-9)
+            on_step(state.step, run.total_steps, loss, state.tokens_seen / training_s)
+        if state.step % cfg.eval_interval == 0 or state.step == run.total_steps:
+            # Validation runs once, on rank 0; the early-stopping decision reaches every rank.
+            if ctx.is_main:
+                stop_early = _record_validation(run.model, run.val_batches, run.device, run.precision, state, cfg)
+            stop_early = distributed.broadcast_from_main(stop_early)
+        if probes is not None and probes.due(state.step, run.total_steps, tokens_before, state.tokens_seen):
+            if ctx.is_main:  # rank 0 alone probes, as it alone evaluates
+                # Probes are not training: keep them out of train_time_s, which CLM (two probe views) and
+                # MLM would otherwise pay differently for.
+                with clock.paused():
+                    probes.at_checkpoint(run.model, state, run.device)
+        if state.step % cfg.checkpoint_interval == 0 and state.step < run.total_steps:
+            state.train_time_s = clock.elapsed()
+            _save_checkpoint(run)
+    _merge_coverage(run.stream, run.device)
+    if ctx.is_main:
+        state.train_time_s = clock.elapsed()
+    return stop_early
+
+
+def _train_step(run: Run, batches: Iterator[tuple[int, int, dict | None]]) -> float:
+    """One optimizer step and its bookkeeping: tokens, the train-loss curve, the divergence check."""
+    state, cfg = run.state, run.cfg
+    loss, tokens = _optimizer_step(
+        run.trainable, run.optimizer, run.scheduler, run.scaler, batches, state, cfg.gradient_accumulation_steps,
+        cfg.max_grad_norm, run.device, run.precision,
+    )
+    state.step += 1
+    state.tokens_seen += tokens
+    fault_point("step")
+    if not math.isfinite(loss):
+        raise DivergedError(state.step, loss)
+    state.curves.setdefault("train_step", []).append(state.step)
+    state.curves.setdefault("train_loss", []).append(loss)
+    return loss
+
+
+def _save_checkpoint(run: Run) -> None:
+    """Every rank merges the distinct-target coverage (a collective); rank 0 writes the checkpoint."""
+    _merge_coverage(run.stream, run.device)
+    run.state.target_coverage = run.stream.coverage.packed()
+    if distributed.current().is_main:
+        save_checkpoint(run.checkpoint_path, run.model, run.optimizer, run.scheduler, run.scaler, run.state)
+
+
+class TrainClock:
+    """Training wall time: continues a resumed run's, and stands still while the encoder is probed."""
+
+    def __init__(self, already_s: float = 0.0) -> None:
+        self._start = time.perf_counter() - already_s
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._start
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        stopped = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._start += time.perf_counter() - stopped
+
+
+def _diverged(run: Run, exc: DivergedError) -> RunOutcome:
+    """A run whose loss or gradient norm became NaN/inf: recorded with the step, its checkpoint dropped."""
+    log.warning("%s diverged: %s", run.spec.run_id, exc)
+    _merge_coverage(run.stream, run.device)
+    if distributed.current().is_main:
+        discard_checkpoint(run.checkpoint_path)
+    metrics = {"diverged_step": float(exc.step), "num_params": float(run.model.num_parameters())}
+    return RunOutcome("diverged", metrics, run.state.curves, error=str(exc), extra={"tokens": run.tokens()})
+
+
+def finish_run(run: Run, stop_early: bool, probes: TrainingProbes | None) -> RunOutcome:
+    """Test, extra evaluations, final probes, saved model: the completed run's metrics and record parts.
+
+    Rank 0 alone does this (the numbers are the same on every rank); the checkpoint goes only once all of
+    it is done, so an interruption here resumes from the last checkpoint."""
+    if not distributed.current().is_main:
+        return RunOutcome("completed", {}, {}, extra={"tokens": run.tokens()})
+    spec, model, state = run.spec, run.model, run.state
     test_batches = build_eval_batches(
-        spec.objective, fold.test, config.data, tokenizer, eval_batch_size, cfg.eval_max_batches
+        spec.objective, run.fold.test, run.config.data, run.tokenizer, run.eval_batch_size, run.cfg.eval_max_batches
     )
-    test = evaluate(model, test_batches, device, precision)
-
-    metrics = _final_metrics(state, test, cfg.convergence_tolerance, model, device)
-    metrics["val_majority_token_accuracy"] = majority_token_accuracy(val_batches)
-    probe_items: dict[str, str] = {}
+    test = evaluate(model, test_batches, run.device, run.precision)
+    metrics = _final_metrics(state, test, run.cfg.convergence_tolerance, model, run.device)
+    metrics["val_majority_token_accuracy"] = majority_token_accuracy(run.val_batches)
     if spec.objective == "mntp":
-        metrics.update(_causal_view_metrics(model, fold, config, tokenizer, eval_batch_size, cfg, device, precision))
-    lengths = evaluate_lengths(
-        model, spec.objective, fold.test, config.data, tokenizer, config.evaluation.length_multipliers,
-        batch_size=eval_batch_size, max_batches=cfg.eval_max_batches, device=device, precision=precision,
-    )
+        metrics.update(_causal_view_metrics(run))
+    lengths = _length_evaluations(run)
     for result in lengths:
         metrics.update(result.metrics())
-    if probe_tasks:
-        probes = _final_probes(model, spec, tokenizer, probe_tasks, config, device, state, probe_schedule)
-        metrics.update(probes.metrics)
-        probe_items = probes.items
-    save_model(model, run_dir)
-    _save_tokenizer(tokenizer, run_dir / "tokenizer.json")
-    discard_checkpoint(checkpoint_path)
+    final_probes = probes.at_end(model, state, run.device) if probes is not None else None
+    if final_probes is not None:
+        metrics.update(final_probes.metrics)
+    save_model(model, run.run_dir)
+    _save_tokenizer(run.tokenizer, run.run_dir / "tokenizer.json")
+    discard_checkpoint(run.checkpoint_path)
     extra = {
-        "precision": precision.name,
-        "device": str(device),
+        "precision": run.precision.name,
+        "device": str(run.device),
         "early_stopped": stop_early,
-        "resumed_from_step": resumed_from_step,
-        "tokens": token_record(state, stream, cfg.gradient_accumulation_steps * ctx.world_size),
+        "resumed_from_step": run.resumed_from_step,
+        "tokens": run.tokens(),
     }
-    if schedule is not None:
-        extra["hybrid"] = schedule.record()
-    if probe_items:
-        extra["probe_items"] = probe_items
+    if run.schedule is not None:
+        extra["hybrid"] = run.schedule.record()
+    if final_probes is not None and final_probes.items:
+        extra["probe_items"] = final_probes.items
     if lengths:
         extra["length_generalisation"] = [result.to_json() for result in lengths]
     return RunOutcome("completed", metrics, state.curves, extra=extra)
 
 
-def _causal_view_metrics(model, fold, config, tokenizer, batch_size, cfg, device, precision) -> dict[str, float]:
+def _length_evaluations(run: Run) -> list:
+    """The model at ``evaluation.length_multipliers`` x the training length (docs/training.md)."""
+    return evaluate_lengths(
+        run.model, run.spec.objective, run.fold.test, run.config.data, run.tokenizer,
+        run.config.evaluation.length_multipliers, batch_size=run.eval_batch_size,
+        max_batches=run.cfg.eval_max_batches, device=run.device, precision=run.precision,
+    )
+
+
+def _causal_view_metrics(run: Run) -> dict[str, float]:
     """An ``mntp`` model scored in its causal view too: every next token under the causal mask, on the shared
     segmentation, the task a ``clm`` run's val/test loss scores under ``data.clm_strategy: standard``."""
     metrics = {}
-    for split, docs in (("val", fold.validation), ("test", fold.test)):
-        batches = build_eval_batches("mntp", docs, config.data, tokenizer, batch_size, cfg.eval_max_batches, "causal")
-        result = evaluate(model, batches, device, precision)
+    for split, docs in (("val", run.fold.validation), ("test", run.fold.test)):
+        batches = build_eval_batches(
+            "mntp", docs, run.config.data, run.tokenizer, run.eval_batch_size, run.cfg.eval_max_batches, "causal"
+        )
+        result = evaluate(run.model, batches, run.device, run.precision)
         metrics[f"{split}_loss_causal"] = result.loss
         metrics[f"{split}_accuracy_causal"] = result.accuracy
     return metrics
@@ -286,10 +394,10 @@ def _merge_coverage(stream: TrainStream, device: torch.device) -> None:
 
 
 def _build_training(
-    spec: RunSpec,
+    spec: RunIdentity,
     config: ExperimentConfig,
     cfg: TrainingConfig,
-    tokenizer,
+    tokenizer: TokenizerInfo,
     device: torch.device,
     precision: Precision,
     total_steps: int,
@@ -305,7 +413,7 @@ def _build_training(
     return model, optimizer, scheduler, scaler
 
 
-def _new_model(config: ExperimentConfig, spec: RunSpec, tokenizer) -> torch.nn.Module:
+def _new_model(config: ExperimentConfig, spec: RunIdentity, tokenizer: TokenizerInfo) -> torch.nn.Module:
     """The run's architecture at its initialisation: the global RNG is seeded from the run's seed, which also
     seeds dropout; data order and masks use their own generators."""
     torch.manual_seed(spec.seed)
@@ -319,7 +427,9 @@ def _new_model(config: ExperimentConfig, spec: RunSpec, tokenizer) -> torch.nn.M
     )
 
 
-def _random_init_encoder(config: ExperimentConfig, spec: RunSpec, tokenizer, device: torch.device) -> torch.nn.Module:
+def random_init_encoder(
+    config: ExperimentConfig, spec: RunIdentity, tokenizer: TokenizerInfo, device: torch.device
+) -> torch.nn.Module:
     """The run's own starting weights: the same shape, built from the run's seed, never trained.
 
     The global RNG is forked, so building it leaves every later random draw of the run unchanged
@@ -434,45 +544,6 @@ def _record_validation(model, val_batches, device, precision, state: TrainState,
     else:
         state.evals_since_best += 1
     return cfg.early_stopping and state.evals_since_best >= cfg.early_stopping_patience
-
-
-def _probe_schedule(config: ExperimentConfig, probe_tasks: list | None):
-    """The intermediate-probe schedule (``probes.eval_every``), or None when only the end is probed."""
-    if not probe_tasks or config.probes.eval_every is None:
-        return None
-    from mlmclm.probes.curves import ProbeSchedule
-
-    return ProbeSchedule(config.probes.eval_every, config.probes.eval_every_unit)
-
-
-def _record_probes(model, tokenizer, probe_tasks: list, config: ExperimentConfig, device, state: TrainState) -> dict:
-    """Probe the model now and append the scores to the probe curves."""
-    from mlmclm.probes import run_probes
-    from mlmclm.probes.curves import isolated_rng, record_point
-
-    with isolated_rng(device):
-        scores = run_probes(model, tokenizer, probe_tasks, config.probes, device)
-    record_point(state.curves, state.step, state.tokens_seen, scores)
-    return scores
-
-
-def _final_probes(model, spec: RunSpec, tokenizer, probe_tasks: list, config: ExperimentConfig, device, state,
-                  probe_schedule):
-    """End-of-training probes with their validity baselines (random-init encoder and control task, linear
-    mode) and per-item correctness; with intermediate probes, the final point joins the curve when the
-    schedule did not already probe the final step (the probes are deterministic, so the values agree)."""
-    from mlmclm.probes import run_probes_detailed
-    from mlmclm.probes.curves import point_at, record_point
-    from mlmclm.probes.run import is_probe_baseline
-
-    random_init = _random_init_encoder(config, spec, tokenizer, device) if config.probes.mode == "linear" else None
-    probes = run_probes_detailed(
-        model, tokenizer.tokenizer, probe_tasks, config.probes, device, random_init=random_init
-    )
-    if probe_schedule is not None and point_at(state.curves, state.step) is None:
-        trained = {name: value for name, value in probes.metrics.items() if not is_probe_baseline(name)}
-        record_point(state.curves, state.step, state.tokens_seen, trained)
-    return probes
 
 
 def _final_metrics(state: TrainState, test, tolerance: float, model, device) -> dict[str, float]:

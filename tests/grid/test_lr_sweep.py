@@ -56,7 +56,7 @@ def fake_trainer(monkeypatch):
     calls: list[tuple[str, float]] = []
     crash: set[str] = set()
 
-    def train_run(spec, config, data, run_dir, total_steps, probe_tasks=None, on_step=None):
+    def train_run(spec, config, data, run_dir, total_steps, probes=None, on_step=None):
         calls.append((spec.run_id, run_training_config(config, spec).learning_rate))
         if spec.run_id in crash:
             raise MemoryError("simulated out of memory")
@@ -224,14 +224,14 @@ def test_sweep_runs_skip_the_probes_and_final_runs_keep_them(tmp_path, monkeypat
 
     seen: dict[str, list] = {}
 
-    def train_run(spec, config, data, run_dir, total_steps, probe_tasks=None, on_step=None):
-        seen[spec.run_id] = probe_tasks
+    def train_run(spec, config, data, run_dir, total_steps, probes=None, on_step=None):
+        seen[spec.run_id] = [] if probes is None else probes.tasks
         return fake_outcome(1.0)
 
     monkeypatch.setattr("mlmclm.grid.worker.train_run", train_run)
     config = resolve_config(overrides={"training": {"lr_sweep": [1e-4, 3e-4]}})
     hashes = {"data_hash": "0" * 64, "tokenizer_hash": "1" * 64}
-    data = SimpleNamespace(provenance=lambda fold: hashes)
+    data = SimpleNamespace(provenance=lambda fold: hashes, fold=lambda k: SimpleNamespace(tokenizer=None))
     context = WorkerContext(config, data=data, probe_tasks=["probe task"])
     for spec in (RunSpec("mlm", "rope", None, 0, 1, 3e-4, LR_SWEEP), RunSpec("mlm", "rope", None, 42, 0, 3e-4)):
         execute_run(RunJob(spec, tmp_path / spec.run_id, 8, "fp", "x"), context)

@@ -7,7 +7,7 @@ import pytest
 from mlmclm.config import resolve_config
 from mlmclm.data import prepare_data
 from mlmclm.grid.plan import RunSpec
-from mlmclm.grid.worker import build_probe_tasks
+from mlmclm.grid.worker import RunProbes, build_probe_tasks
 from mlmclm.probes.curves import ProbeSchedule
 from mlmclm.train.trainer import train_run
 
@@ -35,6 +35,13 @@ def configured(tiny, **probes):
 
 
 SPEC = RunSpec("clm", "rope", None, seed=5, run_index=0)
+
+
+def train_probed(config, data, tasks, run_dir, total_steps, **kwargs):
+    """SPEC trained with the probes the grid worker gives the trainer."""
+    probes = RunProbes.for_run(config, data, SPEC, tasks)
+    return train_run(SPEC, config, data, run_dir, total_steps, probes, **kwargs)
+
 PROBE = "probe/bigram_shift/accuracy"
 
 
@@ -52,7 +59,7 @@ def test_probe_schedule_in_steps_and_in_tokens():
 
 def test_probe_curve_has_one_point_per_checkpoint_and_the_end_metrics_are_its_last_point(tiny, tmp_path):
     _, data, tasks = tiny
-    outcome = train_run(SPEC, configured(tiny), data, tmp_path, total_steps=7, probe_tasks=tasks)
+    outcome = train_probed(configured(tiny), data, tasks, tmp_path, total_steps=7)
     curves = outcome.curves
     assert curves["probe_step"] == [3, 6, 7]
     assert len(curves["probe_tokens"]) == len(curves[PROBE]) == len(curves["probe/bigram_shift/f1"]) == 3
@@ -63,9 +70,8 @@ def test_probe_curve_has_one_point_per_checkpoint_and_the_end_metrics_are_its_la
 
 def test_intermediate_probes_do_not_change_the_training_run(tiny, tmp_path):
     _, data, tasks = tiny
-    with_curves = train_run(SPEC, configured(tiny), data, tmp_path / "a", total_steps=7, probe_tasks=tasks)
-    end_only = train_run(SPEC, configured(tiny, eval_every=None), data, tmp_path / "b", total_steps=7,
-                         probe_tasks=tasks)
+    with_curves = train_probed(configured(tiny), data, tasks, tmp_path / "a", total_steps=7)
+    end_only = train_probed(configured(tiny, eval_every=None), data, tasks, tmp_path / "b", total_steps=7)
     assert with_curves.curves["train_loss"] == end_only.curves["train_loss"]  # dropout draws untouched
     assert "probe_step" not in end_only.curves
     assert with_curves.metrics[PROBE] == end_only.metrics[PROBE]
@@ -75,15 +81,15 @@ def test_intermediate_probes_do_not_change_the_training_run(tiny, tmp_path):
 def test_a_run_interrupted_after_probe_checkpoints_resumes_with_exactly_one_point_each(tiny, tmp_path):
     _, data, tasks = tiny
     config = configured(tiny, eval_every=2)
-    reference = train_run(SPEC, config, data, tmp_path / "whole", total_steps=8, probe_tasks=tasks)
+    reference = train_probed(config, data, tasks, tmp_path / "whole", total_steps=8)
 
     def interrupt_at_seven(step, *_):
         if step == 7:  # after the probe at 6, which the last checkpoint (step 4) does not hold
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        train_run(SPEC, config, data, tmp_path / "cut", total_steps=8, probe_tasks=tasks, on_step=interrupt_at_seven)
-    resumed = train_run(SPEC, config, data, tmp_path / "cut", total_steps=8, probe_tasks=tasks)
+        train_probed(config, data, tasks, tmp_path / "cut", total_steps=8, on_step=interrupt_at_seven)
+    resumed = train_probed(config, data, tasks, tmp_path / "cut", total_steps=8)
     assert resumed.curves["probe_step"] == reference.curves["probe_step"] == [2, 4, 6, 8]
     for name in ("probe_tokens", PROBE, "probe/bigram_shift/f1"):
         assert resumed.curves[name] == pytest.approx(reference.curves[name]), name

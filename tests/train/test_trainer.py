@@ -141,7 +141,7 @@ def test_random_init_baseline_encoder_is_the_runs_own_starting_point_and_leaves_
     tokenizer = data.fold(None).tokenizer
     torch.manual_seed(123)
     before = torch.get_rng_state()
-    baseline = trainer_module._random_init_encoder(config, spec, tokenizer, torch.device("cpu"))
+    baseline = trainer_module.random_init_encoder(config, spec, tokenizer, torch.device("cpu"))
     assert torch.equal(torch.get_rng_state(), before)
     torch.manual_seed(spec.seed)
     start = build_model(config.model, objective="clm", attention="rope", vocab_size=tokenizer.vocab_size,
@@ -152,13 +152,14 @@ def test_random_init_baseline_encoder_is_the_runs_own_starting_point_and_leaves_
 
 
 def test_a_probed_run_records_its_baselines_and_per_item_correctness(tiny, tmp_path):
-    from mlmclm.grid.worker import build_probe_tasks
+    from mlmclm.grid.worker import RunProbes, build_probe_tasks
 
     overrides, data = tiny
     probes = {"enabled": True, "tasks": ["bigram_shift"], "examples_per_task": 40}
     config = resolve_config(overrides={**overrides, "probes": probes})
     tasks = build_probe_tasks(config, data)
-    outcome = train_run(RunSpec("mlm", "standard", None, seed=2, run_index=0), config, data, tmp_path, 4, tasks)
+    spec = RunSpec("mlm", "standard", None, seed=2, run_index=0)
+    outcome = train_run(spec, config, data, tmp_path, 4, RunProbes.for_run(config, data, spec, tasks))
     items = outcome.extra["probe_items"]["bigram_shift"]
     assert len(items) == len(tasks[0].test)
     assert items.count("1") / len(items) == pytest.approx(outcome.metrics["probe/bigram_shift/accuracy"])
