@@ -11,14 +11,8 @@ from mlmclm.config import TrainingConfig
 
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainingConfig) -> torch.optim.AdamW:
-    """No weight decay on biases and LayerNorm weights (Devlin et al. 2019; Loshchilov & Hutter 2019)."""
-    decay, no_decay = [], []
-    for module in model.modules():
-        for name, param in module.named_parameters(recurse=False):
-            if not param.requires_grad:
-                continue
-            is_norm = isinstance(module, torch.nn.LayerNorm)
-            (no_decay if is_norm or name == "bias" or name.endswith("_bias") else decay).append(param)
+    """AdamW with weight decay on matrices only (:func:`decay_groups`)."""
+    decay, no_decay = decay_groups(model)
     groups = [
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
@@ -31,6 +25,26 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainingConfig) -> torch.optim.
         eps=cfg.adam_epsilon,
         fused=on_cuda or None,  # one fused kernel per step on CUDA; PyTorch's default elsewhere
     )
+
+
+def decay_groups(model: torch.nn.Module) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
+    """The trainable parameters that weight decay shrinks, and those it leaves alone.
+
+    By shape, as nanoGPT: matrices (``ndim >= 2``: linear and embedding weights) decay; vectors (biases,
+    LayerNorm gains and shifts) do not (Devlin et al. 2019; Loshchilov & Hutter 2019). A module exempts
+    other parameters of its own by naming them in a ``no_weight_decay`` class attribute (a learned bias
+    table is a matrix that decay should not pull to zero, e.g. ``exposb``'s ``bucket_bias``).
+    """
+    decay, no_decay = [], []
+    for module in model.modules():
+        own = dict(module.named_parameters(recurse=False))
+        exempt = set(getattr(module, "no_weight_decay", ()))
+        if unknown := exempt - own.keys():
+            raise ValueError(f"{type(module).__name__}.no_weight_decay names no parameter of it: {sorted(unknown)}")
+        for name, param in own.items():
+            if param.requires_grad:
+                (decay if param.ndim >= 2 and name not in exempt else no_decay).append(param)
+    return decay, no_decay
 
 
 def warmup_steps(cfg: TrainingConfig, total_steps: int) -> int:

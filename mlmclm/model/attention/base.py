@@ -94,6 +94,9 @@ class AttentionMechanism(nn.Module):
     # Whether the mechanism can score sequences longer than it was trained on (length generalisation, docs/
     # training.md). Every subclass states it in its own file; the evaluation reads it, never a name list.
     extrapolates: bool = True
+    # Parameters of the mechanism (by attribute name) that weight decay leaves alone although they are
+    # matrices; vectors never decay (mlmclm.train.optim.decay_groups).
+    no_weight_decay: frozenset[str] = frozenset()
 
     def supports_length(self, seq_len: int) -> bool:
         """Whether ``seq_len`` positions can be represented: any length if the mechanism extrapolates."""

@@ -73,6 +73,7 @@ class ExponentialScalingBinning(AttentionMechanism):
 
     summary = "a learned, log-binned relative-distance bias on the attention logits"
     extrapolates = True  # distances beyond exposb_max_distance share the last bucket, any length has a bias
+    no_weight_decay = frozenset({"bucket_bias"})  # a learned prior on the logits, not a weight to shrink to 0
 
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)
