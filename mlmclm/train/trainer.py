@@ -175,6 +175,7 @@ class Run:
         return self.cfg.eval_batch_size or self.cfg.batch_size
 
     def tokens(self) -> dict[str, float | int]:
+        """The run record's ``tokens`` (:func:`token_record`), counted over every rank."""
         world = distributed.current().world_size
         return token_record(self.state, self.stream, self.cfg.gradient_accumulation_steps * world)
 
@@ -338,7 +339,13 @@ def finish_run(run: Run, stop_early: bool, probes: TrainingProbes | None) -> Run
     save_model(model, run.run_dir)
     _save_tokenizer(run.tokenizer, run.run_dir / "tokenizer.json")
     discard_checkpoint(run.checkpoint_path)
-    extra = {
+    items = final_probes.items if final_probes is not None else {}
+    return RunOutcome("completed", metrics, state.curves, extra=_record_extra(run, stop_early, items, lengths))
+
+
+def _record_extra(run: Run, stop_early: bool, probe_items: dict[str, str], lengths: list) -> dict[str, Any]:
+    """What a completed run's record holds beyond metrics and curves (docs/raw_results.schema.json)."""
+    extra: dict[str, Any] = {
         "precision": run.precision.name,
         "device": str(run.device),
         "early_stopped": stop_early,
@@ -347,11 +354,11 @@ def finish_run(run: Run, stop_early: bool, probes: TrainingProbes | None) -> Run
     }
     if run.schedule is not None:
         extra["hybrid"] = run.schedule.record()
-    if final_probes is not None and final_probes.items:
-        extra["probe_items"] = final_probes.items
+    if probe_items:
+        extra["probe_items"] = probe_items
     if lengths:
         extra["length_generalisation"] = [result.to_json() for result in lengths]
-    return RunOutcome("completed", metrics, state.curves, extra=extra)
+    return extra
 
 
 def _length_evaluations(run: Run) -> list:
