@@ -1,0 +1,80 @@
+"""Planted effect: one arm trained with a learning rate ``planted_lr_factor`` times the preset's (10x too low).
+
+The handicapped arm shares the full arm's seeds, so the comparison is paired exactly as two mechanisms'
+are. PASS when the primary endpoint finds the difference significant *and* in the right direction (the full
+arm better) at the preset's n. Beside the verdict, tiny repetitions (the A/A experiments' first label vs a
+handicapped twin) say how often the effect is detected, next to the power the report's own MDE line implies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import binomtest
+from statsmodels.stats.power import TTestPower
+
+from mlmclm.analysis.conditions import condition_label
+from mlmclm.validate.arms import Arm, merge_arms
+from mlmclm.validate.grids import AA, MAIN, PLANTED, PLANTED_TINY, aa_seeds
+from mlmclm.validate.reading import analyze_document, comparison_numbers, describe_comparison, find_comparison
+from mlmclm.validate.records import Finding, ValidationPreset
+
+NAME = "planted"
+QUESTION = "Would the pipeline find a difference that is really there, in the right direction?"
+GRIDS = (MAIN, PLANTED, AA, PLANTED_TINY)
+FULL, HANDICAPPED = "full", "handicapped"
+REPETITION_METRIC = "val_loss"  # tiny models' probes sit at chance; their loss still shows the handicap
+
+
+def evaluate(raws: dict, preset: ValidationPreset) -> list[Finding]:
+    arms = [Arm(MAIN, "mlm", "standard", FULL), Arm(PLANTED, "mlm", "standard", HANDICAPPED)]
+    analysis = analyze_document(merge_arms(raws, arms))
+    metric = analysis.primary_metric
+    return [detection_finding(analysis, metric, preset), repetition_finding(raws, preset)]
+
+
+def detection_finding(analysis, metric: str, preset: ValidationPreset) -> Finding:
+    comparison = find_comparison(analysis, metric, ("mlm", FULL), ("mlm", HANDICAPPED))
+    right_way = comparison.better_group == condition_label("mlm", FULL)
+    return Finding(
+        question=f"{metric}: full vs learning rate x{preset.planted_lr_factor:g} (paired, n={comparison.n_a})",
+        expected="significant after correction, the full arm better",
+        concluded=describe_comparison(comparison) + f"; better: {comparison.better_group}",
+        passed=comparison.significant and right_way,
+        numbers=comparison_numbers(comparison),
+    )
+
+
+def repetition_finding(raws: dict, preset: ValidationPreset) -> Finding:
+    """How often the tiny planted effect is detected, vs the power implied by the report's MDE at that n."""
+    detected, effects, mde = 0, [], None
+    for repetition in range(preset.aa_repetitions):
+        seeds = aa_seeds(preset, repetition, 0)
+        arms = [Arm(AA, "mlm", "standard", FULL, seeds), Arm(PLANTED_TINY, "mlm", "standard", HANDICAPPED, seeds)]
+        analysis = analyze_document(merge_arms(raws, arms), [REPETITION_METRIC])
+        comparison = find_comparison(analysis, REPETITION_METRIC, ("mlm", FULL), ("mlm", HANDICAPPED))
+        detected += comparison.significant and comparison.better_group == condition_label("mlm", FULL)
+        if comparison.cohens_d is not None:
+            effects.append(abs(comparison.cohens_d))
+        mde = comparison.min_detectable_effect
+    reps = preset.aa_repetitions
+    interval = binomtest(detected, reps).proportion_ci(0.95, method="exact")
+    effect = float(np.mean(effects)) if effects else None
+    power = None if effect is None else float(
+        TTestPower().power(effect_size=effect, nobs=preset.aa_runs, alpha=preset.alpha)
+    )
+    agrees = power is not None and interval.low <= power <= interval.high
+    return Finding(
+        question=f"tiny repetitions ({reps} x n={preset.aa_runs}, {REPETITION_METRIC}): detection rate vs power",
+        expected="the detection rate's interval contains the power the mean observed |d_z| implies",
+        concluded=(
+            f"detected {detected}/{reps} [{interval.low:.2f}, {interval.high:.2f}]; mean |d_z| "
+            f"{'n/a' if effect is None else f'{effect:.2f}'}, report MDE at n: "
+            f"{'n/a' if mde is None else f'{mde:.2f}'}, implied power {'n/a' if power is None else f'{power:.2f}'}"
+        ),
+        passed=agrees,
+        numbers={"detected": detected, "repetitions": reps, "detection_ci": [interval.low, interval.high],
+                 "mean_abs_d": effect, "min_detectable_effect": mde, "implied_power": power},
+        informational=True,
+    )
+
+
