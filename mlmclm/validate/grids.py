@@ -1,10 +1,14 @@
 """The grids the checks share: planned once per preset, trained once, read by every check that needs them.
 
-``main``: both objectives x {nope, standard} at the preset's scale (NoPE structure, probe validity, the full
-arm of the planted effect). ``planted``: MLM-standard with the learning rate cut by the preset's factor, on
-the same seeds as ``main`` (so the planted comparison is paired, as two mechanisms' are). ``aa``: one tiny
-condition on R x labels x n disjoint seeds. ``planted_tiny``: the handicapped tiny arm, on the seeds of each
-A/A repetition's first label.
+``nope``: both objectives with ``nope`` at the preset's scale; ``standard``: MLM-``standard`` on the same seeds
+(NoPE structure, probe validity, and the full arm of the planted effect). ``planted``: MLM-``standard`` with the
+learning rate cut by the preset's factor, same seeds (so planted comparisons are paired, as two mechanisms'
+are). ``aa``: one tiny condition on R x labels x n disjoint seeds. ``planted_tiny``: the handicapped tiny arm
+on the seeds of the first label of each of the first ``planted_repetitions`` A/A repetitions.
+
+Seed counts follow from the tests the analysis runs: an exact sign-flip test of n pairs cannot go below
+p = 2/2^n, so n = 7 is the least at which a paired difference can be significant after Holm over two
+comparisons (docs/validation.md).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from mlmclm.validate.records import ValidationPreset
 
 MAIN_SEED = 42
 AA_SEED = 1000
-MAIN, PLANTED, AA, PLANTED_TINY = "main", "planted", "aa", "planted_tiny"
+NOPE, STANDARD, PLANTED, AA, PLANTED_TINY = "nope", "standard", "planted", "aa", "planted_tiny"
 
 
 def main_seeds(preset: ValidationPreset) -> tuple[int, ...]:
@@ -38,8 +42,10 @@ def _tiny_overrides(preset: ValidationPreset) -> dict:
 
 def plan_grid(name: str, preset: ValidationPreset) -> GridSpec:
     """The grid called ``name`` at ``preset``'s scale."""
-    if name == MAIN:
-        return GridSpec(MAIN, preset.config_path, ("mlm", "clm"), ("nope", "standard"), main_seeds(preset))
+    if name == NOPE:
+        return GridSpec(NOPE, preset.config_path, ("mlm", "clm"), ("nope",), main_seeds(preset))
+    if name == STANDARD:
+        return GridSpec(STANDARD, preset.config_path, ("mlm",), ("standard",), main_seeds(preset))
     if name == PLANTED:
         rate = _learning_rate(preset.config_path) * preset.planted_lr_factor
         return GridSpec(PLANTED, preset.config_path, ("mlm",), ("standard",), main_seeds(preset),
@@ -52,6 +58,6 @@ def plan_grid(name: str, preset: ValidationPreset) -> GridSpec:
         overrides = _tiny_overrides(preset)
         rate = _learning_rate(preset.tiny_config_path) * preset.planted_lr_factor
         overrides["training"] = {**overrides["training"], "learning_rate": rate}
-        seeds = tuple(seed for r in range(preset.aa_repetitions) for seed in aa_seeds(preset, r, 0))
+        seeds = tuple(seed for r in range(preset.planted_repetitions) for seed in aa_seeds(preset, r, 0))
         return GridSpec(PLANTED_TINY, preset.tiny_config_path, ("mlm",), ("standard",), seeds, overrides)
     raise KeyError(name)

@@ -10,7 +10,8 @@ interval contains chance; CLM-``nope`` and MLM-``standard`` are above chance and
 from __future__ import annotations
 
 from mlmclm.analysis.conditions import condition_label
-from mlmclm.validate.grids import MAIN
+from mlmclm.validate.arms import Arm, merge_arms
+from mlmclm.validate.grids import NOPE, STANDARD
 from mlmclm.validate.reading import (
     analyze_document,
     chance_of,
@@ -25,13 +26,16 @@ from mlmclm.validate.records import Finding, ValidationPreset
 
 NAME = "nope_structure"
 QUESTION = "Does the pipeline recover a published structural fact about position information?"
-GRIDS = (MAIN,)
+GRIDS = (NOPE, STANDARD)
+ARMS = (
+    Arm(NOPE, "mlm", "nope", "nope"), Arm(NOPE, "clm", "nope", "nope"), Arm(STANDARD, "mlm", "standard", "standard"),
+)
 TASK = "bigram_shift"
 METRIC = f"probe/{TASK}/accuracy"
 
 
 def evaluate(raws: dict, preset: ValidationPreset) -> list[Finding]:
-    raw = raws[MAIN]
+    raw = merge_arms(raws, ARMS)
     chance = chance_of(raw, TASK)
     analysis = analyze_document(raw, [METRIC])
     findings = [_interval_finding(analysis, "mlm", "nope", chance, expect_chance=True)]

@@ -1,9 +1,11 @@
 """Planted effect: one arm trained with a learning rate ``planted_lr_factor`` times the preset's (10x too low).
 
 The handicapped arm shares the full arm's seeds, so the comparison is paired exactly as two mechanisms'
-are. PASS when the primary endpoint finds the difference significant *and* in the right direction (the full
-arm better) at the preset's n. Beside the verdict, tiny repetitions (the A/A experiments' first label vs a
-handicapped twin) say how often the effect is detected, next to the power the report's own MDE line implies.
+are. The verdict reads ``val_loss``, where a 10x too low rate must show (its direction is known: higher loss);
+PASS when the difference is significant and in that direction at the preset's n. The primary endpoint's
+comparison is reported beside it: whether the preset's probes can see the same handicap is a property of
+the preset (docs/validation.md), not of the statistics. Tiny repetitions (the A/A experiments' first label vs
+a handicapped twin) say how often the effect is detected, next to the power the report's MDE line implies.
 """
 
 from __future__ import annotations
@@ -14,25 +16,28 @@ from statsmodels.stats.power import TTestPower
 
 from mlmclm.analysis.conditions import condition_label
 from mlmclm.validate.arms import Arm, merge_arms
-from mlmclm.validate.grids import AA, MAIN, PLANTED, PLANTED_TINY, aa_seeds
+from mlmclm.validate.grids import AA, PLANTED, PLANTED_TINY, STANDARD, aa_seeds
 from mlmclm.validate.reading import analyze_document, comparison_numbers, describe_comparison, find_comparison
 from mlmclm.validate.records import Finding, ValidationPreset
 
 NAME = "planted"
 QUESTION = "Would the pipeline find a difference that is really there, in the right direction?"
-GRIDS = (MAIN, PLANTED, AA, PLANTED_TINY)
+GRIDS = (STANDARD, PLANTED, AA, PLANTED_TINY)
 FULL, HANDICAPPED = "full", "handicapped"
-REPETITION_METRIC = "val_loss"  # tiny models' probes sit at chance; their loss still shows the handicap
+VERDICT_METRIC = "val_loss"  # a 10x too low learning rate must raise it; probes of small models may not move
 
 
 def evaluate(raws: dict, preset: ValidationPreset) -> list[Finding]:
-    arms = [Arm(MAIN, "mlm", "standard", FULL), Arm(PLANTED, "mlm", "standard", HANDICAPPED)]
+    arms = [Arm(STANDARD, "mlm", "standard", FULL), Arm(PLANTED, "mlm", "standard", HANDICAPPED)]
     analysis = analyze_document(merge_arms(raws, arms))
-    metric = analysis.primary_metric
-    return [detection_finding(analysis, metric, preset), repetition_finding(raws, preset)]
+    return [
+        detection_finding(analysis, VERDICT_METRIC, preset),
+        detection_finding(analysis, analysis.primary_metric, preset, informational=True),
+        repetition_finding(raws, preset),
+    ]
 
 
-def detection_finding(analysis, metric: str, preset: ValidationPreset) -> Finding:
+def detection_finding(analysis, metric: str, preset: ValidationPreset, informational: bool = False) -> Finding:
     comparison = find_comparison(analysis, metric, ("mlm", FULL), ("mlm", HANDICAPPED))
     right_way = comparison.better_group == condition_label("mlm", FULL)
     return Finding(
@@ -41,22 +46,23 @@ def detection_finding(analysis, metric: str, preset: ValidationPreset) -> Findin
         concluded=describe_comparison(comparison) + f"; better: {comparison.better_group}",
         passed=comparison.significant and right_way,
         numbers=comparison_numbers(comparison),
+        informational=informational,
     )
 
 
 def repetition_finding(raws: dict, preset: ValidationPreset) -> Finding:
     """How often the tiny planted effect is detected, vs the power implied by the report's MDE at that n."""
     detected, effects, mde = 0, [], None
-    for repetition in range(preset.aa_repetitions):
+    for repetition in range(preset.planted_repetitions):
         seeds = aa_seeds(preset, repetition, 0)
         arms = [Arm(AA, "mlm", "standard", FULL, seeds), Arm(PLANTED_TINY, "mlm", "standard", HANDICAPPED, seeds)]
-        analysis = analyze_document(merge_arms(raws, arms), [REPETITION_METRIC])
-        comparison = find_comparison(analysis, REPETITION_METRIC, ("mlm", FULL), ("mlm", HANDICAPPED))
+        analysis = analyze_document(merge_arms(raws, arms), [VERDICT_METRIC])
+        comparison = find_comparison(analysis, VERDICT_METRIC, ("mlm", FULL), ("mlm", HANDICAPPED))
         detected += comparison.significant and comparison.better_group == condition_label("mlm", FULL)
         if comparison.cohens_d is not None:
             effects.append(abs(comparison.cohens_d))
         mde = comparison.min_detectable_effect
-    reps = preset.aa_repetitions
+    reps = preset.planted_repetitions
     interval = binomtest(detected, reps).proportion_ci(0.95, method="exact")
     effect = float(np.mean(effects)) if effects else None
     power = None if effect is None else float(
@@ -64,7 +70,7 @@ def repetition_finding(raws: dict, preset: ValidationPreset) -> Finding:
     )
     agrees = power is not None and interval.low <= power <= interval.high
     return Finding(
-        question=f"tiny repetitions ({reps} x n={preset.aa_runs}, {REPETITION_METRIC}): detection rate vs power",
+        question=f"tiny repetitions ({reps} x n={preset.aa_runs}, {VERDICT_METRIC}): detection rate vs power",
         expected="the detection rate's interval contains the power the mean observed |d_z| implies",
         concluded=(
             f"detected {detected}/{reps} [{interval.low:.2f}, {interval.high:.2f}]; mean |d_z| "

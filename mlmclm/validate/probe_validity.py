@@ -2,7 +2,7 @@
 
 Every run's probe results carry a random-init baseline and a control task (:mod:`mlmclm.probes.baselines`).
 Expected: the trained encoders beat random init on the primary endpoint (``probe_accuracy_gain``, the mean
-gain the report leads with) for every condition of the main grid with positions (``standard``), and on each
+gain the report leads with) for MLM-``standard`` (the ``standard`` grid), and on each
 probe task the control-task accuracy is not above the control task's chance (majority control label).
 """
 
@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mlmclm.validate.grids import MAIN
+from mlmclm.validate.grids import STANDARD
 from mlmclm.validate.reading import analyze_document, describe_summary, find_summary, summary_numbers
 from mlmclm.validate.records import Finding, ValidationPreset
 
 NAME = "probe_validity"
 QUESTION = "Do the probes measure something that training added, and not memorised input types?"
-GRIDS = (MAIN,)
+GRIDS = (STANDARD,)
 ATTENTION = "standard"
 
 
 def evaluate(raws: dict, preset: ValidationPreset, control_chance: Mapping[str, float] | None = None) -> list[Finding]:
-    raw = raws[MAIN]
+    raw = raws[STANDARD]
     tasks = list((raw.get("config") or {}).get("probes", {}).get("tasks") or raw.get("probe_tasks", {}))
     control_chance = control_chance or {}
     metrics = ["probe_accuracy_gain", *(f"probe/{task}/control_accuracy" for task in tasks),

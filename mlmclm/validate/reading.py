@@ -10,7 +10,7 @@ from mlmclm.analysis.conditions import condition_label
 
 def find_comparison(analysis: Analysis, metric: str, first: tuple[str, str], second: tuple[str, str]) -> Comparison:
     """The comparison of conditions ``first`` and ``second`` (objective, attention) on ``metric``, either order."""
-    wanted = {condition_label(*reversed(first)), condition_label(*reversed(second))}
+    wanted = {condition_label(*first), condition_label(*second)}
     for comparison in analysis.comparisons:
         if comparison.metric == metric and {comparison.group_a, comparison.group_b} == wanted:
             return comparison

@@ -53,8 +53,9 @@ class ValidationPreset:
     tiny_config: str
     runs: int  # n per condition of the planted / NoPE / probe-validity grids
     aa_repetitions: int  # R independent A/A experiments
-    aa_labels: int  # labels per A/A experiment (3: a family of 3 comparisons, Holm-corrected)
+    aa_labels: int  # labels per A/A experiment (k labels: a family of k(k-1)/2 comparisons, Holm-corrected)
     aa_runs: int  # n per label in an A/A experiment
+    planted_repetitions: int  # tiny planted-effect experiments (each n = aa_runs, paired)
     tiny_max_steps: int  # optimizer steps of the tiny runs
     tiny_overrides: dict[str, Any] = field(default_factory=dict)
     planted_lr_factor: float = 0.1  # the handicapped arm's learning rate = factor x the preset's
@@ -73,13 +74,13 @@ class ValidationPreset:
 
 PRESETS = {
     "cpu": ValidationPreset(
-        name="cpu", config="cpu_small.yaml", tiny_config="quick_test.yaml", runs=5,
-        aa_repetitions=10, aa_labels=3, aa_runs=3, tiny_max_steps=60,
-        tiny_overrides={"probes": {"examples_per_task": 120}}, seconds_per_run=60.0, seconds_per_tiny_run=8.0,
+        name="cpu", config="cpu_small.yaml", tiny_config="quick_test.yaml", runs=7,
+        aa_repetitions=10, aa_labels=2, aa_runs=6, planted_repetitions=4, tiny_max_steps=40,
+        tiny_overrides={"probes": {"examples_per_task": 120}}, seconds_per_run=75.0, seconds_per_tiny_run=6.0,
     ),
     "gpu": ValidationPreset(
-        name="gpu", config="gpu_base.yaml", tiny_config="cpu_small.yaml", runs=5,
-        aa_repetitions=20, aa_labels=3, aa_runs=5, tiny_max_steps=300,
+        name="gpu", config="gpu_base.yaml", tiny_config="cpu_small.yaml", runs=8,
+        aa_repetitions=20, aa_labels=3, aa_runs=5, planted_repetitions=10, tiny_max_steps=300,
         seconds_per_run=150.0, seconds_per_tiny_run=15.0,
     ),
 }

@@ -16,7 +16,7 @@ from mlmclm.errors import UserError
 from mlmclm.registry import unknown_choice_message
 from mlmclm.validate import aa, nope_structure, planted, probe_validity
 from mlmclm.validate.arms import grid_config, load_grid, train_grid
-from mlmclm.validate.grids import MAIN, plan_grid
+from mlmclm.validate.grids import STANDARD, plan_grid
 from mlmclm.validate.records import PRESETS, CheckResult, ValidationPreset
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def run_validation(
             say(f"  grid {name}: {spec.runs} runs ({', '.join(spec.objectives)} x {', '.join(spec.attention)})")
             trained[name] = load_grid(train_grid(configs[name], command))
         if check is probe_validity:
-            findings = check.evaluate(trained, preset, probe_validity.control_chance_levels(configs[MAIN]))
+            findings = check.evaluate(trained, preset, probe_validity.control_chance_levels(configs[STANDARD]))
         else:
             findings = check.evaluate(trained, preset)
         result = CheckResult(check.NAME, check.QUESTION, tuple(findings), time.monotonic() - start)
