@@ -80,7 +80,7 @@ PRESETS = {
     ),
     "gpu": ValidationPreset(
         name="gpu", config="gpu_base.yaml", tiny_config="cpu_small.yaml", runs=8,
-        aa_repetitions=20, aa_labels=3, aa_runs=5, planted_repetitions=10, tiny_max_steps=300,
+        aa_repetitions=10, aa_labels=3, aa_runs=6, planted_repetitions=5, tiny_max_steps=300,
         seconds_per_run=150.0, seconds_per_tiny_run=15.0,
     ),
 }
