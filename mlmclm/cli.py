@@ -358,6 +358,7 @@ def cmd_export(args: argparse.Namespace, command: str) -> int:
 def cmd_validate(args: argparse.Namespace, command: str) -> int:
     """Known-answer checks through the ordinary grid and analysis; exit 1 when a check fails."""
     from mlmclm.environment import collect_environment
+    from mlmclm.train.device import describe_device, resolve_device
     from mlmclm.validate.report import write_validation
     from mlmclm.validate.runner import estimate_seconds, run_validation, select_checks, select_preset
 
@@ -369,7 +370,8 @@ def cmd_validate(args: argparse.Namespace, command: str) -> int:
     print(f"validate --preset {preset.name}: {', '.join(check.NAME for check in checks)}; planned about "
           f"{estimate / 60:.0f} min for the runs not yet finished (estimate, from the preset's seconds per run)")
     results = run_validation(preset, checks, output_dir, command, workers=args.workers or 1)
-    written = write_validation(results, preset, output_dir, command, collect_environment(args.preset))
+    environment = collect_environment(describe_device(resolve_device("auto")))
+    written = write_validation(results, preset, output_dir, command, environment)
     passed = sum(result.passed for result in results)
     print(f"Validation: {passed}/{len(results)} checks passed")
     for kind, path in written.items():

@@ -68,6 +68,7 @@ def repetition_finding(raws: dict, preset: ValidationPreset) -> Finding:
     power = None if effect is None else float(
         TTestPower().power(effect_size=effect, nobs=preset.aa_runs, alpha=preset.alpha)
     )
+    power = power if power is not None and np.isfinite(power) else None  # statsmodels: nan for huge effects
     agrees = power is not None and interval.low <= power <= interval.high
     return Finding(
         question=f"tiny repetitions ({reps} x n={preset.aa_runs}, {VERDICT_METRIC}): detection rate vs power",

@@ -41,7 +41,8 @@ def render(results: Sequence[CheckResult], preset: ValidationPreset, command: st
                   "| finding | expected | concluded | verdict |", "|---|---|---|---|"]
         for f in result.findings:
             verdict = "info" if f.informational else ("pass" if f.passed else "**FAIL**")
-            lines.append(f"| {f.question} | {f.expected} | {f.concluded} | {verdict} |")
+            cells = (cell.replace("|", "\\|") for cell in (f.question, f.expected, f.concluded))
+            lines.append(f"| {' | '.join(cells)} | {verdict} |")
         lines += [f"- {note}" for note in result.notes]
     lines += ["", "What each check asks and why these answers are known: docs/validation.md."]
     return "\n".join(lines) + "\n"
