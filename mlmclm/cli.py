@@ -1,8 +1,8 @@
 """Command line: argument parsing and sub-commands only; the science lives in the packages it calls.
 
 ``mlmclm train`` (also ``python train.py``), ``mlmclm analyze``, ``mlmclm setup-tokenizer`` (also
-``python setup_tokenizer.py``) and ``mlmclm export``. A bad input ends with one ``error:`` line on stderr
-and exit code 2; ``--debug`` shows the traceback instead.
+``python setup_tokenizer.py``), ``mlmclm export`` and ``mlmclm validate`` (docs/validation.md). A bad input
+ends with one ``error:`` line on stderr and exit code 2; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -355,6 +355,30 @@ def cmd_export(args: argparse.Namespace, command: str) -> int:
     return 0
 
 
+def cmd_validate(args: argparse.Namespace, command: str) -> int:
+    """Known-answer checks through the ordinary grid and analysis; exit 1 when a check fails."""
+    from mlmclm.environment import collect_environment
+    from mlmclm.train.device import describe_device, resolve_device
+    from mlmclm.validate.report import write_validation
+    from mlmclm.validate.runner import estimate_seconds, run_validation, select_checks, select_preset
+
+    preset, checks = select_preset(args.preset), select_checks(args.only)
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be at least 1 (got {args.workers})")
+    output_dir = Path(args.output_dir)
+    estimate = estimate_seconds(checks, preset, output_dir)
+    print(f"validate --preset {preset.name}: {', '.join(check.NAME for check in checks)}; planned about "
+          f"{estimate / 60:.0f} min for the runs not yet finished (estimate, from the preset's seconds per run)")
+    results = run_validation(preset, checks, output_dir, command, workers=args.workers or 1)
+    environment = collect_environment(describe_device(resolve_device("auto")))
+    written = write_validation(results, preset, output_dir, command, environment)
+    passed = sum(result.passed for result in results)
+    print(f"Validation: {passed}/{len(results)} checks passed")
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
+    return 0 if passed == len(results) else 1
+
+
 def build_parser(prog: str = "mlmclm") -> argparse.ArgumentParser:
     parser = OneLineParser(prog=prog, description="Masked vs causal language modelling, compared properly.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -390,6 +414,16 @@ def build_parser(prog: str = "mlmclm") -> argparse.ArgumentParser:
     export.add_argument("--hf", required=True, metavar="OUT_DIR", help="output transformers directory")
     _add_common(export)
     export.set_defaults(handler=cmd_export)
+
+    validate = sub.add_parser("validate", help="known-answer checks of the whole pipeline (docs/validation.md)")
+    validate.add_argument("--preset", default="cpu", metavar="NAME", help="cpu (default) | gpu")
+    validate.add_argument("--only", action="append", metavar="CHECK",
+                          help="run only this check (repeatable): aa | planted | nope_structure | probe_validity")
+    validate.add_argument("--output-dir", default="validation_outputs", metavar="DIR",
+                          help="grids, validation_report.md and validation.json (a rerun resumes here)")
+    validate.add_argument("--workers", type=int, metavar="N", help="runs trained at the same time (default 1)")
+    _add_common(validate)
+    validate.set_defaults(handler=cmd_validate)
     return parser
 
 

@@ -1,0 +1,77 @@
+"""Probe validity: do the probes measure what training added? (Hewitt & Liang 2019; Zhang & Bowman 2018)
+
+Every run's probe results carry a random-init baseline and a control task (:mod:`mlmclm.probes.baselines`).
+Expected: the trained encoders beat random init on the primary endpoint (``probe_accuracy_gain``, the mean
+gain the report leads with) for MLM-``standard`` (the ``standard`` grid), and on each
+probe task the control-task accuracy is not above the control task's chance (majority control label).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from mlmclm.validate.grids import STANDARD
+from mlmclm.validate.reading import analyze_document, describe_summary, find_summary, summary_numbers
+from mlmclm.validate.records import Finding, ValidationPreset
+
+NAME = "probe_validity"
+QUESTION = "Do the probes measure something that training added, and not memorised input types?"
+GRIDS = (STANDARD,)
+ATTENTION = "standard"
+
+
+def evaluate(raws: dict, preset: ValidationPreset, control_chance: Mapping[str, float] | None = None) -> list[Finding]:
+    raw = raws[STANDARD]
+    tasks = list((raw.get("config") or {}).get("probes", {}).get("tasks") or raw.get("probe_tasks", {}))
+    control_chance = control_chance or {}
+    metrics = ["probe_accuracy_gain", *(f"probe/{task}/control_accuracy" for task in tasks),
+               *(f"probe/{task}/gain_over_random_init" for task in tasks)]
+    analysis = analyze_document(raw, metrics)
+    findings = []
+    for objective in analysis.objectives:
+        summary = find_summary(analysis, "probe_accuracy_gain", objective, ATTENTION)
+        findings.append(Finding(
+            question=f"probe_accuracy_gain of {summary.condition} (trained minus random-init accuracy)",
+            expected="interval above 0", concluded=describe_summary(summary),
+            passed=summary.ci.low is not None and summary.ci.low > 0, numbers=summary_numbers(summary),
+        ))
+        for task in tasks:
+            findings.append(_task_gain(analysis, objective, task))
+            if task in control_chance:
+                findings.append(_control(analysis, objective, task, control_chance[task]))
+    return findings
+
+
+def _task_gain(analysis, objective: str, task: str) -> Finding:
+    summary = find_summary(analysis, f"probe/{task}/gain_over_random_init", objective, ATTENTION)
+    return Finding(
+        question=f"{task}: gain over random init of {summary.condition}", expected="reported beside the verdict",
+        concluded=describe_summary(summary), passed=summary.ci.low is not None and summary.ci.low > 0,
+        numbers=summary_numbers(summary), informational=True,
+    )
+
+
+def _control(analysis, objective: str, task: str, chance: float) -> Finding:
+    summary = find_summary(analysis, f"probe/{task}/control_accuracy", objective, ATTENTION)
+    return Finding(
+        question=f"{task}: control-task accuracy of {summary.condition}",
+        expected=f"not above the control task's chance ({chance:.3f}): interval's lower bound <= chance",
+        concluded=describe_summary(summary), passed=summary.ci.low is not None and summary.ci.low <= chance,
+        numbers={**summary_numbers(summary), "chance": chance},
+    )
+
+
+def control_chance_levels(config) -> dict[str, float]:
+    """Each task's control chance: the share of test examples carrying the majority control label of train,
+    from the same control labels the runs used (rebuilt from the grid's config and cached data)."""
+    import numpy as np
+
+    from mlmclm.data import prepare_data
+    from mlmclm.grid.worker import build_probe_tasks
+    from mlmclm.probes.baselines import control_labels
+
+    levels = {}
+    for task in build_probe_tasks(config, prepare_data(config)):
+        train, test = control_labels(task.train, task.test, task.num_labels, config.probes.seed, task.name)
+        levels[task.name] = float(np.mean(test == np.bincount(train).argmax()))
+    return levels
