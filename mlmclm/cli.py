@@ -152,7 +152,7 @@ def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _resolve(args: argparse.Namespace):
-    from mlmclm.config import resolve_config
+    from mlmclm.components import resolve_config
 
     return resolve_config(args.config, args.quick_test, cli_overrides(args), overrides_are_flags=True)
 
@@ -333,7 +333,7 @@ def _reanalysis_prefix(name: str | None, experiment_name: str) -> str:
 
 
 def cmd_setup_tokenizer(args: argparse.Namespace, command: str) -> int:
-    from mlmclm.config import resolve_config
+    from mlmclm.components import resolve_config
     from mlmclm.data import setup_tokenizer
 
     overrides: dict[str, Any] = {"data": {}}

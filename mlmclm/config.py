@@ -3,14 +3,18 @@
 Precedence (lowest to highest): the dataclass defaults below < the ``--config`` YAML file < the
 ``--quick-test`` preset (``configs/quick_test.yaml``) < command-line flags. Every key is checked: an unknown
 key suggests the nearest valid one, wrong types and impossible values raise :class:`ConfigError`, which the
-CLI prints as one line with exit code 2. Registered names (attention mechanisms, masking strategies) are
-read from their registries, never from copies of the lists.
+CLI prints as one line with exit code 2.
+
+This module imports nothing above it. A component (an attention mechanism) declares its own settings as a
+``Config`` dataclass with a ``check()`` in its own file and registers it with :func:`register_settings`; its
+YAML keys stay flat (``model.rope_base``). Registered *names* (attention mechanisms, masking strategies, probe
+tasks) are checked where the registries live: :func:`mlmclm.components.check_plan`.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import difflib
 import logging
 import math
 import re
@@ -23,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from mlmclm.errors import ConfigError
+from mlmclm.errors import ConfigError, closest_name, did_you_mean
 from mlmclm.objectives import OBJECTIVES, uses_masking
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,9 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 CORRECTIONS = ("holm", "bonferroni", "fdr_bh", "none")
 TEST_CHOICES = ("default", "aso")  # aso: also Almost Stochastic Order per comparison (analysis/aso.py)
 PROBE_EVAL_UNITS = ("steps", "tokens")  # what probes.eval_every counts
+# data.format of a corpus file by its extension (data/sources.py reads files by it); "auto" looks it up here.
+FORMATS_BY_SUFFIX = {".txt": "txt", ".text": "txt", ".jsonl": "jsonl", ".json": "json", ".csv": "csv",
+                     ".parquet": "parquet"}
 TEXT_SEPARATORS = ("line", "blank_line")  # any other data.document_separator is the text of a separator line
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG_PATH = CONFIG_DIR / "default.yaml"
@@ -39,6 +46,65 @@ QUICK_TEST_LAYER = "--quick-test"
 COMMAND_LINE_LAYER = "the command line"
 _MAX_INT = 2**63
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+# --------------------------------------------------------------------------------- component settings
+
+# section ("model") -> component name ("rope") -> its Config dataclass; filled by register_settings.
+_SETTINGS: dict[str, dict[str, type]] = {"model": {}}
+# The dataclass field of each section that holds its components' Config instances.
+_COMPONENT_FIELD = {"model": "mechanisms"}
+
+
+def register_settings(section: str, owner: str, settings: type) -> None:
+    """Declare component ``owner``'s settings: the fields of dataclass ``settings``, read from YAML keys
+    ``<section>.<owner>_<field>`` (or a field's ``metadata["key"]``), checked by ``settings.check()``."""
+    if not dataclasses.is_dataclass(settings) or not callable(getattr(settings, "check", None)):
+        raise TypeError(f"settings of {owner!r} must be a dataclass with a check() method")
+    taken = {f.name for f in dataclasses.fields(_SECTIONS[section])}
+    taken |= {key for other, cls in _SETTINGS[section].items() for key in _flat_keys(other, cls)}
+    clash = taken & set(_flat_keys(owner, settings))
+    if owner in _SETTINGS[section] or clash:
+        raise ValueError(f"settings of {section}.{owner} registered twice or reusing keys {sorted(clash)}")
+    _SETTINGS[section][owner] = settings
+
+
+def _flat_keys(owner: str, settings: type) -> dict[str, str]:
+    return {f.metadata.get("key", f"{owner}_{f.name}"): f.name for f in dataclasses.fields(settings)}
+
+
+def settings_keys(section: str, owner: str) -> dict[str, str]:
+    """YAML key -> field name of one component's settings, e.g. ``{"rope_base": "base"}``."""
+    return _flat_keys(owner, _SETTINGS[section][owner])
+
+
+def config_keys(cls: type) -> list[str]:
+    """The keys users write for config dataclass ``cls``: its fields, and in a section with components, the
+    registered components' keys in place of the field that holds them."""
+    section = next((name for name, section_cls in _SECTIONS.items() if section_cls is cls), None)
+    keys = [f.name for f in dataclasses.fields(cls) if f.name != _COMPONENT_FIELD.get(section)]
+    if section is not None:
+        keys += [key for owner in _SETTINGS[section] for key in settings_keys(section, owner)]
+    return keys
+
+
+def default_settings(section: str) -> dict[str, Any]:
+    """Every registered component's Config at its defaults."""
+    return {owner: settings() for owner, settings in _SETTINGS[section].items()}
+
+
+def _settings_from_dict(section: str, values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """Build each component's Config from its flat keys in ``values`` (which are removed from it)."""
+    built = {}
+    for owner, settings in _SETTINGS[section].items():
+        hints = typing.get_type_hints(settings)
+        given = {
+            name: _coerce(hints[name], values.pop(key), f"{prefix}{key}")
+            for key, name in settings_keys(section, owner).items()
+            if key in values
+        }
+        built[owner] = settings(**given)
+    return built
 
 
 @dataclass
@@ -84,11 +150,24 @@ class ModelConfig:
     layer_norm_eps: float = 1e-12
     norm: str = "post"  # post (BERT) | pre
     initializer_range: float = 0.02
-    rope_base: float = 10000.0
-    exposb_num_buckets: int = 32
-    exposb_max_distance: int = 128
-    stickbreaking_include_self: bool = True
-    stickbreaking_distance_decay: bool = False
+    # Each attention mechanism's own settings (its ``Config``) by mechanism name; YAML: model.<name>_<field>.
+    mechanisms: dict[str, Any] = field(default_factory=lambda: default_settings("model"))
+
+    def settings(self, mechanism: str) -> Any:
+        """The ``Config`` of one mechanism, e.g. ``settings("rope").base`` for ``model.rope_base``."""
+        return self.mechanisms.get(mechanism) or _SETTINGS["model"][mechanism]()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat mapping users write under ``model:``, mechanism keys last (as in configs/default.yaml)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "mechanisms"}
+        for owner in _SETTINGS["model"]:
+            for key, name in settings_keys("model", owner).items():
+                values[key] = getattr(self.settings(owner), name)
+        return copy.deepcopy(values)
+
+
+# The config sections whose components may declare settings (see register_settings).
+_SECTIONS: dict[str, type] = {"model": ModelConfig}
 
 
 @dataclass
@@ -210,7 +289,7 @@ class ExperimentConfig:
         return list(self.seeds) if self.seeds is not None else [self.base_seed + i for i in range(self.num_runs)]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "model": self.model.to_dict()}
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -257,13 +336,16 @@ def is_plain_name(name: str) -> bool:
     return bool(_PLAIN_NAME.match(name))
 
 
-def resolve_config(
+def build_config(
     config_file: str | Path | None = None,
     quick_test: bool = False,
     overrides: dict[str, Any] | None = None,
     overrides_are_flags: bool = False,
 ) -> ExperimentConfig:
     """Build the validated config from defaults < YAML file < quick-test preset < CLI overrides.
+
+    Components must be registered first; :func:`mlmclm.components.resolve_config` imports them and also
+    checks the registered names, and is what callers want.
 
     A setting the user gave that another setting makes ineffective (see :data:`SHADOWED_SETTINGS`) is an
     error when it came from a command-line flag (``overrides_are_flags``) and otherwise a warning.
@@ -318,14 +400,18 @@ def from_dict(cls: type, values: Any, prefix: str) -> Any:
     where = prefix.rstrip(".") or "config"
     if not isinstance(values, dict):
         raise ConfigError(f"{where} must be a mapping, got {type(values).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    section = next((name for name, section_cls in _SECTIONS.items() if section_cls is cls), None)
+    fields = config_keys(cls)
     for key in values:
         if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.5)
-            hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
+            close = closest_name(key, fields, cutoff=0.5)
+            hint = f"; did you mean '{prefix}{close}'?" if close else ""
             raise ConfigError(f"unknown config key '{prefix}{_printable(key)}'{hint}")
-    hints = typing.get_type_hints(cls)
+    values = dict(values)
     kwargs = {}
+    if section is not None:
+        kwargs[_COMPONENT_FIELD[section]] = _settings_from_dict(section, values, prefix)
+    hints = typing.get_type_hints(cls)
     for name, value in values.items():
         kwargs[name] = _coerce(hints[name], value, f"{prefix}{name}")
     return cls(**kwargs)
@@ -391,14 +477,12 @@ def _describe(value: Any) -> str:
 # ------------------------------------------------------------------------------------------ validation
 
 
-def _choice(key: str, value: str, valid: typing.Sequence[str]) -> None:
+def require_choice(key: str, value: str, valid: typing.Sequence[str]) -> None:
     if value not in valid:
-        close = difflib.get_close_matches(value, list(valid), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"{key}: unknown value {value!r}{hint} (valid: {', '.join(valid)})")
+        raise ConfigError(f"{key}: unknown value {value!r}{did_you_mean(value, valid)} (valid: {', '.join(valid)})")
 
 
-def _positive(key: str, value: float | int | None, allow_none: bool = False) -> None:
+def require_positive(key: str, value: float | int | None, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
     if value is None or value <= 0:
@@ -416,10 +500,7 @@ def _open_unit(key: str, value: float) -> None:
 
 
 def validate(config: ExperimentConfig) -> None:
-    """Check every value that types alone cannot: ranges, registered names, consistency."""
-    from mlmclm.data.strategies import CLM_STRATEGIES, MLM_STRATEGIES
-    from mlmclm.model.attention import ATTENTION_MECHANISMS
-
+    """Check every value that types alone cannot: ranges and consistency (registered names: check_plan)."""
     if len(config.experiment_name) > 100:  # it prefixes file names, which most file systems cap at 255 bytes
         raise ConfigError(f"experiment_name must be at most 100 characters, got {len(config.experiment_name)}")
     if not _PLAIN_NAME.match(config.experiment_name):
@@ -430,15 +511,11 @@ def validate(config: ExperimentConfig) -> None:
     if not config.objectives:
         raise ConfigError("objectives must name at least one of: " + ", ".join(OBJECTIVES))
     for objective in config.objectives:
-        _choice("objectives", objective, OBJECTIVES)
-    if not config.attention:
-        raise ConfigError("attention must name at least one of: " + ", ".join(ATTENTION_MECHANISMS.names()))
-    for name in config.attention:
-        _choice("attention", name, ATTENTION_MECHANISMS.names())
+        require_choice("objectives", objective, OBJECTIVES)
     for values, key in ((config.objectives, "objectives"), (config.attention, "attention")):
         if len(set(values)) != len(values):
             raise ConfigError(f"{key} lists a name twice: {values}")
-    _positive("num_runs", config.num_runs)
+    require_positive("num_runs", config.num_runs)
     if config.seeds is not None:
         if not config.seeds:
             raise ConfigError("seeds must not be empty")
@@ -450,29 +527,27 @@ def validate(config: ExperimentConfig) -> None:
         raise ConfigError(f"folds must be >= 2 for cross-validation, got {config.folds}")
     if config.folds < 2:
         raise ConfigError(f"folds must be >= 2, got {config.folds}")
-    _choice("device", config.device, DEVICES)
-    _choice("executor", config.executor, ("local", "ray"))
-    _positive("workers", config.workers)
+    require_choice("device", config.device, DEVICES)
+    require_choice("executor", config.executor, ("local", "ray"))
+    require_positive("workers", config.workers)
     _non_negative("ray.max_retries", config.ray.max_retries)
-    _positive("ray.cpus_per_run", config.ray.cpus_per_run, allow_none=True)
+    require_positive("ray.cpus_per_run", config.ray.cpus_per_run, allow_none=True)
     if config.ray.gpus_per_run is not None:
         _non_negative("ray.gpus_per_run", config.ray.gpus_per_run)
     _open_unit("training.hybrid_clm_fraction", config.training.hybrid_clm_fraction)
     _open_unit("training.mntp_causal_fraction", config.training.mntp_causal_fraction)
 
     data = config.data
-    _choice("data.format", data.format, ("auto", "txt", "jsonl", "json", "csv", "parquet", "hf"))
+    require_choice("data.format", data.format, ("auto", "txt", "jsonl", "json", "csv", "parquet", "hf"))
     _check_document_separator(data.document_separator)
     if data.mlm_strategy == "standard":
         raise ConfigError(
             "data.mlm_strategy 'standard' was renamed: use 'dynamic' (fresh masks every epoch, the default) or "
             "'static' (BERT's data.static_mask_copies masks per sequence, used in turn)"
         )
-    _choice("data.mlm_strategy", data.mlm_strategy, MLM_STRATEGIES.names())
-    _positive("data.static_mask_copies", data.static_mask_copies)
-    _choice("data.clm_strategy", data.clm_strategy, CLM_STRATEGIES.names())
+    require_positive("data.static_mask_copies", data.static_mask_copies)
     _non_negative("data.min_document_chars", data.min_document_chars)
-    _positive("data.max_documents", data.max_documents, allow_none=True)
+    require_positive("data.max_documents", data.max_documents, allow_none=True)
     if data.vocab_size < 10:
         raise ConfigError(f"data.vocab_size must be >= 10, got {data.vocab_size}")
     if data.max_seq_length < 8:
@@ -483,7 +558,7 @@ def validate(config: ExperimentConfig) -> None:
         raise ConfigError(f"data.split_ratios must sum to 1, got {data.split_ratios} (sum {sum(data.split_ratios)})")
     if min(data.split_ratios) == 0:
         raise ConfigError(f"data.split_ratios must give every split some documents, got {data.split_ratios}")
-    _positive("data.length_bins", data.length_bins)
+    require_positive("data.length_bins", data.length_bins)
     _open_unit("data.mlm_probability", data.mlm_probability)
     for key in ("mask_replace_prob", "random_replace_prob"):
         value = getattr(data, key)
@@ -492,8 +567,8 @@ def validate(config: ExperimentConfig) -> None:
     if data.mask_replace_prob + data.random_replace_prob > 1 + 1e-9:
         raise ConfigError("data.mask_replace_prob + data.random_replace_prob must be <= 1")
     _open_unit("data.span_geometric_p", data.span_geometric_p)
-    _positive("data.span_max_length", data.span_max_length)
-    _positive("data.sliding_window_stride", data.sliding_window_stride)
+    require_positive("data.span_max_length", data.span_max_length)
+    require_positive("data.sliding_window_stride", data.sliding_window_stride)
     sliding = "clm" in config.objectives and data.clm_strategy == "sliding_window"
     if sliding and data.sliding_window_stride >= data.max_seq_length:
         raise ConfigError(
@@ -502,8 +577,8 @@ def validate(config: ExperimentConfig) -> None:
         )
 
     model = config.model
-    for key in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "exposb_num_buckets"):
-        _positive(f"model.{key}", getattr(model, key))
+    for key in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
+        require_positive(f"model.{key}", getattr(model, key))
     if model.hidden_size % model.num_heads:
         raise ConfigError(
             f"model.hidden_size ({model.hidden_size}) must be divisible by model.num_heads ({model.num_heads})"
@@ -514,72 +589,62 @@ def validate(config: ExperimentConfig) -> None:
         value = getattr(model, key)
         if not 0 <= value < 1:
             raise ConfigError(f"model.{key} must lie in [0, 1), got {value}")
-    _choice("model.norm", model.norm, ("post", "pre"))
-    _positive("model.layer_norm_eps", model.layer_norm_eps)
-    _positive("model.initializer_range", model.initializer_range)
-    _positive("model.rope_base", model.rope_base)
-    if model.exposb_num_buckets < 4 or model.exposb_num_buckets % 2:
-        raise ConfigError(
-            f"model.exposb_num_buckets must be even and >= 4 (bidirectional models split them into left and "
-            f"right halves), got {model.exposb_num_buckets}"
-        )
-    if model.exposb_max_distance <= model.exposb_num_buckets // 2:
-        raise ConfigError("model.exposb_max_distance must exceed half of model.exposb_num_buckets")
+    require_choice("model.norm", model.norm, ("post", "pre"))
+    require_positive("model.layer_norm_eps", model.layer_norm_eps)
+    require_positive("model.initializer_range", model.initializer_range)
+    for owner in _SETTINGS["model"]:
+        model.settings(owner).check()
 
     training = config.training
-    _positive("training.epochs", training.epochs)
-    _positive("training.max_steps", training.max_steps, allow_none=True)
-    _positive("training.batch_size", training.batch_size)
-    _positive("training.eval_batch_size", training.eval_batch_size, allow_none=True)
-    _positive("training.learning_rate", training.learning_rate)
+    require_positive("training.epochs", training.epochs)
+    require_positive("training.max_steps", training.max_steps, allow_none=True)
+    require_positive("training.batch_size", training.batch_size)
+    require_positive("training.eval_batch_size", training.eval_batch_size, allow_none=True)
+    require_positive("training.learning_rate", training.learning_rate)
     validate_lr_sweep(config)
     _non_negative("training.weight_decay", training.weight_decay)
     for key in ("adam_beta1", "adam_beta2"):
         value = getattr(training, key)
         if not 0 <= value < 1:
             raise ConfigError(f"training.{key} must lie in [0, 1), got {value}")
-    _positive("training.adam_epsilon", training.adam_epsilon)
+    require_positive("training.adam_epsilon", training.adam_epsilon)
     if not 0 <= training.warmup_ratio < 1:
         raise ConfigError(f"training.warmup_ratio must lie in [0, 1), got {training.warmup_ratio}")
     if training.warmup_steps is not None:
         _non_negative("training.warmup_steps", training.warmup_steps)
-    _choice("training.scheduler", training.scheduler, ("linear", "cosine", "constant"))
-    _positive("training.max_grad_norm", training.max_grad_norm)
-    _positive("training.gradient_accumulation_steps", training.gradient_accumulation_steps)
-    _positive("training.eval_interval", training.eval_interval)
-    _positive("training.eval_max_batches", training.eval_max_batches, allow_none=True)
+    require_choice("training.scheduler", training.scheduler, ("linear", "cosine", "constant"))
+    require_positive("training.max_grad_norm", training.max_grad_norm)
+    require_positive("training.gradient_accumulation_steps", training.gradient_accumulation_steps)
+    require_positive("training.eval_interval", training.eval_interval)
+    require_positive("training.eval_max_batches", training.eval_max_batches, allow_none=True)
     _non_negative("training.convergence_tolerance", training.convergence_tolerance)
-    _positive("training.early_stopping_patience", training.early_stopping_patience)
-    _positive("training.checkpoint_interval", training.checkpoint_interval)
-    _positive("training.threads", training.threads, allow_none=True)
+    require_positive("training.early_stopping_patience", training.early_stopping_patience)
+    require_positive("training.checkpoint_interval", training.checkpoint_interval)
+    require_positive("training.threads", training.threads, allow_none=True)
 
     validate_statistics(config.statistics)
 
     probes = config.probes
-    _choice("probes.mode", probes.mode, ("linear", "finetune"))
-    from mlmclm.probes.tasks import PROBE_TASKS
-
-    for task in probes.tasks:
-        _choice("probes.tasks", task, PROBE_TASKS.names())
+    require_choice("probes.mode", probes.mode, ("linear", "finetune"))
     if probes.examples_per_task < 20:
         raise ConfigError(f"probes.examples_per_task must be >= 20, got {probes.examples_per_task}")
     _open_unit("probes.test_fraction", probes.test_fraction)
-    _positive("probes.finetune_epochs", probes.finetune_epochs)
-    _positive("probes.finetune_learning_rate", probes.finetune_learning_rate)
+    require_positive("probes.finetune_epochs", probes.finetune_epochs)
+    require_positive("probes.finetune_learning_rate", probes.finetune_learning_rate)
     if probes.max_sentence_words < 8:
         raise ConfigError(f"probes.max_sentence_words must be >= 8, got {probes.max_sentence_words}")
     for key in ("length_buckets", "word_content_words"):
         if getattr(probes, key) < 2:
             raise ConfigError(f"probes.{key} must be >= 2 (a probe needs two labels), got {getattr(probes, key)}")
-    _positive("probes.eval_every", probes.eval_every, allow_none=True)
-    _choice("probes.eval_every_unit", probes.eval_every_unit, PROBE_EVAL_UNITS)
+    require_positive("probes.eval_every", probes.eval_every, allow_none=True)
+    require_choice("probes.eval_every_unit", probes.eval_every_unit, PROBE_EVAL_UNITS)
     validate_evaluation(config.evaluation)
 
 
 def validate_evaluation(evaluation: EvaluationConfig) -> None:
     """Length multipliers are distinct positive integers: k x max_seq_length must be a whole length."""
     for multiplier in evaluation.length_multipliers:
-        _positive("evaluation.length_multipliers", multiplier)
+        require_positive("evaluation.length_multipliers", multiplier)
     if len(set(evaluation.length_multipliers)) != len(evaluation.length_multipliers):
         raise ConfigError(f"evaluation.length_multipliers lists a value twice: {evaluation.length_multipliers}")
 
@@ -608,7 +673,7 @@ def validate_lr_sweep(config: ExperimentConfig) -> None:
     if not sweep:
         return
     for rate in sweep:
-        _positive("training.lr_sweep", rate)
+        require_positive("training.lr_sweep", rate)
     if len(set(sweep)) != len(sweep):
         raise ConfigError(f"training.lr_sweep lists a rate twice: {sweep}")
     _non_negative("training.lr_sweep_seed", config.training.lr_sweep_seed)
@@ -624,8 +689,8 @@ def validate_statistics(stats: StatisticsConfig) -> None:
     _open_unit("statistics.significance_level", stats.significance_level)
     _open_unit("statistics.confidence_level", stats.confidence_level)
     _open_unit("statistics.power", stats.power)
-    _choice("statistics.correction", stats.correction, CORRECTIONS)
-    _choice("statistics.test", stats.test, TEST_CHOICES)
+    require_choice("statistics.correction", stats.correction, CORRECTIONS)
+    require_choice("statistics.test", stats.test, TEST_CHOICES)
     if stats.bootstrap_resamples < 100:
         raise ConfigError(f"statistics.bootstrap_resamples must be >= 100, got {stats.bootstrap_resamples}")
 
@@ -649,8 +714,6 @@ def _probes_off(config: ExperimentConfig) -> bool:
 
 def _not_a_txt_corpus(config: ExperimentConfig) -> bool:
     """The separator only splits .txt files; the built-in corpus, hf: datasets and other formats ignore it."""
-    from mlmclm.data.sources import FORMATS_BY_SUFFIX
-
     path, declared = config.data.path, config.data.format
     if path is None or path.startswith("hf:") or declared == "hf":
         return True

@@ -1,16 +1,17 @@
 """Name -> implementation registries: the single source of truth for every pluggable choice.
 
-The CLI choices, the config validator and the report all read the same registry, so adding an attention
-mechanism or a masking strategy is one new module plus one ``@REGISTRY.register("name")`` line.
+The CLI choices, the plan check (:func:`mlmclm.components.check_plan`), the docs tables and the report all
+read the same registry, so adding an attention mechanism or a masking strategy is one new module plus one
+``@REGISTRY.register("name")`` line; a nested ``Config`` dataclass on it declares its settings.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from mlmclm.errors import ConfigError
+from mlmclm.config import register_settings
+from mlmclm.errors import ConfigError, did_you_mean
 
 T = TypeVar("T")
 
@@ -18,14 +19,20 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """An ordered mapping from a public name to an implementation (class or function)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, settings_section: str | None = None) -> None:
         self.kind = kind
+        self.settings_section = settings_section  # where an implementation's ``Config`` keys live in the YAML
         self._items: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
+        """Register ``obj`` under ``name``; a nested ``obj.Config`` dataclass becomes its config settings."""
+
         def decorator(obj: T) -> T:
             if name in self._items:
                 raise ValueError(f"{self.kind} {name!r} registered twice")
+            settings = getattr(obj, "Config", None)
+            if settings is not None and self.settings_section is not None:
+                register_settings(self.settings_section, name, settings)
             self._items[name] = obj
             return obj
 
@@ -54,6 +61,4 @@ class Registry(Generic[T]):
 
 
 def unknown_choice_message(kind: str, name: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(str(name), valid, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"unknown {kind} {name!r}{hint} (valid: {', '.join(valid)})"
+    return f"unknown {kind} {name!r}{did_you_mean(name, valid)} (valid: {', '.join(valid)})"

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mlmclm.components import resolve_config
 from mlmclm.config import (
     DEFAULT_CONFIG_PATH,
     QUICK_TEST_CONFIG_PATH,
     ExperimentConfig,
+    config_keys,
     load_yaml,
-    resolve_config,
 )
 from mlmclm.errors import ConfigError
 
@@ -145,7 +146,8 @@ def test_invalid_values_raise_one_line_config_errors(overrides, message):
 
 
 def test_valid_choices_are_read_from_the_registries():
-    from mlmclm.data.strategies import CLM_STRATEGIES, MLM_STRATEGIES
+    from mlmclm.data.masking import MLM_STRATEGIES
+    from mlmclm.data.sequences import CLM_STRATEGIES
     from mlmclm.model.attention import ATTENTION_MECHANISMS
 
     with pytest.raises(ConfigError) as info:
@@ -162,7 +164,7 @@ def test_valid_choices_are_read_from_the_registries():
 def test_every_config_field_has_a_default_in_default_yaml():
     default = load_yaml(DEFAULT_CONFIG_PATH)
     for section in ("data", "model", "training", "statistics", "probes", "evaluation"):
-        names = {f.name for f in dataclasses.fields(type(getattr(ExperimentConfig(), section)))}
+        names = set(config_keys(type(getattr(ExperimentConfig(), section))))
         assert names == set(default[section]), section
 
 
@@ -171,7 +173,7 @@ def test_every_config_key_is_documented_in_the_configuration_reference():
     config = ExperimentConfig()
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
-        names = [f.name for f in dataclasses.fields(value)] if dataclasses.is_dataclass(value) else [field.name]
+        names = config_keys(type(value)) if dataclasses.is_dataclass(value) else [field.name]
         for name in names:
             assert f"`{name}`" in reference, name
 

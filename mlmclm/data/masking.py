@@ -24,10 +24,13 @@ import numpy as np
 from scipy import stats
 
 from mlmclm.config import DataConfig
-from mlmclm.data.strategies import MLM_STRATEGIES
 from mlmclm.data.tokenizer import TokenizerInfo
+from mlmclm.registry import Registry
 
 UnitChooser = Callable[[np.ndarray, np.ndarray, np.random.Generator, DataConfig], np.ndarray]
+
+# Every MLM strategy, in the order shown to users; filled at the bottom of this file.
+MLM_STRATEGIES: Registry = Registry("MLM strategy")
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlmclm.config import DataConfig
-from mlmclm.data.strategies import CLM_STRATEGIES
 from mlmclm.data.token_cache import TokenizedDocuments
 from mlmclm.data.tokenizer import TokenizerInfo
+from mlmclm.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,10 @@ class SequenceStrategy:
     build: Callable[[TokenizedDocuments, DataConfig, TokenizerInfo, bool], SequenceSet]
     changes_sequences: bool
     note: str
+
+
+# Every CLM strategy, in the order shown to users; filled at the bottom of this file.
+CLM_STRATEGIES: Registry = Registry("CLM strategy")
 
 
 def concatenated_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

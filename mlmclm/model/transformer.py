@@ -10,7 +10,6 @@ batches say which mask they need (``causal=`` of :meth:`Transformer.loss`), and 
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, NamedTuple
 
 import torch
@@ -117,7 +116,7 @@ class Transformer(nn.Module):
             "vocab_size": vocab_size,
             "max_seq_length": max_seq_length,
             "pad_token_id": pad_token_id,
-            **dataclasses.asdict(model_config),
+            **model_config.to_dict(),
         }
         hidden = model_config.hidden_size
         self.mechanism = mechanism_class(

@@ -323,7 +323,7 @@ def test_standard_positions_refuse_sequences_longer_than_trained():
 
 @pytest.mark.parametrize("num_buckets", [2, 7])
 def test_config_rejects_exposb_bucket_counts_that_cannot_split_into_two_sides(num_buckets):
-    from mlmclm.config import resolve_config
+    from mlmclm.components import resolve_config
     from mlmclm.errors import ConfigError
 
     with pytest.raises(ConfigError, match="exposb_num_buckets must be even and >= 4"):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-
-from mlmclm.config import ModelConfig
+from mlmclm.config import ModelConfig, from_dict
 from mlmclm.model import ATTENTION_MECHANISMS, build_model
 
 VOCAB_SIZE = 40
@@ -15,17 +13,18 @@ OBJECTIVES = ("mlm", "clm")
 
 
 def tiny_config(**overrides) -> ModelConfig:
-    base = ModelConfig(
-        hidden_size=32,
-        num_layers=2,
-        num_heads=2,
-        intermediate_size=64,
-        hidden_dropout=0.0,
-        attention_dropout=0.0,
-        exposb_num_buckets=8,
-        exposb_max_distance=10,
-    )
-    return dataclasses.replace(base, **overrides)
+    """A tiny ModelConfig; ``overrides`` are the keys users write under ``model:`` (``exposb_num_buckets``)."""
+    base = {
+        "hidden_size": 32,
+        "num_layers": 2,
+        "num_heads": 2,
+        "intermediate_size": 64,
+        "hidden_dropout": 0.0,
+        "attention_dropout": 0.0,
+        "exposb_num_buckets": 8,
+        "exposb_max_distance": 10,
+    }
+    return from_dict(ModelConfig, {**base, **overrides}, "model.")
 
 
 def tiny_model(objective: str, attention: str, **overrides):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import mlmclm.train.trainer as trainer_module
-from mlmclm.config import resolve_config
+from mlmclm.components import resolve_config
 from mlmclm.data import prepare_data
 from mlmclm.grid.plan import RunSpec
 from mlmclm.model import build_model

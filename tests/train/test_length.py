@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from mlmclm.atomic import json_safe
-from mlmclm.config import resolve_config
+from mlmclm.components import resolve_config
 from mlmclm.data import build_eval_batches, prepare_data
 from mlmclm.grid.plan import RunSpec
 from mlmclm.model import build_model

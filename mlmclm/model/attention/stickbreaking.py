@@ -75,10 +75,21 @@ class StickBreaking(AttentionMechanism):
     summary = "stick-breaking attention instead of softmax"
     extrapolates = True  # the visiting order and masks are built per forward for any length
 
+    @dataclass(frozen=True)
+    class Config:
+        """``model.stickbreaking_include_self`` and ``model.stickbreaking_distance_decay`` (module docstring)."""
+
+        include_self: bool = True
+        distance_decay: bool = False
+
+        def check(self) -> None:
+            """Both are booleans, which the config's types already ensure."""
+
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)
-        self.include_self = config.stickbreaking_include_self
-        self.distance_decay = config.stickbreaking_distance_decay
+        settings = config.settings("stickbreaking")
+        self.include_self = settings.include_self
+        self.distance_decay = settings.distance_decay
         self.register_buffer("slopes", head_slopes(config.num_heads), persistent=False)
 
     def prepare(
