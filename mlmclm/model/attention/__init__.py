@@ -8,13 +8,11 @@ the plan check, the docs and the report read the names from this registry.
 
 from __future__ import annotations
 
-from mlmclm.registry import Registry
-
-ATTENTION_MECHANISMS: Registry = Registry("attention mechanism", settings_section="model")
+from mlmclm.model.attention.base import ATTENTION_MECHANISMS, AttentionMechanism
 
 # Importing the modules registers them, in the order shown to users.
 # isort: off
-from mlmclm.model.attention import (  # noqa: E402, F401
+from mlmclm.model.attention import (  # noqa: F401
     standard,
     absolute,
     rope,
@@ -25,6 +23,5 @@ from mlmclm.model.attention import (  # noqa: E402, F401
 )
 
 # isort: on
-from mlmclm.model.attention.base import AttentionMechanism  # noqa: E402
 
 __all__ = ["ATTENTION_MECHANISMS", "AttentionMechanism"]

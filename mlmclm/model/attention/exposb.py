@@ -30,8 +30,8 @@ from torch import nn
 
 from mlmclm.config import ModelConfig, require_positive
 from mlmclm.errors import ConfigError
-from mlmclm.model.attention import ATTENTION_MECHANISMS
 from mlmclm.model.attention.base import (
+    ATTENTION_MECHANISMS,
     AttentionMechanism,
     SoftmaxMask,
     build_softmax_mask,

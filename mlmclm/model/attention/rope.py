@@ -13,8 +13,13 @@ from dataclasses import dataclass
 import torch
 
 from mlmclm.config import ModelConfig, require_positive
-from mlmclm.model.attention import ATTENTION_MECHANISMS
-from mlmclm.model.attention.base import AttentionMechanism, SoftmaxMask, build_softmax_mask, softmax_attention
+from mlmclm.model.attention.base import (
+    ATTENTION_MECHANISMS,
+    AttentionMechanism,
+    SoftmaxMask,
+    build_softmax_mask,
+    softmax_attention,
+)
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from mlmclm.config import ModelConfig
-from mlmclm.model.attention import ATTENTION_MECHANISMS
-from mlmclm.model.attention.base import AttentionMechanism, head_slopes, relative_positions
+from mlmclm.model.attention.base import ATTENTION_MECHANISMS, AttentionMechanism, head_slopes, relative_positions
 
 
 @dataclass(frozen=True)
