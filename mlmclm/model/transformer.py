@@ -220,23 +220,3 @@ class Transformer(nn.Module):
         loss = F.cross_entropy(logits, targets, reduction="sum") / num_predicted.clamp(min=1)
         num_correct = (logits.argmax(dim=-1) == targets).sum()
         return LossOutput(loss, num_correct, num_predicted)
-
-
-def build_model(
-    model_config: ModelConfig,
-    *,
-    objective: str,
-    attention: str,
-    vocab_size: int,
-    max_seq_length: int,
-    pad_token_id: int,
-) -> Transformer:
-    """The model for one (objective, attention) condition, freshly initialised from torch's global RNG."""
-    return Transformer(
-        model_config,
-        objective=objective,
-        attention=attention,
-        vocab_size=vocab_size,
-        max_seq_length=max_seq_length,
-        pad_token_id=pad_token_id,
-    )

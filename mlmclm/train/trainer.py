@@ -28,7 +28,7 @@ from mlmclm.data import ExperimentData, TrainStream, build_eval_batches
 from mlmclm.data.batches import batch_causal, objective_schedule
 from mlmclm.faults import fault_point
 from mlmclm.grid.plan import RunSpec
-from mlmclm.model import build_model, save_model
+from mlmclm.model import Transformer, save_model
 from mlmclm.train import distributed
 from mlmclm.train.checkpoint import (
     CorruptCheckpointError,
@@ -309,7 +309,7 @@ def _new_model(config: ExperimentConfig, spec: RunSpec, tokenizer) -> torch.nn.M
     """The run's architecture at its initialisation: the global RNG is seeded from the run's seed, which also
     seeds dropout; data order and masks use their own generators."""
     torch.manual_seed(spec.seed)
-    return build_model(
+    return Transformer(
         config.model,
         objective=spec.objective,
         attention=spec.attention,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mlmclm.config import ModelConfig, from_dict
-from mlmclm.model import ATTENTION_MECHANISMS, build_model
+from mlmclm.model import ATTENTION_MECHANISMS, Transformer
 
 VOCAB_SIZE = 40
 MAX_SEQ_LENGTH = 12
@@ -28,7 +28,7 @@ def tiny_config(**overrides) -> ModelConfig:
 
 
 def tiny_model(objective: str, attention: str, **overrides):
-    return build_model(
+    return Transformer(
         tiny_config(**overrides),
         objective=objective,
         attention=attention,
