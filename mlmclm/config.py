@@ -51,18 +51,16 @@ _PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # --------------------------------------------------------------------------------- component settings
 
 # section ("model") -> component name ("rope") -> its Config dataclass; filled by register_settings.
-_SETTINGS: dict[str, dict[str, type]] = {"model": {}}
-# The dataclass field of each section that holds its components' Config instances.
-_COMPONENT_FIELD = {"model": "mechanisms"}
+_SETTINGS: dict[str, dict[str, type]] = {"model": {}, "data": {}, "probes": {}}
 
 
 def register_settings(section: str, owner: str, settings: type) -> None:
     """Declare component ``owner``'s settings: the fields of dataclass ``settings``, read from YAML keys
-    ``<section>.<owner>_<field>`` (or a field's ``metadata["key"]``), checked by ``settings.check()``."""
+    ``<section>.<owner>_<field>`` (or a field's ``metadata["key"]``), checked by ``settings.check(config)``
+    with the whole :class:`ExperimentConfig` (for checks against other settings)."""
     if not dataclasses.is_dataclass(settings) or not callable(getattr(settings, "check", None)):
         raise TypeError(f"settings of {owner!r} must be a dataclass with a check() method")
-    taken = {f.name for f in dataclasses.fields(_SECTIONS[section])}
-    taken |= {key for other, cls in _SETTINGS[section].items() for key in _flat_keys(other, cls)}
+    taken = set(config_keys(_SECTIONS[section]))
     clash = taken & set(_flat_keys(owner, settings))
     if owner in _SETTINGS[section] or clash:
         raise ValueError(f"settings of {section}.{owner} registered twice or reusing keys {sorted(clash)}")
@@ -79,12 +77,14 @@ def settings_keys(section: str, owner: str) -> dict[str, str]:
 
 
 def config_keys(cls: type) -> list[str]:
-    """The keys users write for config dataclass ``cls``: its fields, and in a section with components, the
-    registered components' keys in place of the field that holds them."""
-    section = next((name for name, section_cls in _SECTIONS.items() if section_cls is cls), None)
-    keys = [f.name for f in dataclasses.fields(cls) if f.name != _COMPONENT_FIELD.get(section)]
-    if section is not None:
-        keys += [key for owner in _SETTINGS[section] for key in settings_keys(section, owner)]
+    """The keys users write for config dataclass ``cls``, in order: its fields, with the registered
+    components' keys in place of the field that holds their settings."""
+    keys = []
+    for f in dataclasses.fields(cls):
+        if f.name != getattr(cls, "COMPONENTS", None):
+            keys.append(f.name)
+            continue
+        keys += [key for owner in _SETTINGS[cls.SECTION] for key in settings_keys(cls.SECTION, owner)]
     return keys
 
 
@@ -107,9 +107,43 @@ def _settings_from_dict(section: str, values: dict[str, Any], prefix: str) -> di
     return built
 
 
+class ComponentSection:
+    """A config section whose registered components (mechanisms, strategies, probe tasks) own settings.
+
+    ``COMPONENTS`` names the dict field holding each component's ``Config`` by component name; users still
+    write flat keys (``data.span_max_length``), which :meth:`to_dict`, :meth:`get` and :meth:`replace` speak.
+    """
+
+    SECTION: typing.ClassVar[str]
+    COMPONENTS: typing.ClassVar[str]
+
+    def settings(self, owner: str) -> Any:
+        """One component's ``Config``, e.g. ``model.settings("rope").base`` for ``model.rope_base``."""
+        return getattr(self, self.COMPONENTS).get(owner) or _SETTINGS[self.SECTION][owner]()
+
+    def get(self, key: str) -> Any:
+        """The value of a flat key users write, a field or a component's setting."""
+        for owner in _SETTINGS[self.SECTION]:
+            if key in settings_keys(self.SECTION, owner):
+                return getattr(self.settings(owner), settings_keys(self.SECTION, owner)[key])
+        return getattr(self, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat mapping users write for this section, in the layout of configs/default.yaml."""
+        return copy.deepcopy({key: self.get(key) for key in config_keys(type(self))})
+
+    def replace(self, **keys: Any) -> Any:
+        """A copy with some flat keys changed (``dataclasses.replace`` for the keys users write), re-checked
+        for types; e.g. ``data_cfg.replace(static_mask_copies=3)``."""
+        return from_dict(type(self), {**self.to_dict(), **keys}, f"{self.SECTION}.")
+
+
 @dataclass
-class DataConfig:
+class DataConfig(ComponentSection):
     """Where the text comes from, how it is split and tokenized, and how MLM/CLM batches are built."""
+
+    SECTION: typing.ClassVar[str] = "data"
+    COMPONENTS: typing.ClassVar[str] = "strategies"
 
     path: str | None = None  # None: the embedded standard-library documentation corpus
     format: str = "auto"  # auto | txt | jsonl | json | csv | parquet | hf
@@ -129,17 +163,19 @@ class DataConfig:
     mlm_probability: float = 0.15
     mask_replace_prob: float = 0.8
     random_replace_prob: float = 0.1
-    static_mask_copies: int = 10  # mlm_strategy static: masks per sequence, used in turn (BERT: 10)
-    span_geometric_p: float = 0.2
-    span_max_length: int = 10
-    sliding_window_stride: int = 256
+    # Each MLM/CLM strategy's own settings (its ``Config``, in data/masking.py and data/sequences.py) by
+    # strategy name; YAML: data.<strategy>_<field>, e.g. data.static_mask_copies, data.sliding_window_stride.
+    strategies: dict[str, Any] = field(default_factory=lambda: default_settings("data"))
     eval_seed: int = 2024  # fixes the evaluation masks so every MLM run is scored on the same positions
     cache_dir: str | None = None  # None: <output_dir>/cache (see default_cache_dir)
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(ComponentSection):
     """One BERT-style transformer shared by both objectives; only mask and targets differ between arms."""
+
+    SECTION: typing.ClassVar[str] = "model"
+    COMPONENTS: typing.ClassVar[str] = "mechanisms"
 
     hidden_size: int = 768
     num_layers: int = 12
@@ -152,22 +188,6 @@ class ModelConfig:
     initializer_range: float = 0.02
     # Each attention mechanism's own settings (its ``Config``) by mechanism name; YAML: model.<name>_<field>.
     mechanisms: dict[str, Any] = field(default_factory=lambda: default_settings("model"))
-
-    def settings(self, mechanism: str) -> Any:
-        """The ``Config`` of one mechanism, e.g. ``settings("rope").base`` for ``model.rope_base``."""
-        return self.mechanisms.get(mechanism) or _SETTINGS["model"][mechanism]()
-
-    def to_dict(self) -> dict[str, Any]:
-        """The flat mapping users write under ``model:``, mechanism keys last (as in configs/default.yaml)."""
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "mechanisms"}
-        for owner in _SETTINGS["model"]:
-            for key, name in settings_keys("model", owner).items():
-                values[key] = getattr(self.settings(owner), name)
-        return copy.deepcopy(values)
-
-
-# The config sections whose components may declare settings (see register_settings).
-_SECTIONS: dict[str, type] = {"model": ModelConfig}
 
 
 @dataclass
@@ -217,8 +237,11 @@ class StatisticsConfig:
 
 
 @dataclass
-class ProbeConfig:
+class ProbeConfig(ComponentSection):
     """Objective-neutral downstream probes that make MLM and CLM comparable like for like."""
+
+    SECTION: typing.ClassVar[str] = "probes"
+    COMPONENTS: typing.ClassVar[str] = "task_settings"
 
     enabled: bool = True
     mode: str = "linear"  # linear (frozen encoder + logistic regression) | finetune
@@ -232,10 +255,15 @@ class ProbeConfig:
     finetune_learning_rate: float = 5e-5
     seed: int = 0
     max_sentence_words: int = 40  # longer held-out sentences are not used (they would be truncated)
-    length_buckets: int = 5  # sentence_length: number of word-count buckets (equal-frequency edges)
-    word_content_words: int = 10  # word_content: number of mid-frequency target words (= labels)
+    # Each probe task's own settings (its ``Config``, in probes/tasks.py) by task name, e.g.
+    # probes.length_buckets (sentence_length) and probes.word_content_words (word_content).
+    task_settings: dict[str, Any] = field(default_factory=lambda: default_settings("probes"))
     eval_every: int | None = None  # also probe every N steps (or tokens) during training: probe curves
     eval_every_unit: str = "steps"  # steps | tokens: what eval_every counts
+
+
+# The config sections whose components may declare settings (see register_settings).
+_SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "probes": ProbeConfig}
 
 
 @dataclass
@@ -289,7 +317,10 @@ class ExperimentConfig:
         return list(self.seeds) if self.seeds is not None else [self.base_seed + i for i in range(self.num_runs)]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "model": self.model.to_dict()}
+        values = dataclasses.asdict(self)
+        for section in (self.data, self.model, self.probes):
+            values[section.SECTION] = section.to_dict()
+        return values
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -400,7 +431,6 @@ def from_dict(cls: type, values: Any, prefix: str) -> Any:
     where = prefix.rstrip(".") or "config"
     if not isinstance(values, dict):
         raise ConfigError(f"{where} must be a mapping, got {type(values).__name__}")
-    section = next((name for name, section_cls in _SECTIONS.items() if section_cls is cls), None)
     fields = config_keys(cls)
     for key in values:
         if key not in fields:
@@ -409,8 +439,8 @@ def from_dict(cls: type, values: Any, prefix: str) -> Any:
             raise ConfigError(f"unknown config key '{prefix}{_printable(key)}'{hint}")
     values = dict(values)
     kwargs = {}
-    if section is not None:
-        kwargs[_COMPONENT_FIELD[section]] = _settings_from_dict(section, values, prefix)
+    if issubclass(cls, ComponentSection):
+        kwargs[cls.COMPONENTS] = _settings_from_dict(cls.SECTION, values, prefix)
     hints = typing.get_type_hints(cls)
     for name, value in values.items():
         kwargs[name] = _coerce(hints[name], value, f"{prefix}{name}")
@@ -489,12 +519,17 @@ def require_positive(key: str, value: float | int | None, allow_none: bool = Fal
         raise ConfigError(f"{key} must be > 0, got {value}")
 
 
+def require_at_least(key: str, value: float, minimum: float, why: str) -> None:
+    if value < minimum:
+        raise ConfigError(f"{key} must be >= {minimum} ({why}), got {value}")
+
+
 def _non_negative(key: str, value: float | int) -> None:
     if value < 0:
         raise ConfigError(f"{key} must be >= 0, got {value}")
 
 
-def _open_unit(key: str, value: float) -> None:
+def require_open_unit(key: str, value: float) -> None:
     if not 0 < value < 1:
         raise ConfigError(f"{key} must lie strictly between 0 and 1, got {value}")
 
@@ -534,8 +569,8 @@ def validate(config: ExperimentConfig) -> None:
     require_positive("ray.cpus_per_run", config.ray.cpus_per_run, allow_none=True)
     if config.ray.gpus_per_run is not None:
         _non_negative("ray.gpus_per_run", config.ray.gpus_per_run)
-    _open_unit("training.hybrid_clm_fraction", config.training.hybrid_clm_fraction)
-    _open_unit("training.mntp_causal_fraction", config.training.mntp_causal_fraction)
+    require_open_unit("training.hybrid_clm_fraction", config.training.hybrid_clm_fraction)
+    require_open_unit("training.mntp_causal_fraction", config.training.mntp_causal_fraction)
 
     data = config.data
     require_choice("data.format", data.format, ("auto", "txt", "jsonl", "json", "csv", "parquet", "hf"))
@@ -545,7 +580,6 @@ def validate(config: ExperimentConfig) -> None:
             "data.mlm_strategy 'standard' was renamed: use 'dynamic' (fresh masks every epoch, the default) or "
             "'static' (BERT's data.static_mask_copies masks per sequence, used in turn)"
         )
-    require_positive("data.static_mask_copies", data.static_mask_copies)
     _non_negative("data.min_document_chars", data.min_document_chars)
     require_positive("data.max_documents", data.max_documents, allow_none=True)
     if data.vocab_size < 10:
@@ -559,22 +593,14 @@ def validate(config: ExperimentConfig) -> None:
     if min(data.split_ratios) == 0:
         raise ConfigError(f"data.split_ratios must give every split some documents, got {data.split_ratios}")
     require_positive("data.length_bins", data.length_bins)
-    _open_unit("data.mlm_probability", data.mlm_probability)
+    require_open_unit("data.mlm_probability", data.mlm_probability)
     for key in ("mask_replace_prob", "random_replace_prob"):
         value = getattr(data, key)
         if not 0 <= value <= 1:
             raise ConfigError(f"data.{key} must lie in [0, 1], got {value}")
     if data.mask_replace_prob + data.random_replace_prob > 1 + 1e-9:
         raise ConfigError("data.mask_replace_prob + data.random_replace_prob must be <= 1")
-    _open_unit("data.span_geometric_p", data.span_geometric_p)
-    require_positive("data.span_max_length", data.span_max_length)
-    require_positive("data.sliding_window_stride", data.sliding_window_stride)
-    sliding = "clm" in config.objectives and data.clm_strategy == "sliding_window"
-    if sliding and data.sliding_window_stride >= data.max_seq_length:
-        raise ConfigError(
-            f"data.sliding_window_stride ({data.sliding_window_stride}) must be smaller than "
-            f"data.max_seq_length ({data.max_seq_length})"
-        )
+    _check_components(data, config)
 
     model = config.model
     for key in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
@@ -592,8 +618,7 @@ def validate(config: ExperimentConfig) -> None:
     require_choice("model.norm", model.norm, ("post", "pre"))
     require_positive("model.layer_norm_eps", model.layer_norm_eps)
     require_positive("model.initializer_range", model.initializer_range)
-    for owner in _SETTINGS["model"]:
-        model.settings(owner).check()
+    _check_components(model, config)
 
     training = config.training
     require_positive("training.epochs", training.epochs)
@@ -628,17 +653,21 @@ def validate(config: ExperimentConfig) -> None:
     require_choice("probes.mode", probes.mode, ("linear", "finetune"))
     if probes.examples_per_task < 20:
         raise ConfigError(f"probes.examples_per_task must be >= 20, got {probes.examples_per_task}")
-    _open_unit("probes.test_fraction", probes.test_fraction)
+    require_open_unit("probes.test_fraction", probes.test_fraction)
     require_positive("probes.finetune_epochs", probes.finetune_epochs)
     require_positive("probes.finetune_learning_rate", probes.finetune_learning_rate)
     if probes.max_sentence_words < 8:
         raise ConfigError(f"probes.max_sentence_words must be >= 8, got {probes.max_sentence_words}")
-    for key in ("length_buckets", "word_content_words"):
-        if getattr(probes, key) < 2:
-            raise ConfigError(f"probes.{key} must be >= 2 (a probe needs two labels), got {getattr(probes, key)}")
+    _check_components(probes, config)
     require_positive("probes.eval_every", probes.eval_every, allow_none=True)
     require_choice("probes.eval_every_unit", probes.eval_every_unit, PROBE_EVAL_UNITS)
     validate_evaluation(config.evaluation)
+
+
+def _check_components(section: ComponentSection, config: ExperimentConfig) -> None:
+    """Each registered component checks its own settings, seeing the whole config for cross-checks."""
+    for owner in _SETTINGS[section.SECTION]:
+        section.settings(owner).check(config)
 
 
 def validate_evaluation(evaluation: EvaluationConfig) -> None:
@@ -686,9 +715,9 @@ def validate_lr_sweep(config: ExperimentConfig) -> None:
 
 def validate_statistics(stats: StatisticsConfig) -> None:
     """Separate so that ``mlmclm analyze`` can check its statistics settings without a full config."""
-    _open_unit("statistics.significance_level", stats.significance_level)
-    _open_unit("statistics.confidence_level", stats.confidence_level)
-    _open_unit("statistics.power", stats.power)
+    require_open_unit("statistics.significance_level", stats.significance_level)
+    require_open_unit("statistics.confidence_level", stats.confidence_level)
+    require_open_unit("statistics.power", stats.power)
     require_choice("statistics.correction", stats.correction, CORRECTIONS)
     require_choice("statistics.test", stats.test, TEST_CHOICES)
     if stats.bootstrap_resamples < 100:
@@ -813,12 +842,17 @@ SHADOWED_SETTINGS: tuple[ShadowedSetting, ...] = (
         "data.document_separator", "data.path", _not_a_txt_corpus,
         "the separator only splits .txt corpora (data.path of a .txt file or a directory)",
     ),
-    *(
-        ShadowedSetting(f"probes.{f.name}", "probes.enabled", _probes_off, "probes are disabled (--no-probes)")
-        for f in dataclasses.fields(ProbeConfig)
-        if f.name != "enabled"
-    ),
 )
+
+
+def shadowed_settings() -> tuple[ShadowedSetting, ...]:
+    """:data:`SHADOWED_SETTINGS` plus every ``probes.*`` key under ``--no-probes``, the probe tasks' own
+    keys included (known only once their modules have registered them, hence a function)."""
+    probe_keys = [key for key in config_keys(ProbeConfig) if key != "enabled"]
+    return SHADOWED_SETTINGS + tuple(
+        ShadowedSetting(f"probes.{key}", "probes.enabled", _probes_off, "probes are disabled (--no-probes)")
+        for key in probe_keys
+    )
 
 
 def _sets(mapping: Any, dotted: str) -> bool:
@@ -837,8 +871,9 @@ def _source(dotted: str, layers: list[tuple[str, dict[str, Any]]]) -> int:
 
 
 def _value(obj: Any, dotted: str) -> Any:
+    """The value of a dotted key users write, a component's setting (``data.span_max_length``) included."""
     for part in dotted.split("."):
-        obj = getattr(obj, part)
+        obj = obj.get(part) if isinstance(obj, ComponentSection) else getattr(obj, part)
     return obj
 
 
@@ -851,7 +886,7 @@ def check_shadowed_settings(config: ExperimentConfig, layers: list[tuple[str, di
     equal to the built-in default changes nothing, so a copy of ``configs/default.yaml`` warns about nothing.
     """
     defaults = ExperimentConfig()
-    for rule in SHADOWED_SETTINGS:
+    for rule in shadowed_settings():
         source = _source(rule.key, layers)
         if source < 0 or layers[source][0] == QUICK_TEST_LAYER or not rule.applies(config):
             continue

@@ -24,15 +24,18 @@ class Registry(Generic[T]):
         self.settings_section = settings_section  # where an implementation's ``Config`` keys live in the YAML
         self._items: dict[str, T] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
-        """Register ``obj`` under ``name``; a nested ``obj.Config`` dataclass becomes its config settings."""
+    def register(self, name: str, settings: type | None = None) -> Callable[[T], T]:
+        """Register ``obj`` under ``name``; its settings are ``settings`` or a nested ``obj.Config`` dataclass
+        (fields read from ``<settings_section>.<name>_<field>``, see :func:`mlmclm.config.register_settings`)."""
 
         def decorator(obj: T) -> T:
             if name in self._items:
                 raise ValueError(f"{self.kind} {name!r} registered twice")
-            settings = getattr(obj, "Config", None)
-            if settings is not None and self.settings_section is not None:
-                register_settings(self.settings_section, name, settings)
+            config = settings or getattr(obj, "Config", None)
+            if config is not None:
+                if self.settings_section is None:
+                    raise ValueError(f"{self.kind}s have no config section for the settings of {name!r}")
+                register_settings(self.settings_section, name, config)
             self._items[name] = obj
             return obj
 

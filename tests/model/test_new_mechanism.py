@@ -14,7 +14,7 @@ import torch
 
 from mlmclm import config as config_module
 from mlmclm.components import resolve_config
-from mlmclm.config import ModelConfig, dump_yaml, require_positive
+from mlmclm.config import ExperimentConfig, ModelConfig, dump_yaml, require_positive
 from mlmclm.errors import ConfigError
 from mlmclm.model import ATTENTION_MECHANISMS, load_model, save_model
 from mlmclm.model.attention.base import AttentionMechanism, softmax_attention
@@ -32,7 +32,7 @@ class TemperedLogits(AttentionMechanism):
     class Config:
         temperature: float = 1.0
 
-        def check(self) -> None:
+        def check(self, config: ExperimentConfig) -> None:
             require_positive(f"model.{NAME}_temperature", self.temperature)
 
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:

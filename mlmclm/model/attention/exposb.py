@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mlmclm.config import ModelConfig, require_positive
+from mlmclm.config import ExperimentConfig, ModelConfig, require_positive
 from mlmclm.errors import ConfigError
 from mlmclm.model.attention.base import (
     ATTENTION_MECHANISMS,
@@ -83,7 +83,7 @@ class ExponentialScalingBinning(AttentionMechanism):
         num_buckets: int = 32
         max_distance: int = 128
 
-        def check(self) -> None:
+        def check(self, config: ExperimentConfig) -> None:
             require_positive("model.exposb_num_buckets", self.num_buckets)
             if self.num_buckets < 4 or self.num_buckets % 2:
                 raise ConfigError(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mlmclm.config import ModelConfig, require_positive
+from mlmclm.config import ExperimentConfig, ModelConfig, require_positive
 from mlmclm.model.attention.base import (
     ATTENTION_MECHANISMS,
     AttentionMechanism,
@@ -61,7 +61,7 @@ class RotaryPositions(AttentionMechanism):
 
         base: float = 10000.0
 
-        def check(self) -> None:
+        def check(self, config: ExperimentConfig) -> None:
             require_positive("model.rope_base", self.base)
 
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:

@@ -37,7 +37,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from mlmclm.config import ModelConfig
+from mlmclm.config import ExperimentConfig, ModelConfig
 from mlmclm.model.attention.base import ATTENTION_MECHANISMS, AttentionMechanism, head_slopes, relative_positions
 
 
@@ -81,7 +81,7 @@ class StickBreaking(AttentionMechanism):
         include_self: bool = True
         distance_decay: bool = False
 
-        def check(self) -> None:
+        def check(self, config: ExperimentConfig) -> None:
             """Both are booleans, which the config's types already ensure."""
 
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
