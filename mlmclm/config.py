@@ -536,6 +536,17 @@ def require_open_unit(key: str, value: float) -> None:
 
 def validate(config: ExperimentConfig) -> None:
     """Check every value that types alone cannot: ranges and consistency (registered names: check_plan)."""
+    _validate_experiment(config)
+    _validate_data(config)
+    _validate_model(config)
+    _validate_training(config)
+    validate_statistics(config.statistics)
+    _validate_probes(config)
+    validate_evaluation(config.evaluation)
+
+
+def _validate_experiment(config: ExperimentConfig) -> None:
+    """The grid's shape (names, seeds, folds) and where it runs."""
     if len(config.experiment_name) > 100:  # it prefixes file names, which most file systems cap at 255 bytes
         raise ConfigError(f"experiment_name must be at most 100 characters, got {len(config.experiment_name)}")
     if not _PLAIN_NAME.match(config.experiment_name):
@@ -572,6 +583,9 @@ def validate(config: ExperimentConfig) -> None:
     require_open_unit("training.hybrid_clm_fraction", config.training.hybrid_clm_fraction)
     require_open_unit("training.mntp_causal_fraction", config.training.mntp_causal_fraction)
 
+
+def _validate_data(config: ExperimentConfig) -> None:
+    """Corpus, split, tokenizer and batch settings; each strategy checks its own settings."""
     data = config.data
     require_choice("data.format", data.format, ("auto", "txt", "jsonl", "json", "csv", "parquet", "hf"))
     _check_document_separator(data.document_separator)
@@ -602,6 +616,9 @@ def validate(config: ExperimentConfig) -> None:
         raise ConfigError("data.mask_replace_prob + data.random_replace_prob must be <= 1")
     _check_components(data, config)
 
+
+def _validate_model(config: ExperimentConfig) -> None:
+    """Shapes the transformer can be built with; each mechanism checks its own settings."""
     model = config.model
     for key in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
         require_positive(f"model.{key}", getattr(model, key))
@@ -620,6 +637,9 @@ def validate(config: ExperimentConfig) -> None:
     require_positive("model.initializer_range", model.initializer_range)
     _check_components(model, config)
 
+
+def _validate_training(config: ExperimentConfig) -> None:
+    """The optimisation budget; the learning-rate sweep has its own check."""
     training = config.training
     require_positive("training.epochs", training.epochs)
     require_positive("training.max_steps", training.max_steps, allow_none=True)
@@ -647,8 +667,9 @@ def validate(config: ExperimentConfig) -> None:
     require_positive("training.checkpoint_interval", training.checkpoint_interval)
     require_positive("training.threads", training.threads, allow_none=True)
 
-    validate_statistics(config.statistics)
 
+def _validate_probes(config: ExperimentConfig) -> None:
+    """Probe protocol and sizes; each probe task checks its own settings."""
     probes = config.probes
     require_choice("probes.mode", probes.mode, ("linear", "finetune"))
     if probes.examples_per_task < 20:
@@ -661,7 +682,6 @@ def validate(config: ExperimentConfig) -> None:
     _check_components(probes, config)
     require_positive("probes.eval_every", probes.eval_every, allow_none=True)
     require_choice("probes.eval_every_unit", probes.eval_every_unit, PROBE_EVAL_UNITS)
-    validate_evaluation(config.evaluation)
 
 
 def _check_components(section: ComponentSection, config: ExperimentConfig) -> None:
