@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlmclm.config import ExperimentConfig, build_config, require_choice
+from mlmclm.config import ExperimentConfig, build_config, from_dict, require_choice
 from mlmclm.data.masking import MLM_STRATEGIES
 from mlmclm.data.sequences import CLM_STRATEGIES
 from mlmclm.errors import ConfigError
@@ -50,3 +50,9 @@ def resolve_config(
 ) -> ExperimentConfig:
     """The validated config of an experiment: :func:`mlmclm.config.build_config`, then :func:`check_plan`."""
     return check_plan(build_config(config_file, quick_test, overrides, overrides_are_flags))
+
+
+def config_from_dict(values: dict[str, Any]) -> ExperimentConfig:
+    """An :class:`ExperimentConfig` from its ``to_dict()`` (a worker process receives the config so): every
+    component's settings are registered by this module's imports before the keys are read."""
+    return from_dict(ExperimentConfig, values, "")
