@@ -53,3 +53,11 @@ def test_train_help_lists_the_corrections():
 def test_the_docs_table_describes_exactly_the_registered_choices(key):
     page, header = DOC_TABLES[key]
     assert sorted(table_names(page, header)) == sorted(REGISTRIES[key].names()), f"docs/{page}"
+
+
+@pytest.mark.parametrize("key", sorted(REGISTRIES))
+def test_the_configuration_reference_row_names_every_registered_choice(key):
+    reference = (DOCS / "configuration.md").read_text(encoding="utf-8").splitlines()
+    row = next(line for line in reference if line.startswith(f"| `{key.split('.')[-1]}` |"))
+    missing = [name for name in REGISTRIES[key].names() if not re.search(rf"\b{re.escape(name)}\b", row)]
+    assert not missing, f"docs/configuration.md, row {key}: {missing}"
