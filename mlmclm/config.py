@@ -52,12 +52,20 @@ _PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 # section ("model") -> component name ("rope") -> its Config dataclass; filled by register_settings.
 _SETTINGS: dict[str, dict[str, type]] = {"model": {}, "data": {}, "probes": {}}
+# (section, component) -> (key that chooses it, "it is not used" predicate, reason): its settings' shadow rule.
+_UNUSED_RULES: dict[tuple[str, str], tuple[str, Callable[[ExperimentConfig], bool], str]] = {}
 
 
-def register_settings(section: str, owner: str, settings: type) -> None:
+def register_settings(
+    section: str,
+    owner: str,
+    settings: type,
+    unused: tuple[str, Callable[[ExperimentConfig], bool], str] | None = None,
+) -> None:
     """Declare component ``owner``'s settings: the fields of dataclass ``settings``, read from YAML keys
     ``<section>.<owner>_<field>`` (or a field's ``metadata["key"]``), checked by ``settings.check(config)``
-    with the whole :class:`ExperimentConfig` (for checks against other settings)."""
+    with the whole :class:`ExperimentConfig` (for checks against other settings). ``unused`` = (the key that
+    chooses the component, when it is not used, why): its settings are then "settings without effect"."""
     if not dataclasses.is_dataclass(settings) or not callable(getattr(settings, "check", None)):
         raise TypeError(f"settings of {owner!r} must be a dataclass with a check() method")
     taken = set(config_keys(_SECTIONS[section]))
@@ -65,6 +73,8 @@ def register_settings(section: str, owner: str, settings: type) -> None:
     if owner in _SETTINGS[section] or clash:
         raise ValueError(f"settings of {section}.{owner} registered twice or reusing keys {sorted(clash)}")
     _SETTINGS[section][owner] = settings
+    if unused is not None:
+        _UNUSED_RULES[section, owner] = unused
 
 
 def _flat_keys(owner: str, settings: type) -> dict[str, str]:
@@ -824,24 +834,6 @@ SHADOWED_SETTINGS: tuple[ShadowedSetting, ...] = (
         )
         for name in ("mlm_probability", "mask_replace_prob", "random_replace_prob")
     ),
-    *(
-        ShadowedSetting(
-            f"data.{name}", "data.mlm_strategy",
-            lambda c: not uses_masking(c.objectives) or c.data.mlm_strategy != "span",
-            "span lengths are only used by the MLM span strategy",
-        )
-        for name in ("span_geometric_p", "span_max_length")
-    ),
-    ShadowedSetting(
-        "data.static_mask_copies", "data.mlm_strategy",
-        lambda c: not uses_masking(c.objectives) or c.data.mlm_strategy != "static",
-        "mask copies are only used by the MLM static strategy",
-    ),
-    ShadowedSetting(
-        "data.sliding_window_stride", "data.clm_strategy",
-        lambda c: "clm" not in c.objectives or c.data.clm_strategy != "sliding_window",
-        "the stride is only used by the CLM sliding_window strategy",
-    ),
     ShadowedSetting(
         "training.hybrid_clm_fraction", "objectives", lambda c: "clm_mlm" not in c.objectives,
         "no clm_mlm runs are planned",
@@ -866,13 +858,20 @@ SHADOWED_SETTINGS: tuple[ShadowedSetting, ...] = (
 
 
 def shadowed_settings() -> tuple[ShadowedSetting, ...]:
-    """:data:`SHADOWED_SETTINGS` plus every ``probes.*`` key under ``--no-probes``, the probe tasks' own
-    keys included (known only once their modules have registered them, hence a function)."""
-    probe_keys = [key for key in config_keys(ProbeConfig) if key != "enabled"]
-    return SHADOWED_SETTINGS + tuple(
-        ShadowedSetting(f"probes.{key}", "probes.enabled", _probes_off, "probes are disabled (--no-probes)")
-        for key in probe_keys
+    """:data:`SHADOWED_SETTINGS`, the settings of components that are not chosen (a strategy's registry says
+    which key chooses it), and every ``probes.*`` key under ``--no-probes``. A function: component keys are
+    known only once their modules have registered them."""
+    components = tuple(
+        ShadowedSetting(f"{section}.{key}", by, applies, reason)
+        for (section, owner), (by, applies, reason) in _UNUSED_RULES.items()
+        for key in settings_keys(section, owner)
     )
+    probes = tuple(
+        ShadowedSetting(f"probes.{key}", "probes.enabled", _probes_off, "probes are disabled (--no-probes)")
+        for key in config_keys(ProbeConfig)
+        if key != "enabled"
+    )
+    return SHADOWED_SETTINGS + components + probes
 
 
 def _sets(mapping: Any, dotted: str) -> bool:

@@ -8,7 +8,7 @@ read the same registry, so adding an attention mechanism or a masking strategy i
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from mlmclm.config import register_settings
 from mlmclm.errors import ConfigError, did_you_mean
@@ -19,9 +19,19 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """An ordered mapping from a public name to an implementation (class or function)."""
 
-    def __init__(self, kind: str, settings_section: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        settings_section: str | None = None,
+        chosen_by: str | None = None,
+        is_chosen: Callable[[Any, str], bool] | None = None,
+    ) -> None:
         self.kind = kind
         self.settings_section = settings_section  # where an implementation's ``Config`` keys live in the YAML
+        # The key that picks one implementation and whether ``is_chosen(config, name)``: an implementation's
+        # settings have no effect otherwise (``config.shadowed_settings``).
+        self.chosen_by = chosen_by
+        self.is_chosen = is_chosen
         self._items: dict[str, T] = {}
 
     def register(self, name: str, settings: type | None = None) -> Callable[[T], T]:
@@ -35,11 +45,18 @@ class Registry(Generic[T]):
             if config is not None:
                 if self.settings_section is None:
                     raise ValueError(f"{self.kind}s have no config section for the settings of {name!r}")
-                register_settings(self.settings_section, name, config)
+                register_settings(self.settings_section, name, config, self._unused_rule(name, config))
             self._items[name] = obj
             return obj
 
         return decorator
+
+    def _unused_rule(self, name: str, settings: type) -> tuple[str, Callable[[Any], bool], str] | None:
+        if self.chosen_by is None or self.is_chosen is None:
+            return None
+        is_chosen = self.is_chosen
+        reason = getattr(settings, "UNUSED_REASON", f"only the {self.kind} {name} uses it")
+        return self.chosen_by, lambda config: not is_chosen(config, name), reason
 
     def names(self) -> list[str]:
         return list(self._items)

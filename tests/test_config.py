@@ -229,11 +229,11 @@ def test_bad_document_separators_are_refused(separator):
 
 
 def test_every_setting_without_effect_is_listed_in_the_configuration_reference():
-    from mlmclm.config import SHADOWED_SETTINGS
+    from mlmclm.config import shadowed_settings
 
     reference = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
     section = reference.split("**Settings without effect.**", 1)[1].split("**Seeds and runs.**", 1)[0]
-    for rule in SHADOWED_SETTINGS:
+    for rule in shadowed_settings():
         rows = [line.split(" | ")[0] for line in section.splitlines() if line.startswith("| ")]
         documented = "every other `probes.*` key" if rule.key.startswith("probes.") else f"`{rule.key}`"
         assert any(documented in row for row in rows), rule.key
@@ -259,3 +259,21 @@ def test_length_multipliers_and_probe_every_flags_reach_the_config():
 
     args = build_parser().parse_args(["train", "--length-multipliers", "1", "2", "4", "--probe-every", "25"])
     assert cli_overrides(args) == {"evaluation": {"length_multipliers": [1, 2, 4]}, "probes": {"eval_every": 25}}
+
+
+def test_settings_of_a_strategy_that_is_not_chosen_warn_as_settings_without_effect(tmp_path, caplog):
+    """The rule comes from the strategy's registry and Config, not from a list in config.py."""
+    path = write_yaml(tmp_path / "c.yaml", {"data": {"span_max_length": 5, "sliding_window_stride": 100}})
+    with caplog.at_level("WARNING", logger="mlmclm.config"):
+        resolve_config(path)
+    assert (
+        f"data.span_max_length = 5 (from --config {path}) has no effect because data.mlm_strategy = 'dynamic' "
+        "(from the default): span lengths are only used by the MLM span strategy" in caplog.text
+    )
+    assert "data.sliding_window_stride = 100" in caplog.text
+    assert "the stride is only used by the CLM sliding_window strategy" in caplog.text
+    caplog.clear()
+    path = write_yaml(tmp_path / "d.yaml", {"data": {"mlm_strategy": "span", "span_max_length": 5}})
+    with caplog.at_level("WARNING", logger="mlmclm.config"):
+        resolve_config(path)
+    assert "span_max_length" not in caplog.text

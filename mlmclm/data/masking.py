@@ -19,18 +19,25 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from scipy import stats
 
 from mlmclm.config import DataConfig, ExperimentConfig, require_open_unit, require_positive
 from mlmclm.data.tokenizer import TokenizerInfo
+from mlmclm.objectives import uses_masking
 from mlmclm.registry import Registry
 
 UnitChooser = Callable[[np.ndarray, np.ndarray, np.random.Generator, DataConfig], np.ndarray]
 
 # Every MLM strategy, in the order shown to users; filled at the bottom of this file.
-MLM_STRATEGIES: Registry = Registry("MLM strategy", settings_section="data")
+MLM_STRATEGIES: Registry = Registry(
+    "MLM strategy",
+    settings_section="data",
+    chosen_by="data.mlm_strategy",
+    is_chosen=lambda config, name: uses_masking(config.objectives) and config.data.mlm_strategy == name,
+)
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,7 @@ def apply_masking(
 class StaticMasksConfig:
     """``data.static_mask_copies``: masks drawn per sequence and used in turn (BERT: 10)."""
 
+    UNUSED_REASON: ClassVar[str] = "mask copies are only used by the MLM static strategy"
     mask_copies: int = 10
 
     def check(self, config: ExperimentConfig) -> None:
@@ -183,6 +191,7 @@ class StaticMasksConfig:
 class SpanConfig:
     """``data.span_geometric_p`` and ``data.span_max_length``: span lengths ~ Geo(p) clipped (SpanBERT §3.1)."""
 
+    UNUSED_REASON: ClassVar[str] = "span lengths are only used by the MLM span strategy"
     geometric_p: float = 0.2
     max_length: int = 10
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -50,7 +51,12 @@ class SequenceStrategy:
 
 
 # Every CLM strategy, in the order shown to users; filled at the bottom of this file.
-CLM_STRATEGIES: Registry = Registry("CLM strategy", settings_section="data")
+CLM_STRATEGIES: Registry = Registry(
+    "CLM strategy",
+    settings_section="data",
+    chosen_by="data.clm_strategy",
+    is_chosen=lambda config, name: "clm" in config.objectives and config.data.clm_strategy == name,
+)
 
 
 def concatenated_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -192,6 +198,7 @@ CLM_STRATEGIES.register("packed")(
 class SlidingWindowConfig:
     """``data.sliding_window_stride``: tokens between the starts of consecutive windows."""
 
+    UNUSED_REASON: ClassVar[str] = "the stride is only used by the CLM sliding_window strategy"
     stride: int = 256
 
     def check(self, config: ExperimentConfig) -> None:
