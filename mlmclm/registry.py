@@ -52,6 +52,7 @@ class Registry(Generic[T]):
         return decorator
 
     def _unused_rule(self, name: str, settings: type) -> tuple[str, Callable[[Any], bool], str] | None:
+        """(choosing key, "not chosen" predicate, reason) for ``name``'s settings, or None if nothing chooses."""
         if self.chosen_by is None or self.is_chosen is None:
             return None
         is_chosen = self.is_chosen
