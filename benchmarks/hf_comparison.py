@@ -22,7 +22,7 @@ import time
 import torch
 
 from mlmclm.config import ModelConfig
-from mlmclm.model import build_model
+from mlmclm.model import Transformer
 
 PRESETS = {
     "tiny": {"hidden": 256, "layers": 4, "heads": 4, "ffn": 1024, "vocab": 8000, "seq": 128, "batch": 8},
@@ -49,7 +49,7 @@ def ours(shape: dict, device: torch.device) -> tuple[torch.nn.Module, callable]:
         hidden_size=shape["hidden"], num_layers=shape["layers"], num_heads=shape["heads"],
         intermediate_size=shape["ffn"], hidden_dropout=0.1, attention_dropout=0.1,
     )
-    model = build_model(
+    model = Transformer(
         config, objective="mlm", attention="standard", vocab_size=shape["vocab"],
         max_seq_length=shape["seq"], pad_token_id=0,
     ).to(device)

@@ -35,21 +35,31 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="only warnings, errors and the final summary")
 
 
+def _registered(key: str) -> str:
+    """The registered choices for a config key, e.g. ``"standard | rope | ..."``: help derived, not copied."""
+    from mlmclm.components import REGISTRIES
+
+    return " | ".join(REGISTRIES[key].names())
+
+
 def _train_parser(parser: argparse.ArgumentParser) -> None:
+    from mlmclm.config import CORRECTIONS, TEST_CHOICES
+
     add = parser.add_argument
     add("--config", metavar="YAML", help="experiment config file (e.g. configs/default.yaml)")
     add("--quick-test", action="store_true", help="tiny model, small data slice, few steps (configs/quick_test.yaml)")
     add("--dry-run", action="store_true", help="validate everything and print the plan, without training")
     add("--objectives", nargs="+", metavar="OBJ", help=f"{', '.join(OBJECTIVES)}, or both (= mlm clm)")
-    add("--attention", nargs="+", metavar="NAME", help="attention / position mechanisms to compare")
+    add("--attention", nargs="+", metavar="NAME",
+        help=f"attention / position mechanisms to compare: {_registered('attention')}")
     add("--num-runs", type=int, metavar="N", help="runs (seeds) per condition (default 3)")
     add("--seeds", type=int, nargs="+", metavar="SEED", help="explicit seeds; they set the number of runs")
     add("--cross-validation", action="store_true", default=None, help="k-fold cross-validation")
     add("--folds", type=int, metavar="K", help="folds for cross-validation (default 3)")
     add("--significance-level", type=float, metavar="ALPHA", help="alpha for the tests (default 0.05)")
     add("--confidence-level", type=float, metavar="LEVEL", help="for confidence intervals (default 0.95)")
-    add("--correction", metavar="METHOD", help="multiple-comparison correction: holm|bonferroni|fdr_bh|none")
-    add("--test", metavar="TEST", help="default | aso (also Almost Stochastic Order per comparison)")
+    add("--correction", metavar="METHOD", help=f"multiple-comparison correction: {' | '.join(CORRECTIONS)}")
+    add("--test", metavar="TEST", help=f"{' | '.join(TEST_CHOICES)} (aso: also Almost Stochastic Order per comparison)")
     add("--epochs", type=int, metavar="N")
     add("--max-steps", type=int, metavar="N", help="optimizer steps per run (overrides --epochs)")
     add("--hybrid-clm-fraction", type=float, metavar="F",
@@ -64,8 +74,8 @@ def _train_parser(parser: argparse.ArgumentParser) -> None:
     add("--document-separator", metavar="SEP",
         help=".txt corpora: line (default), blank_line, or the text of separator lines, e.g. %%")
     add("--tokenizer", metavar="PATH", help="tokenizer.json, a transformers tokenizer directory, or hf:NAME")
-    add("--mlm-strategy", metavar="NAME", help="dynamic | static | span | whole_word")
-    add("--clm-strategy", metavar="NAME", help="standard | packed | sliding_window")
+    add("--mlm-strategy", metavar="NAME", help=_registered("data.mlm_strategy"))
+    add("--clm-strategy", metavar="NAME", help=_registered("data.clm_strategy"))
     add("--max-seq-length", type=int, metavar="N")
     add("--gradient-checkpointing", action="store_true", default=None, help="recompute activations per block")
     add("--mixed-precision", action="store_true", default=None, help="bf16 autocast (fp16 + scaler on old GPUs)")
@@ -79,6 +89,7 @@ def _train_parser(parser: argparse.ArgumentParser) -> None:
         help="Ray: resubmit a run whose worker or node died up to N times (ray.max_retries, default 1)")
     add("--probe-data", action="append", metavar="FILE.jsonl", help="extra labelled probe task (repeatable)")
     add("--probe-mode", choices=["linear", "finetune"], help="frozen linear probes (default) or light fine-tuning")
+    add("--probe-tasks", nargs="+", metavar="TASK", help=f"built-in probe tasks to run: {_registered('probes.tasks')}")
     add("--no-probes", action="store_true", help="skip the downstream probe tasks")
     add("--probe-every", type=int, metavar="N", help="also probe every N optimizer steps: probe curves")
     add("--length-multipliers", type=int, nargs="+", metavar="K",
@@ -126,6 +137,7 @@ _FLAG_TO_KEY = {
     "max_retries": "ray.max_retries",
     "probe_data": "probes.data_files",
     "probe_mode": "probes.mode",
+    "probe_tasks": "probes.tasks",
     "probe_every": "probes.eval_every",
     "length_multipliers": "evaluation.length_multipliers",
     "resume": "resume",
@@ -152,7 +164,7 @@ def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _resolve(args: argparse.Namespace):
-    from mlmclm.config import resolve_config
+    from mlmclm.components import resolve_config
 
     return resolve_config(args.config, args.quick_test, cli_overrides(args), overrides_are_flags=True)
 
@@ -333,7 +345,7 @@ def _reanalysis_prefix(name: str | None, experiment_name: str) -> str:
 
 
 def cmd_setup_tokenizer(args: argparse.Namespace, command: str) -> int:
-    from mlmclm.config import resolve_config
+    from mlmclm.components import resolve_config
     from mlmclm.data import setup_tokenizer
 
     overrides: dict[str, Any] = {"data": {}}
@@ -380,6 +392,8 @@ def cmd_validate(args: argparse.Namespace, command: str) -> int:
 
 
 def build_parser(prog: str = "mlmclm") -> argparse.ArgumentParser:
+    from mlmclm.config import CORRECTIONS, TEST_CHOICES
+
     parser = OneLineParser(prog=prog, description="Masked vs causal language modelling, compared properly.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
@@ -392,8 +406,8 @@ def build_parser(prog: str = "mlmclm") -> argparse.ArgumentParser:
     analyze.add_argument("--output-dir", metavar="DIR", help="default: the raw-results file's directory")
     analyze.add_argument("--significance-level", type=float, metavar="ALPHA")
     analyze.add_argument("--confidence-level", type=float, metavar="LEVEL")
-    analyze.add_argument("--correction", metavar="METHOD", help="holm | bonferroni | fdr_bh | none")
-    analyze.add_argument("--test", metavar="TEST", help="default | aso (adds Almost Stochastic Order)")
+    analyze.add_argument("--correction", metavar="METHOD", help=" | ".join(CORRECTIONS))
+    analyze.add_argument("--test", metavar="TEST", help=f"{' | '.join(TEST_CHOICES)} (aso: Almost Stochastic Order)")
     analyze.add_argument("--metric", action="append", metavar="NAME",
                          help="metric(s) to analyse (repeatable; default: the configured primary + secondary)")
     analyze.add_argument("--name", metavar="PREFIX",

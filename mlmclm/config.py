@@ -3,14 +3,18 @@
 Precedence (lowest to highest): the dataclass defaults below < the ``--config`` YAML file < the
 ``--quick-test`` preset (``configs/quick_test.yaml``) < command-line flags. Every key is checked: an unknown
 key suggests the nearest valid one, wrong types and impossible values raise :class:`ConfigError`, which the
-CLI prints as one line with exit code 2. Registered names (attention mechanisms, masking strategies) are
-read from their registries, never from copies of the lists.
+CLI prints as one line with exit code 2.
+
+This module imports nothing above it. A component (an attention mechanism) declares its own settings as a
+``Config`` dataclass with a ``check()`` in its own file and registers it with :func:`register_settings`; its
+YAML keys stay flat (``model.rope_base``). Registered *names* (attention mechanisms, masking strategies, probe
+tasks) are checked where the registries live: :func:`mlmclm.components.check_plan`.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import difflib
 import logging
 import math
 import re
@@ -23,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from mlmclm.errors import ConfigError
+from mlmclm.errors import ConfigError, closest_name, did_you_mean
 from mlmclm.objectives import OBJECTIVES, uses_masking
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,9 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 CORRECTIONS = ("holm", "bonferroni", "fdr_bh", "none")
 TEST_CHOICES = ("default", "aso")  # aso: also Almost Stochastic Order per comparison (analysis/aso.py)
 PROBE_EVAL_UNITS = ("steps", "tokens")  # what probes.eval_every counts
+# data.format of a corpus file by its extension (data/sources.py reads files by it); "auto" looks it up here.
+FORMATS_BY_SUFFIX = {".txt": "txt", ".text": "txt", ".jsonl": "jsonl", ".json": "json", ".csv": "csv",
+                     ".parquet": "parquet"}
 TEXT_SEPARATORS = ("line", "blank_line")  # any other data.document_separator is the text of a separator line
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG_PATH = CONFIG_DIR / "default.yaml"
@@ -41,9 +48,112 @@ _MAX_INT = 2**63
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
+# --------------------------------------------------------------------------------- component settings
+
+# section ("model") -> component name ("rope") -> its Config dataclass; filled by register_settings.
+_SETTINGS: dict[str, dict[str, type]] = {"model": {}, "data": {}, "probes": {}}
+# (section, component) -> (key that chooses it, "it is not used" predicate, reason): its settings' shadow rule.
+_UNUSED_RULES: dict[tuple[str, str], tuple[str, Callable[[ExperimentConfig], bool], str]] = {}
+
+
+def register_settings(
+    section: str,
+    owner: str,
+    settings: type,
+    unused: tuple[str, Callable[[ExperimentConfig], bool], str] | None = None,
+) -> None:
+    """Declare component ``owner``'s settings: the fields of dataclass ``settings``, read from YAML keys
+    ``<section>.<owner>_<field>`` (or a field's ``metadata["key"]``), checked by ``settings.check(config)``
+    with the whole :class:`ExperimentConfig` (for checks against other settings). ``unused`` = (the key that
+    chooses the component, when it is not used, why): its settings are then "settings without effect"."""
+    if not dataclasses.is_dataclass(settings) or not callable(getattr(settings, "check", None)):
+        raise TypeError(f"settings of {owner!r} must be a dataclass with a check() method")
+    taken = set(config_keys(_SECTIONS[section]))
+    clash = taken & set(_flat_keys(owner, settings))
+    if owner in _SETTINGS[section] or clash:
+        raise ValueError(f"settings of {section}.{owner} registered twice or reusing keys {sorted(clash)}")
+    _SETTINGS[section][owner] = settings
+    if unused is not None:
+        _UNUSED_RULES[section, owner] = unused
+
+
+def _flat_keys(owner: str, settings: type) -> dict[str, str]:
+    return {f.metadata.get("key", f"{owner}_{f.name}"): f.name for f in dataclasses.fields(settings)}
+
+
+def settings_keys(section: str, owner: str) -> dict[str, str]:
+    """YAML key -> field name of one component's settings, e.g. ``{"rope_base": "base"}``."""
+    return _flat_keys(owner, _SETTINGS[section][owner])
+
+
+def config_keys(cls: type) -> list[str]:
+    """The keys users write for config dataclass ``cls``, in order: its fields, with the registered
+    components' keys in place of the field that holds their settings."""
+    keys = []
+    for f in dataclasses.fields(cls):
+        if f.name != getattr(cls, "COMPONENTS", None):
+            keys.append(f.name)
+            continue
+        keys += [key for owner in _SETTINGS[cls.SECTION] for key in settings_keys(cls.SECTION, owner)]
+    return keys
+
+
+def default_settings(section: str) -> dict[str, Any]:
+    """Every registered component's Config at its defaults."""
+    return {owner: settings() for owner, settings in _SETTINGS[section].items()}
+
+
+def _settings_from_dict(section: str, values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """Build each component's Config from its flat keys in ``values`` (which are removed from it)."""
+    built = {}
+    for owner, settings in _SETTINGS[section].items():
+        hints = typing.get_type_hints(settings)
+        given = {
+            name: _coerce(hints[name], values.pop(key), f"{prefix}{key}")
+            for key, name in settings_keys(section, owner).items()
+            if key in values
+        }
+        built[owner] = settings(**given)
+    return built
+
+
+class ComponentSection:
+    """A config section whose registered components (mechanisms, strategies, probe tasks) own settings.
+
+    ``COMPONENTS`` names the dict field holding each component's ``Config`` by component name; users still
+    write flat keys (``data.span_max_length``), which :meth:`to_dict`, :meth:`get` and :meth:`replace` speak.
+    """
+
+    SECTION: typing.ClassVar[str]
+    COMPONENTS: typing.ClassVar[str]
+
+    def settings(self, owner: str) -> Any:
+        """One component's ``Config``, e.g. ``model.settings("rope").base`` for ``model.rope_base``."""
+        return getattr(self, self.COMPONENTS).get(owner) or _SETTINGS[self.SECTION][owner]()
+
+    def get(self, key: str) -> Any:
+        """The value of a flat key users write, a field or a component's setting."""
+        for owner in _SETTINGS[self.SECTION]:
+            if key in settings_keys(self.SECTION, owner):
+                return getattr(self.settings(owner), settings_keys(self.SECTION, owner)[key])
+        return getattr(self, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat mapping users write for this section, in the layout of configs/default.yaml."""
+        return copy.deepcopy({key: self.get(key) for key in config_keys(type(self))})
+
+    def replace(self, **keys: Any) -> Any:
+        """A copy with some flat keys changed (``dataclasses.replace`` for the keys users write), re-checked
+        for types; e.g. ``data_cfg.replace(static_mask_copies=3)``."""
+        return from_dict(type(self), {**self.to_dict(), **keys}, f"{self.SECTION}.")
+
+
 @dataclass
-class DataConfig:
+class DataConfig(ComponentSection):
     """Where the text comes from, how it is split and tokenized, and how MLM/CLM batches are built."""
+
+    SECTION: typing.ClassVar[str] = "data"
+    COMPONENTS: typing.ClassVar[str] = "strategies"
 
     path: str | None = None  # None: the embedded standard-library documentation corpus
     format: str = "auto"  # auto | txt | jsonl | json | csv | parquet | hf
@@ -63,17 +173,19 @@ class DataConfig:
     mlm_probability: float = 0.15
     mask_replace_prob: float = 0.8
     random_replace_prob: float = 0.1
-    static_mask_copies: int = 10  # mlm_strategy static: masks per sequence, used in turn (BERT: 10)
-    span_geometric_p: float = 0.2
-    span_max_length: int = 10
-    sliding_window_stride: int = 256
+    # Each MLM/CLM strategy's own settings (its ``Config``, in data/masking.py and data/sequences.py) by
+    # strategy name; YAML: data.<strategy>_<field>, e.g. data.static_mask_copies, data.sliding_window_stride.
+    strategies: dict[str, Any] = field(default_factory=lambda: default_settings("data"))
     eval_seed: int = 2024  # fixes the evaluation masks so every MLM run is scored on the same positions
     cache_dir: str | None = None  # None: <output_dir>/cache (see default_cache_dir)
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(ComponentSection):
     """One BERT-style transformer shared by both objectives; only mask and targets differ between arms."""
+
+    SECTION: typing.ClassVar[str] = "model"
+    COMPONENTS: typing.ClassVar[str] = "mechanisms"
 
     hidden_size: int = 768
     num_layers: int = 12
@@ -84,11 +196,8 @@ class ModelConfig:
     layer_norm_eps: float = 1e-12
     norm: str = "post"  # post (BERT) | pre
     initializer_range: float = 0.02
-    rope_base: float = 10000.0
-    exposb_num_buckets: int = 32
-    exposb_max_distance: int = 128
-    stickbreaking_include_self: bool = True
-    stickbreaking_distance_decay: bool = False
+    # Each attention mechanism's own settings (its ``Config``) by mechanism name; YAML: model.<name>_<field>.
+    mechanisms: dict[str, Any] = field(default_factory=lambda: default_settings("model"))
 
 
 @dataclass
@@ -138,8 +247,11 @@ class StatisticsConfig:
 
 
 @dataclass
-class ProbeConfig:
+class ProbeConfig(ComponentSection):
     """Objective-neutral downstream probes that make MLM and CLM comparable like for like."""
+
+    SECTION: typing.ClassVar[str] = "probes"
+    COMPONENTS: typing.ClassVar[str] = "task_settings"
 
     enabled: bool = True
     mode: str = "linear"  # linear (frozen encoder + logistic regression) | finetune
@@ -153,10 +265,15 @@ class ProbeConfig:
     finetune_learning_rate: float = 5e-5
     seed: int = 0
     max_sentence_words: int = 40  # longer held-out sentences are not used (they would be truncated)
-    length_buckets: int = 5  # sentence_length: number of word-count buckets (equal-frequency edges)
-    word_content_words: int = 10  # word_content: number of mid-frequency target words (= labels)
+    # Each probe task's own settings (its ``Config``, in probes/tasks.py) by task name, e.g.
+    # probes.length_buckets (sentence_length) and probes.word_content_words (word_content).
+    task_settings: dict[str, Any] = field(default_factory=lambda: default_settings("probes"))
     eval_every: int | None = None  # also probe every N steps (or tokens) during training: probe curves
     eval_every_unit: str = "steps"  # steps | tokens: what eval_every counts
+
+
+# The config sections whose components may declare settings (see register_settings).
+_SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "probes": ProbeConfig}
 
 
 @dataclass
@@ -210,7 +327,10 @@ class ExperimentConfig:
         return list(self.seeds) if self.seeds is not None else [self.base_seed + i for i in range(self.num_runs)]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        for section in (self.data, self.model, self.probes):
+            values[section.SECTION] = section.to_dict()
+        return values
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -257,13 +377,16 @@ def is_plain_name(name: str) -> bool:
     return bool(_PLAIN_NAME.match(name))
 
 
-def resolve_config(
+def build_config(
     config_file: str | Path | None = None,
     quick_test: bool = False,
     overrides: dict[str, Any] | None = None,
     overrides_are_flags: bool = False,
 ) -> ExperimentConfig:
     """Build the validated config from defaults < YAML file < quick-test preset < CLI overrides.
+
+    Components must be registered first; :func:`mlmclm.components.resolve_config` imports them and also
+    checks the registered names, and is what callers want.
 
     A setting the user gave that another setting makes ineffective (see :data:`SHADOWED_SETTINGS`) is an
     error when it came from a command-line flag (``overrides_are_flags``) and otherwise a warning.
@@ -318,14 +441,17 @@ def from_dict(cls: type, values: Any, prefix: str) -> Any:
     where = prefix.rstrip(".") or "config"
     if not isinstance(values, dict):
         raise ConfigError(f"{where} must be a mapping, got {type(values).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = config_keys(cls)
     for key in values:
         if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.5)
-            hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
+            close = closest_name(key, fields, cutoff=0.5)
+            hint = f"; did you mean '{prefix}{close}'?" if close else ""
             raise ConfigError(f"unknown config key '{prefix}{_printable(key)}'{hint}")
-    hints = typing.get_type_hints(cls)
+    values = dict(values)
     kwargs = {}
+    if issubclass(cls, ComponentSection):
+        kwargs[cls.COMPONENTS] = _settings_from_dict(cls.SECTION, values, prefix)
+    hints = typing.get_type_hints(cls)
     for name, value in values.items():
         kwargs[name] = _coerce(hints[name], value, f"{prefix}{name}")
     return cls(**kwargs)
@@ -391,18 +517,21 @@ def _describe(value: Any) -> str:
 # ------------------------------------------------------------------------------------------ validation
 
 
-def _choice(key: str, value: str, valid: typing.Sequence[str]) -> None:
+def require_choice(key: str, value: str, valid: typing.Sequence[str]) -> None:
     if value not in valid:
-        close = difflib.get_close_matches(value, list(valid), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"{key}: unknown value {value!r}{hint} (valid: {', '.join(valid)})")
+        raise ConfigError(f"{key}: unknown value {value!r}{did_you_mean(value, valid)} (valid: {', '.join(valid)})")
 
 
-def _positive(key: str, value: float | int | None, allow_none: bool = False) -> None:
+def require_positive(key: str, value: float | int | None, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
     if value is None or value <= 0:
         raise ConfigError(f"{key} must be > 0, got {value}")
+
+
+def require_at_least(key: str, value: float, minimum: float, why: str) -> None:
+    if value < minimum:
+        raise ConfigError(f"{key} must be >= {minimum} ({why}), got {value}")
 
 
 def _non_negative(key: str, value: float | int) -> None:
@@ -410,16 +539,24 @@ def _non_negative(key: str, value: float | int) -> None:
         raise ConfigError(f"{key} must be >= 0, got {value}")
 
 
-def _open_unit(key: str, value: float) -> None:
+def require_open_unit(key: str, value: float) -> None:
     if not 0 < value < 1:
         raise ConfigError(f"{key} must lie strictly between 0 and 1, got {value}")
 
 
 def validate(config: ExperimentConfig) -> None:
-    """Check every value that types alone cannot: ranges, registered names, consistency."""
-    from mlmclm.data.strategies import CLM_STRATEGIES, MLM_STRATEGIES
-    from mlmclm.model.attention import ATTENTION_MECHANISMS
+    """Check every value that types alone cannot: ranges and consistency (registered names: check_plan)."""
+    _validate_experiment(config)
+    _validate_data(config)
+    _validate_model(config)
+    _validate_training(config)
+    validate_statistics(config.statistics)
+    _validate_probes(config)
+    validate_evaluation(config.evaluation)
 
+
+def _validate_experiment(config: ExperimentConfig) -> None:
+    """The grid's shape (names, seeds, folds) and where it runs."""
     if len(config.experiment_name) > 100:  # it prefixes file names, which most file systems cap at 255 bytes
         raise ConfigError(f"experiment_name must be at most 100 characters, got {len(config.experiment_name)}")
     if not _PLAIN_NAME.match(config.experiment_name):
@@ -430,15 +567,11 @@ def validate(config: ExperimentConfig) -> None:
     if not config.objectives:
         raise ConfigError("objectives must name at least one of: " + ", ".join(OBJECTIVES))
     for objective in config.objectives:
-        _choice("objectives", objective, OBJECTIVES)
-    if not config.attention:
-        raise ConfigError("attention must name at least one of: " + ", ".join(ATTENTION_MECHANISMS.names()))
-    for name in config.attention:
-        _choice("attention", name, ATTENTION_MECHANISMS.names())
+        require_choice("objectives", objective, OBJECTIVES)
     for values, key in ((config.objectives, "objectives"), (config.attention, "attention")):
         if len(set(values)) != len(values):
             raise ConfigError(f"{key} lists a name twice: {values}")
-    _positive("num_runs", config.num_runs)
+    require_positive("num_runs", config.num_runs)
     if config.seeds is not None:
         if not config.seeds:
             raise ConfigError("seeds must not be empty")
@@ -450,29 +583,29 @@ def validate(config: ExperimentConfig) -> None:
         raise ConfigError(f"folds must be >= 2 for cross-validation, got {config.folds}")
     if config.folds < 2:
         raise ConfigError(f"folds must be >= 2, got {config.folds}")
-    _choice("device", config.device, DEVICES)
-    _choice("executor", config.executor, ("local", "ray"))
-    _positive("workers", config.workers)
+    require_choice("device", config.device, DEVICES)
+    require_choice("executor", config.executor, ("local", "ray"))
+    require_positive("workers", config.workers)
     _non_negative("ray.max_retries", config.ray.max_retries)
-    _positive("ray.cpus_per_run", config.ray.cpus_per_run, allow_none=True)
+    require_positive("ray.cpus_per_run", config.ray.cpus_per_run, allow_none=True)
     if config.ray.gpus_per_run is not None:
         _non_negative("ray.gpus_per_run", config.ray.gpus_per_run)
-    _open_unit("training.hybrid_clm_fraction", config.training.hybrid_clm_fraction)
-    _open_unit("training.mntp_causal_fraction", config.training.mntp_causal_fraction)
+    require_open_unit("training.hybrid_clm_fraction", config.training.hybrid_clm_fraction)
+    require_open_unit("training.mntp_causal_fraction", config.training.mntp_causal_fraction)
 
+
+def _validate_data(config: ExperimentConfig) -> None:
+    """Corpus, split, tokenizer and batch settings; each strategy checks its own settings."""
     data = config.data
-    _choice("data.format", data.format, ("auto", "txt", "jsonl", "json", "csv", "parquet", "hf"))
+    require_choice("data.format", data.format, ("auto", "txt", "jsonl", "json", "csv", "parquet", "hf"))
     _check_document_separator(data.document_separator)
     if data.mlm_strategy == "standard":
         raise ConfigError(
             "data.mlm_strategy 'standard' was renamed: use 'dynamic' (fresh masks every epoch, the default) or "
             "'static' (BERT's data.static_mask_copies masks per sequence, used in turn)"
         )
-    _choice("data.mlm_strategy", data.mlm_strategy, MLM_STRATEGIES.names())
-    _positive("data.static_mask_copies", data.static_mask_copies)
-    _choice("data.clm_strategy", data.clm_strategy, CLM_STRATEGIES.names())
     _non_negative("data.min_document_chars", data.min_document_chars)
-    _positive("data.max_documents", data.max_documents, allow_none=True)
+    require_positive("data.max_documents", data.max_documents, allow_none=True)
     if data.vocab_size < 10:
         raise ConfigError(f"data.vocab_size must be >= 10, got {data.vocab_size}")
     if data.max_seq_length < 8:
@@ -483,27 +616,22 @@ def validate(config: ExperimentConfig) -> None:
         raise ConfigError(f"data.split_ratios must sum to 1, got {data.split_ratios} (sum {sum(data.split_ratios)})")
     if min(data.split_ratios) == 0:
         raise ConfigError(f"data.split_ratios must give every split some documents, got {data.split_ratios}")
-    _positive("data.length_bins", data.length_bins)
-    _open_unit("data.mlm_probability", data.mlm_probability)
+    require_positive("data.length_bins", data.length_bins)
+    require_open_unit("data.mlm_probability", data.mlm_probability)
     for key in ("mask_replace_prob", "random_replace_prob"):
         value = getattr(data, key)
         if not 0 <= value <= 1:
             raise ConfigError(f"data.{key} must lie in [0, 1], got {value}")
     if data.mask_replace_prob + data.random_replace_prob > 1 + 1e-9:
         raise ConfigError("data.mask_replace_prob + data.random_replace_prob must be <= 1")
-    _open_unit("data.span_geometric_p", data.span_geometric_p)
-    _positive("data.span_max_length", data.span_max_length)
-    _positive("data.sliding_window_stride", data.sliding_window_stride)
-    sliding = "clm" in config.objectives and data.clm_strategy == "sliding_window"
-    if sliding and data.sliding_window_stride >= data.max_seq_length:
-        raise ConfigError(
-            f"data.sliding_window_stride ({data.sliding_window_stride}) must be smaller than "
-            f"data.max_seq_length ({data.max_seq_length})"
-        )
+    _check_components(data, config)
 
+
+def _validate_model(config: ExperimentConfig) -> None:
+    """Shapes the transformer can be built with; each mechanism checks its own settings."""
     model = config.model
-    for key in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "exposb_num_buckets"):
-        _positive(f"model.{key}", getattr(model, key))
+    for key in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
+        require_positive(f"model.{key}", getattr(model, key))
     if model.hidden_size % model.num_heads:
         raise ConfigError(
             f"model.hidden_size ({model.hidden_size}) must be divisible by model.num_heads ({model.num_heads})"
@@ -514,72 +642,68 @@ def validate(config: ExperimentConfig) -> None:
         value = getattr(model, key)
         if not 0 <= value < 1:
             raise ConfigError(f"model.{key} must lie in [0, 1), got {value}")
-    _choice("model.norm", model.norm, ("post", "pre"))
-    _positive("model.layer_norm_eps", model.layer_norm_eps)
-    _positive("model.initializer_range", model.initializer_range)
-    _positive("model.rope_base", model.rope_base)
-    if model.exposb_num_buckets < 4 or model.exposb_num_buckets % 2:
-        raise ConfigError(
-            f"model.exposb_num_buckets must be even and >= 4 (bidirectional models split them into left and "
-            f"right halves), got {model.exposb_num_buckets}"
-        )
-    if model.exposb_max_distance <= model.exposb_num_buckets // 2:
-        raise ConfigError("model.exposb_max_distance must exceed half of model.exposb_num_buckets")
+    require_choice("model.norm", model.norm, ("post", "pre"))
+    require_positive("model.layer_norm_eps", model.layer_norm_eps)
+    require_positive("model.initializer_range", model.initializer_range)
+    _check_components(model, config)
 
+
+def _validate_training(config: ExperimentConfig) -> None:
+    """The optimisation budget; the learning-rate sweep has its own check."""
     training = config.training
-    _positive("training.epochs", training.epochs)
-    _positive("training.max_steps", training.max_steps, allow_none=True)
-    _positive("training.batch_size", training.batch_size)
-    _positive("training.eval_batch_size", training.eval_batch_size, allow_none=True)
-    _positive("training.learning_rate", training.learning_rate)
+    require_positive("training.epochs", training.epochs)
+    require_positive("training.max_steps", training.max_steps, allow_none=True)
+    require_positive("training.batch_size", training.batch_size)
+    require_positive("training.eval_batch_size", training.eval_batch_size, allow_none=True)
+    require_positive("training.learning_rate", training.learning_rate)
     validate_lr_sweep(config)
     _non_negative("training.weight_decay", training.weight_decay)
     for key in ("adam_beta1", "adam_beta2"):
         value = getattr(training, key)
         if not 0 <= value < 1:
             raise ConfigError(f"training.{key} must lie in [0, 1), got {value}")
-    _positive("training.adam_epsilon", training.adam_epsilon)
+    require_positive("training.adam_epsilon", training.adam_epsilon)
     if not 0 <= training.warmup_ratio < 1:
         raise ConfigError(f"training.warmup_ratio must lie in [0, 1), got {training.warmup_ratio}")
     if training.warmup_steps is not None:
         _non_negative("training.warmup_steps", training.warmup_steps)
-    _choice("training.scheduler", training.scheduler, ("linear", "cosine", "constant"))
-    _positive("training.max_grad_norm", training.max_grad_norm)
-    _positive("training.gradient_accumulation_steps", training.gradient_accumulation_steps)
-    _positive("training.eval_interval", training.eval_interval)
-    _positive("training.eval_max_batches", training.eval_max_batches, allow_none=True)
+    require_choice("training.scheduler", training.scheduler, ("linear", "cosine", "constant"))
+    require_positive("training.max_grad_norm", training.max_grad_norm)
+    require_positive("training.gradient_accumulation_steps", training.gradient_accumulation_steps)
+    require_positive("training.eval_interval", training.eval_interval)
+    require_positive("training.eval_max_batches", training.eval_max_batches, allow_none=True)
     _non_negative("training.convergence_tolerance", training.convergence_tolerance)
-    _positive("training.early_stopping_patience", training.early_stopping_patience)
-    _positive("training.checkpoint_interval", training.checkpoint_interval)
-    _positive("training.threads", training.threads, allow_none=True)
+    require_positive("training.early_stopping_patience", training.early_stopping_patience)
+    require_positive("training.checkpoint_interval", training.checkpoint_interval)
+    require_positive("training.threads", training.threads, allow_none=True)
 
-    validate_statistics(config.statistics)
 
+def _validate_probes(config: ExperimentConfig) -> None:
+    """Probe protocol and sizes; each probe task checks its own settings."""
     probes = config.probes
-    _choice("probes.mode", probes.mode, ("linear", "finetune"))
-    from mlmclm.probes.tasks import PROBE_TASKS
-
-    for task in probes.tasks:
-        _choice("probes.tasks", task, PROBE_TASKS.names())
+    require_choice("probes.mode", probes.mode, ("linear", "finetune"))
     if probes.examples_per_task < 20:
         raise ConfigError(f"probes.examples_per_task must be >= 20, got {probes.examples_per_task}")
-    _open_unit("probes.test_fraction", probes.test_fraction)
-    _positive("probes.finetune_epochs", probes.finetune_epochs)
-    _positive("probes.finetune_learning_rate", probes.finetune_learning_rate)
+    require_open_unit("probes.test_fraction", probes.test_fraction)
+    require_positive("probes.finetune_epochs", probes.finetune_epochs)
+    require_positive("probes.finetune_learning_rate", probes.finetune_learning_rate)
     if probes.max_sentence_words < 8:
         raise ConfigError(f"probes.max_sentence_words must be >= 8, got {probes.max_sentence_words}")
-    for key in ("length_buckets", "word_content_words"):
-        if getattr(probes, key) < 2:
-            raise ConfigError(f"probes.{key} must be >= 2 (a probe needs two labels), got {getattr(probes, key)}")
-    _positive("probes.eval_every", probes.eval_every, allow_none=True)
-    _choice("probes.eval_every_unit", probes.eval_every_unit, PROBE_EVAL_UNITS)
-    validate_evaluation(config.evaluation)
+    _check_components(probes, config)
+    require_positive("probes.eval_every", probes.eval_every, allow_none=True)
+    require_choice("probes.eval_every_unit", probes.eval_every_unit, PROBE_EVAL_UNITS)
+
+
+def _check_components(section: ComponentSection, config: ExperimentConfig) -> None:
+    """Each registered component checks its own settings, seeing the whole config for cross-checks."""
+    for owner in _SETTINGS[section.SECTION]:
+        section.settings(owner).check(config)
 
 
 def validate_evaluation(evaluation: EvaluationConfig) -> None:
     """Length multipliers are distinct positive integers: k x max_seq_length must be a whole length."""
     for multiplier in evaluation.length_multipliers:
-        _positive("evaluation.length_multipliers", multiplier)
+        require_positive("evaluation.length_multipliers", multiplier)
     if len(set(evaluation.length_multipliers)) != len(evaluation.length_multipliers):
         raise ConfigError(f"evaluation.length_multipliers lists a value twice: {evaluation.length_multipliers}")
 
@@ -608,7 +732,7 @@ def validate_lr_sweep(config: ExperimentConfig) -> None:
     if not sweep:
         return
     for rate in sweep:
-        _positive("training.lr_sweep", rate)
+        require_positive("training.lr_sweep", rate)
     if len(set(sweep)) != len(sweep):
         raise ConfigError(f"training.lr_sweep lists a rate twice: {sweep}")
     _non_negative("training.lr_sweep_seed", config.training.lr_sweep_seed)
@@ -621,11 +745,11 @@ def validate_lr_sweep(config: ExperimentConfig) -> None:
 
 def validate_statistics(stats: StatisticsConfig) -> None:
     """Separate so that ``mlmclm analyze`` can check its statistics settings without a full config."""
-    _open_unit("statistics.significance_level", stats.significance_level)
-    _open_unit("statistics.confidence_level", stats.confidence_level)
-    _open_unit("statistics.power", stats.power)
-    _choice("statistics.correction", stats.correction, CORRECTIONS)
-    _choice("statistics.test", stats.test, TEST_CHOICES)
+    require_open_unit("statistics.significance_level", stats.significance_level)
+    require_open_unit("statistics.confidence_level", stats.confidence_level)
+    require_open_unit("statistics.power", stats.power)
+    require_choice("statistics.correction", stats.correction, CORRECTIONS)
+    require_choice("statistics.test", stats.test, TEST_CHOICES)
     if stats.bootstrap_resamples < 100:
         raise ConfigError(f"statistics.bootstrap_resamples must be >= 100, got {stats.bootstrap_resamples}")
 
@@ -649,8 +773,6 @@ def _probes_off(config: ExperimentConfig) -> bool:
 
 def _not_a_txt_corpus(config: ExperimentConfig) -> bool:
     """The separator only splits .txt files; the built-in corpus, hf: datasets and other formats ignore it."""
-    from mlmclm.data.sources import FORMATS_BY_SUFFIX
-
     path, declared = config.data.path, config.data.format
     if path is None or path.startswith("hf:") or declared == "hf":
         return True
@@ -712,24 +834,6 @@ SHADOWED_SETTINGS: tuple[ShadowedSetting, ...] = (
         )
         for name in ("mlm_probability", "mask_replace_prob", "random_replace_prob")
     ),
-    *(
-        ShadowedSetting(
-            f"data.{name}", "data.mlm_strategy",
-            lambda c: not uses_masking(c.objectives) or c.data.mlm_strategy != "span",
-            "span lengths are only used by the MLM span strategy",
-        )
-        for name in ("span_geometric_p", "span_max_length")
-    ),
-    ShadowedSetting(
-        "data.static_mask_copies", "data.mlm_strategy",
-        lambda c: not uses_masking(c.objectives) or c.data.mlm_strategy != "static",
-        "mask copies are only used by the MLM static strategy",
-    ),
-    ShadowedSetting(
-        "data.sliding_window_stride", "data.clm_strategy",
-        lambda c: "clm" not in c.objectives or c.data.clm_strategy != "sliding_window",
-        "the stride is only used by the CLM sliding_window strategy",
-    ),
     ShadowedSetting(
         "training.hybrid_clm_fraction", "objectives", lambda c: "clm_mlm" not in c.objectives,
         "no clm_mlm runs are planned",
@@ -750,12 +854,24 @@ SHADOWED_SETTINGS: tuple[ShadowedSetting, ...] = (
         "data.document_separator", "data.path", _not_a_txt_corpus,
         "the separator only splits .txt corpora (data.path of a .txt file or a directory)",
     ),
-    *(
-        ShadowedSetting(f"probes.{f.name}", "probes.enabled", _probes_off, "probes are disabled (--no-probes)")
-        for f in dataclasses.fields(ProbeConfig)
-        if f.name != "enabled"
-    ),
 )
+
+
+def shadowed_settings() -> tuple[ShadowedSetting, ...]:
+    """:data:`SHADOWED_SETTINGS`, the settings of components that are not chosen (a strategy's registry says
+    which key chooses it), and every ``probes.*`` key under ``--no-probes``. A function: component keys are
+    known only once their modules have registered them."""
+    components = tuple(
+        ShadowedSetting(f"{section}.{key}", by, applies, reason)
+        for (section, owner), (by, applies, reason) in _UNUSED_RULES.items()
+        for key in settings_keys(section, owner)
+    )
+    probes = tuple(
+        ShadowedSetting(f"probes.{key}", "probes.enabled", _probes_off, "probes are disabled (--no-probes)")
+        for key in config_keys(ProbeConfig)
+        if key != "enabled"
+    )
+    return SHADOWED_SETTINGS + components + probes
 
 
 def _sets(mapping: Any, dotted: str) -> bool:
@@ -774,8 +890,9 @@ def _source(dotted: str, layers: list[tuple[str, dict[str, Any]]]) -> int:
 
 
 def _value(obj: Any, dotted: str) -> Any:
+    """The value of a dotted key users write, a component's setting (``data.span_max_length``) included."""
     for part in dotted.split("."):
-        obj = getattr(obj, part)
+        obj = obj.get(part) if isinstance(obj, ComponentSection) else getattr(obj, part)
     return obj
 
 
@@ -788,7 +905,7 @@ def check_shadowed_settings(config: ExperimentConfig, layers: list[tuple[str, di
     equal to the built-in default changes nothing, so a copy of ``configs/default.yaml`` warns about nothing.
     """
     defaults = ExperimentConfig()
-    for rule in SHADOWED_SETTINGS:
+    for rule in shadowed_settings():
         source = _source(rule.key, layers)
         if source < 0 or layers[source][0] == QUICK_TEST_LAYER or not rule.applies(config):
             continue

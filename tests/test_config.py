@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mlmclm.components import resolve_config
 from mlmclm.config import (
     DEFAULT_CONFIG_PATH,
     QUICK_TEST_CONFIG_PATH,
     ExperimentConfig,
+    config_keys,
     load_yaml,
-    resolve_config,
 )
 from mlmclm.errors import ConfigError
 
@@ -36,7 +37,7 @@ def test_documented_defaults():
     assert config.data.max_seq_length == 512
     assert (config.model.hidden_size, config.model.num_layers, config.model.num_heads) == (768, 12, 12)
     assert (config.data.mlm_strategy, config.data.clm_strategy) == ("dynamic", "standard")
-    assert config.data.static_mask_copies == 10
+    assert config.data.get("static_mask_copies") == 10
     assert config.num_runs == 3 and config.folds == 3
     assert config.statistics.significance_level == 0.05 and config.statistics.confidence_level == 0.95
 
@@ -145,7 +146,8 @@ def test_invalid_values_raise_one_line_config_errors(overrides, message):
 
 
 def test_valid_choices_are_read_from_the_registries():
-    from mlmclm.data.strategies import CLM_STRATEGIES, MLM_STRATEGIES
+    from mlmclm.data.masking import MLM_STRATEGIES
+    from mlmclm.data.sequences import CLM_STRATEGIES
     from mlmclm.model.attention import ATTENTION_MECHANISMS
 
     with pytest.raises(ConfigError) as info:
@@ -162,7 +164,7 @@ def test_valid_choices_are_read_from_the_registries():
 def test_every_config_field_has_a_default_in_default_yaml():
     default = load_yaml(DEFAULT_CONFIG_PATH)
     for section in ("data", "model", "training", "statistics", "probes", "evaluation"):
-        names = {f.name for f in dataclasses.fields(type(getattr(ExperimentConfig(), section)))}
+        names = set(config_keys(type(getattr(ExperimentConfig(), section))))
         assert names == set(default[section]), section
 
 
@@ -171,7 +173,7 @@ def test_every_config_key_is_documented_in_the_configuration_reference():
     config = ExperimentConfig()
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
-        names = [f.name for f in dataclasses.fields(value)] if dataclasses.is_dataclass(value) else [field.name]
+        names = config_keys(type(value)) if dataclasses.is_dataclass(value) else [field.name]
         for name in names:
             assert f"`{name}`" in reference, name
 
@@ -215,7 +217,7 @@ def test_a_flag_that_deliberately_overrides_a_file_setting_is_silent(tmp_path, c
 
 def test_sliding_window_stride_is_only_checked_against_the_length_when_it_is_used():
     config = resolve_config(overrides={"data": {"max_seq_length": 256}}, overrides_are_flags=True)
-    assert config.data.sliding_window_stride == 256  # unused by the standard CLM strategy
+    assert config.data.get("sliding_window_stride") == 256  # unused by the standard CLM strategy
     with pytest.raises(ConfigError, match="sliding_window_stride"):
         resolve_config(overrides={"data": {"max_seq_length": 256, "clm_strategy": "sliding_window"}})
 
@@ -227,11 +229,11 @@ def test_bad_document_separators_are_refused(separator):
 
 
 def test_every_setting_without_effect_is_listed_in_the_configuration_reference():
-    from mlmclm.config import SHADOWED_SETTINGS
+    from mlmclm.config import shadowed_settings
 
     reference = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
     section = reference.split("**Settings without effect.**", 1)[1].split("**Seeds and runs.**", 1)[0]
-    for rule in SHADOWED_SETTINGS:
+    for rule in shadowed_settings():
         rows = [line.split(" | ")[0] for line in section.splitlines() if line.startswith("| ")]
         documented = "every other `probes.*` key" if rule.key.startswith("probes.") else f"`{rule.key}`"
         assert any(documented in row for row in rows), rule.key
@@ -257,3 +259,21 @@ def test_length_multipliers_and_probe_every_flags_reach_the_config():
 
     args = build_parser().parse_args(["train", "--length-multipliers", "1", "2", "4", "--probe-every", "25"])
     assert cli_overrides(args) == {"evaluation": {"length_multipliers": [1, 2, 4]}, "probes": {"eval_every": 25}}
+
+
+def test_settings_of_a_strategy_that_is_not_chosen_warn_as_settings_without_effect(tmp_path, caplog):
+    """The rule comes from the strategy's registry and Config, not from a list in config.py."""
+    path = write_yaml(tmp_path / "c.yaml", {"data": {"span_max_length": 5, "sliding_window_stride": 100}})
+    with caplog.at_level("WARNING", logger="mlmclm.config"):
+        resolve_config(path)
+    assert (
+        f"data.span_max_length = 5 (from --config {path}) has no effect because data.mlm_strategy = 'dynamic' "
+        "(from the default): span lengths are only used by the MLM span strategy" in caplog.text
+    )
+    assert "data.sliding_window_stride = 100" in caplog.text
+    assert "the stride is only used by the CLM sliding_window strategy" in caplog.text
+    caplog.clear()
+    path = write_yaml(tmp_path / "d.yaml", {"data": {"mlm_strategy": "span", "span_max_length": 5}})
+    with caplog.at_level("WARNING", logger="mlmclm.config"):
+        resolve_config(path)
+    assert "span_max_length" not in caplog.text

@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import mlmclm.cli as cli
-from mlmclm.config import DataConfig, ExperimentConfig, resolve_config
+from mlmclm.components import resolve_config
+from mlmclm.config import DataConfig, ExperimentConfig
 from mlmclm.data.corpus import load_corpus
 from mlmclm.errors import ConfigError, DataError
 

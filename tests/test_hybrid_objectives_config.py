@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlmclm.config import resolve_config
+from mlmclm.components import resolve_config
 from mlmclm.errors import ConfigError
 from tests.test_cli import REPO, _assert_one_line, planned, run_cli, tiny_corpus  # noqa: F401
 

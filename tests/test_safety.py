@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from mlmclm.cli import main
-from mlmclm.config import resolve_config
+from mlmclm.components import resolve_config
 from mlmclm.errors import ConfigError
 
 

@@ -1,6 +1,7 @@
 """Text to batches: corpus sources, cleaning, splits and folds, tokenizer, token cache, MLM/CLM batches.
 
-Importing the package registers every MLM masking strategy and CLM sequence strategy.
+The MLM strategies live in ``masking.py`` (``MLM_STRATEGIES``) and the CLM strategies in ``sequences.py``
+(``CLM_STRATEGIES``), each registry beside its implementations.
 """
 
 from __future__ import annotations

@@ -21,15 +21,15 @@ import numpy as np
 import torch
 
 from mlmclm.config import DataConfig, TrainingConfig
-from mlmclm.data.masking import MaskingStrategy, apply_masking
+from mlmclm.data.masking import MLM_STRATEGIES, MaskingStrategy, apply_masking
 from mlmclm.data.sequences import (
+    CLM_STRATEGIES,
     SequenceSet,
     collate_sequences,
     next_token_labels,
     num_shared_chunks,
     shared_segmentation,
 )
-from mlmclm.data.strategies import CLM_STRATEGIES, MLM_STRATEGIES
 from mlmclm.data.token_cache import TokenizedDocuments
 from mlmclm.data.tokenizer import TokenizerInfo
 from mlmclm.objectives import CAUSAL, MASKED, MASKED_SHIFTED, OBJECTIVE_DEFINITIONS, uses_masking

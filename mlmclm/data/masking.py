@@ -19,15 +19,25 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from scipy import stats
 
-from mlmclm.config import DataConfig
-from mlmclm.data.strategies import MLM_STRATEGIES
+from mlmclm.config import DataConfig, ExperimentConfig, require_open_unit, require_positive
 from mlmclm.data.tokenizer import TokenizerInfo
+from mlmclm.objectives import uses_masking
+from mlmclm.registry import Registry
 
 UnitChooser = Callable[[np.ndarray, np.ndarray, np.random.Generator, DataConfig], np.ndarray]
+
+# Every MLM strategy, in the order shown to users; filled at the bottom of this file.
+MLM_STRATEGIES: Registry = Registry(
+    "MLM strategy",
+    settings_section="data",
+    chosen_by="data.mlm_strategy",
+    is_chosen=lambda config, name: uses_masking(config.objectives) and config.data.mlm_strategy == name,
+)
 
 
 @dataclass(frozen=True)
@@ -42,13 +52,13 @@ class MaskingStrategy:
 
     def mask_copy(self, epoch: int, cfg: DataConfig) -> int:
         """Which of the example's masks epoch ``epoch`` uses: the epoch itself, or epoch mod k (static)."""
-        return epoch if self.fresh_each_epoch else epoch % cfg.static_mask_copies
+        return epoch if self.fresh_each_epoch else epoch % cfg.settings("static").mask_copies
 
     def regime(self, cfg: DataConfig) -> str:
         """The masking regime in words, for the control notes and the report."""
         if self.fresh_each_epoch:
             return "masks redrawn every epoch (dynamic, RoBERTa §4.1)"
-        k = cfg.static_mask_copies
+        k = cfg.settings("static").mask_copies
         if k == 1:
             return "static masks: one per sequence, drawn once and reused every epoch"
         return (
@@ -104,7 +114,8 @@ def choose_spans(
     words = word_ids(maskable, word_starts)
     first = np.flatnonzero(maskable & np.r_[True, words[1:] != words[:-1]])  # first token of maskable words
     ends = first + np.bincount(words)[words[first]]  # a maskable word is a run of one word id
-    lengths = span_length_distribution(cfg.span_geometric_p, cfg.span_max_length)
+    span = cfg.settings("span")
+    lengths = span_length_distribution(span.geometric_p, span.max_length)
     masked = 0
     span = 0
     while masked < budget:
@@ -165,7 +176,31 @@ def apply_masking(
     return masked_ids, labels
 
 
-MLM_STRATEGIES.register("static")(MaskingStrategy(choose_tokens, fresh_each_epoch=False))
+@dataclass(frozen=True)
+class StaticMasksConfig:
+    """``data.static_mask_copies``: masks drawn per sequence and used in turn (BERT: 10)."""
+
+    UNUSED_REASON: ClassVar[str] = "mask copies are only used by the MLM static strategy"
+    mask_copies: int = 10
+
+    def check(self, config: ExperimentConfig) -> None:
+        require_positive("data.static_mask_copies", self.mask_copies)
+
+
+@dataclass(frozen=True)
+class SpanConfig:
+    """``data.span_geometric_p`` and ``data.span_max_length``: span lengths ~ Geo(p) clipped (SpanBERT §3.1)."""
+
+    UNUSED_REASON: ClassVar[str] = "span lengths are only used by the MLM span strategy"
+    geometric_p: float = 0.2
+    max_length: int = 10
+
+    def check(self, config: ExperimentConfig) -> None:
+        require_open_unit("data.span_geometric_p", self.geometric_p)
+        require_positive("data.span_max_length", self.max_length)
+
+
+MLM_STRATEGIES.register("static", settings=StaticMasksConfig)(MaskingStrategy(choose_tokens, fresh_each_epoch=False))
 MLM_STRATEGIES.register("dynamic")(MaskingStrategy(choose_tokens, fresh_each_epoch=True))
-MLM_STRATEGIES.register("span")(MaskingStrategy(choose_spans, fresh_each_epoch=True))
+MLM_STRATEGIES.register("span", settings=SpanConfig)(MaskingStrategy(choose_spans, fresh_each_epoch=True))
 MLM_STRATEGIES.register("whole_word")(MaskingStrategy(choose_whole_words, fresh_each_epoch=True))

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from mlmclm.config import DataConfig
-from mlmclm.data.strategies import CLM_STRATEGIES
+from mlmclm.config import DataConfig, ExperimentConfig, require_positive
 from mlmclm.data.token_cache import TokenizedDocuments
 from mlmclm.data.tokenizer import TokenizerInfo
+from mlmclm.errors import ConfigError
+from mlmclm.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,15 @@ class SequenceStrategy:
     build: Callable[[TokenizedDocuments, DataConfig, TokenizerInfo, bool], SequenceSet]
     changes_sequences: bool
     note: str
+
+
+# Every CLM strategy, in the order shown to users; filled at the bottom of this file.
+CLM_STRATEGIES: Registry = Registry(
+    "CLM strategy",
+    settings_section="data",
+    chosen_by="data.clm_strategy",
+    is_chosen=lambda config, name: "clm" in config.objectives and config.data.clm_strategy == name,
+)
 
 
 def concatenated_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -183,10 +194,28 @@ CLM_STRATEGIES.register("packed")(
         "records the actual ratio (tokens.processed_vs_shared).",
     )
 )
-CLM_STRATEGIES.register("sliding_window")(
+@dataclass(frozen=True)
+class SlidingWindowConfig:
+    """``data.sliding_window_stride``: tokens between the starts of consecutive windows."""
+
+    UNUSED_REASON: ClassVar[str] = "the stride is only used by the CLM sliding_window strategy"
+    stride: int = 256
+
+    def check(self, config: ExperimentConfig) -> None:
+        require_positive("data.sliding_window_stride", self.stride)
+        data = config.data
+        used = "clm" in config.objectives and data.clm_strategy == "sliding_window"
+        if used and self.stride >= data.max_seq_length:
+            raise ConfigError(
+                f"data.sliding_window_stride ({self.stride}) must be smaller than "
+                f"data.max_seq_length ({data.max_seq_length})"
+            )
+
+
+CLM_STRATEGIES.register("sliding_window", settings=SlidingWindowConfig)(
     SequenceStrategy(
         build=lambda docs, cfg, info, evaluation: sliding_windows(
-            docs, cfg.max_seq_length, cfg.sliding_window_stride, info, evaluation
+            docs, cfg.max_seq_length, cfg.settings("sliding_window").stride, info, evaluation
         ),
         changes_sequences=True,
         note="CLM trains on overlapping sliding windows (stride data.sliding_window_stride) and scores each "

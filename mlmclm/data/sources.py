@@ -15,16 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+from mlmclm.config import FORMATS_BY_SUFFIX
 from mlmclm.errors import DataError
-
-FORMATS_BY_SUFFIX = {
-    ".txt": "txt",
-    ".text": "txt",
-    ".jsonl": "jsonl",
-    ".json": "json",
-    ".csv": "csv",
-    ".parquet": "parquet",
-}
 
 
 def detect_format(path: Path, declared: str) -> str:

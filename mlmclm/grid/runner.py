@@ -6,6 +6,7 @@ import logging
 import shutil
 from pathlib import Path
 
+from mlmclm.components import check_plan
 from mlmclm.config import ExperimentConfig
 from mlmclm.data import prepare_data
 from mlmclm.environment import collect_environment
@@ -37,6 +38,7 @@ def run_grid(config: ExperimentConfig, command: str, quiet: bool = False) -> Pat
     Rank 0 holds the experiment's lock throughout, so a second invocation on the same output directory and
     experiment refuses instead of interleaving writes (:mod:`mlmclm.grid.lock`).
     """
+    check_plan(config)  # a config built by hand (the API) gets the same name checks as the CLI's
     ctx = distributed.current()
     output_dir = Path(config.output_dir)
     if config.resume:  # on every rank, so a refused resume stops all of them before any collective

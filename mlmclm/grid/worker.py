@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 from mlmclm.atomic import DiskFullError, atomic_write_json
-from mlmclm.config import ExperimentConfig, from_dict
+from mlmclm.components import config_from_dict
+from mlmclm.config import ExperimentConfig
 from mlmclm.data import ExperimentData, prepare_data
 from mlmclm.data.tokenizer import TokenizerInfo
 from mlmclm.grid.plan import LR_SWEEP, RunSpec
@@ -115,7 +116,7 @@ def init_worker_process(config_dict: dict, threads: int) -> None:
     """Pool initializer: limit threads and prepare the data once per worker (the token cache is reused)."""
     global _PROCESS_CONTEXT
     torch.set_num_threads(threads)
-    config = from_dict(ExperimentConfig, config_dict, "")
+    config = config_from_dict(config_dict)
     if _PROCESS_CONTEXT is None or _PROCESS_CONTEXT.config != config:  # Ray reuses worker processes
         _PROCESS_CONTEXT = WorkerContext.prepare(config)
 
@@ -125,7 +126,7 @@ def init_worker_with_data(config_dict: dict, data: ExperimentData, threads: int)
     reads the corpus or the token cache itself."""
     global _PROCESS_CONTEXT
     torch.set_num_threads(threads)
-    config = from_dict(ExperimentConfig, config_dict, "")
+    config = config_from_dict(config_dict)
     if _PROCESS_CONTEXT is None or _PROCESS_CONTEXT.config != config:  # Ray reuses worker processes
         _PROCESS_CONTEXT = WorkerContext.prepare(config, data)
 

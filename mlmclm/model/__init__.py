@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from mlmclm.model.attention import ATTENTION_MECHANISMS, AttentionMechanism
 from mlmclm.model.serialization import load_model, save_model
-from mlmclm.model.transformer import LossOutput, Transformer, build_model
+from mlmclm.model.transformer import LossOutput, Transformer
 
 __all__ = [
     "ATTENTION_MECHANISMS",
     "AttentionMechanism",
     "LossOutput",
     "Transformer",
-    "build_model",
     "load_model",
     "save_model",
 ]

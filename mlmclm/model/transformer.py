@@ -10,7 +10,6 @@ batches say which mask they need (``causal=`` of :meth:`Transformer.loss`), and 
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, NamedTuple
 
 import torch
@@ -117,7 +116,7 @@ class Transformer(nn.Module):
             "vocab_size": vocab_size,
             "max_seq_length": max_seq_length,
             "pad_token_id": pad_token_id,
-            **dataclasses.asdict(model_config),
+            **model_config.to_dict(),
         }
         hidden = model_config.hidden_size
         self.mechanism = mechanism_class(
@@ -221,23 +220,3 @@ class Transformer(nn.Module):
         loss = F.cross_entropy(logits, targets, reduction="sum") / num_predicted.clamp(min=1)
         num_correct = (logits.argmax(dim=-1) == targets).sum()
         return LossOutput(loss, num_correct, num_predicted)
-
-
-def build_model(
-    model_config: ModelConfig,
-    *,
-    objective: str,
-    attention: str,
-    vocab_size: int,
-    max_seq_length: int,
-    pad_token_id: int,
-) -> Transformer:
-    """The model for one (objective, attention) condition, freshly initialised from torch's global RNG."""
-    return Transformer(
-        model_config,
-        objective=objective,
-        attention=attention,
-        vocab_size=vocab_size,
-        max_seq_length=max_seq_length,
-        pad_token_id=pad_token_id,
-    )

@@ -13,10 +13,12 @@ from __future__ import annotations
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mlmclm.config import require_at_least
 from mlmclm.errors import DataError
 from mlmclm.probes.examples import (
     MIN_EXAMPLES_PER_LABEL,
@@ -30,7 +32,7 @@ from mlmclm.probes.user_tasks import load_user_probe_task
 from mlmclm.registry import Registry
 
 if TYPE_CHECKING:
-    from mlmclm.config import ProbeConfig
+    from mlmclm.config import ExperimentConfig, ProbeConfig
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ LabelledCandidates = tuple[list[str], list[list[ProbeExample]]]
 """(label names, candidate examples per label in random order) as returned by a task generator."""
 TaskGenerator = Callable[[SentencePool, "ProbeConfig", np.random.Generator], LabelledCandidates]
 
-PROBE_TASKS: Registry = Registry("probe task")
+PROBE_TASKS: Registry = Registry("probe task", settings_section="probes")
 
 FUNCTION_WORD_RANKS = 100
 """word_content skips this many most frequent word types (function words) before choosing its targets."""
@@ -87,7 +89,17 @@ def bigram_shift(pool: SentencePool, probe_cfg: ProbeConfig, rng: np.random.Gene
     return ["original", "swapped"], [originals, swapped]
 
 
-@PROBE_TASKS.register("sentence_length")
+@dataclass(frozen=True)
+class SentenceLengthConfig:
+    """``probes.length_buckets``: the number of word-count buckets (equal-frequency edges)."""
+
+    buckets: int = field(default=5, metadata={"key": "length_buckets"})
+
+    def check(self, config: ExperimentConfig) -> None:
+        require_at_least("probes.length_buckets", self.buckets, 2, "a probe needs two labels")
+
+
+@PROBE_TASKS.register("sentence_length", settings=SentenceLengthConfig)
 def sentence_length(
     pool: SentencePool, probe_cfg: ProbeConfig, rng: np.random.Generator
 ) -> LabelledCandidates:
@@ -100,7 +112,7 @@ def sentence_length(
     lengths = np.array([len(pool.sentence(p).split()) for p in positions])
     if len(lengths) == 0:
         return [], []
-    quantiles = np.linspace(0, 1, probe_cfg.length_buckets + 1)[1:-1]
+    quantiles = np.linspace(0, 1, probe_cfg.settings("sentence_length").buckets + 1)[1:-1]
     edges = np.unique(np.quantile(lengths, quantiles, method="lower").astype(int))
     edges = edges[edges < lengths.max()]  # an edge at the maximum would leave the last bucket empty
     buckets = np.digitize(lengths, edges, right=True)  # bucket b holds lengths in (edges[b-1], edges[b]]
@@ -117,7 +129,17 @@ def sentence_length(
     return label_names, candidates
 
 
-@PROBE_TASKS.register("word_content")
+@dataclass(frozen=True)
+class WordContentConfig:
+    """``probes.word_content_words``: the number K of mid-frequency target words (= labels)."""
+
+    words: int = 10
+
+    def check(self, config: ExperimentConfig) -> None:
+        require_at_least("probes.word_content_words", self.words, 2, "a probe needs two labels")
+
+
+@PROBE_TASKS.register("word_content", settings=WordContentConfig)
 def word_content(pool: SentencePool, probe_cfg: ProbeConfig, rng: np.random.Generator) -> LabelledCandidates:
     """Which of K mid-frequency words does the sentence contain? Lexical content (Conneau et al., 2018, WC).
 
@@ -129,7 +151,7 @@ def word_content(pool: SentencePool, probe_cfg: ProbeConfig, rng: np.random.Gene
     word_sets = [set(lowercase_words(pool.sentence(p))) for p in positions]
     frequency = Counter(word for words in word_sets for word in words)
     ranked = sorted(frequency, key=lambda word: (-frequency[word], word))
-    k = probe_cfg.word_content_words
+    k = probe_cfg.settings("word_content").words
     skip = max(0, min(FUNCTION_WORD_RANKS, len(ranked) - k))
     targets = ranked[skip : skip + k]
     index = {word: label for label, word in enumerate(targets)}

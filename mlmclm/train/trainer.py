@@ -35,7 +35,7 @@ from mlmclm.data.batches import ObjectiveSchedule, batch_causal, objective_sched
 from mlmclm.data.prepare import FoldData
 from mlmclm.data.tokenizer import TokenizerInfo
 from mlmclm.faults import fault_point
-from mlmclm.model import build_model, save_model
+from mlmclm.model import Transformer, save_model
 from mlmclm.train import distributed
 from mlmclm.train.checkpoint import (
     CorruptCheckpointError,
@@ -424,7 +424,7 @@ def _new_model(config: ExperimentConfig, spec: RunIdentity, tokenizer: Tokenizer
     """The run's architecture at its initialisation: the global RNG is seeded from the run's seed, which also
     seeds dropout; data order and masks use their own generators."""
     torch.manual_seed(spec.seed)
-    return build_model(
+    return Transformer(
         config.model,
         objective=spec.objective,
         attention=spec.attention,

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlmclm.config import ExperimentConfig, merge_dicts, resolve_config
+from mlmclm.components import resolve_config
+from mlmclm.config import ExperimentConfig, merge_dicts
 from mlmclm.grid.results import load_raw_results
 
 log = logging.getLogger(__name__)

@@ -75,4 +75,4 @@ def tiny_documents(tiny_tokenizer) -> TokenizedDocuments:
 
 @pytest.fixture
 def data_cfg() -> DataConfig:
-    return DataConfig(max_seq_length=64, sliding_window_stride=24, vocab_size=200, min_document_chars=5)
+    return DataConfig().replace(max_seq_length=64, sliding_window_stride=24, vocab_size=200, min_document_chars=5)

@@ -85,10 +85,10 @@ def identical_share(cfg, docs, info, epoch_a, epoch_b):
 def test_static_masks_cycle_through_k_copies_and_dynamic_masks_are_redrawn(
     tiny_documents, tiny_tokenizer, data_cfg
 ):
-    static = dataclasses.replace(data_cfg, mlm_strategy="static", static_mask_copies=3)
+    static = data_cfg.replace(mlm_strategy="static", static_mask_copies=3)
     assert identical_share(static, tiny_documents, tiny_tokenizer, 0, 3) == 1.0  # epoch 3 reuses mask 0
     assert identical_share(static, tiny_documents, tiny_tokenizer, 1, 2) < 0.05  # two different copies
-    single = dataclasses.replace(data_cfg, mlm_strategy="static", static_mask_copies=1)
+    single = data_cfg.replace(mlm_strategy="static", static_mask_copies=1)
     assert identical_share(single, tiny_documents, tiny_tokenizer, 0, 1) == 1.0
     assert data_cfg.mlm_strategy == "dynamic", "fresh masks every epoch are the default"
     assert identical_share(data_cfg, tiny_documents, tiny_tokenizer, 0, 3) < 0.05
@@ -186,7 +186,7 @@ def test_distinct_target_fraction_over_epochs_matches_the_masking_regime(
 ):
     """Over E epochs a token is ever a target with probability 1 - (1 - p)^m, m = distinct masks = min(E, k)."""
     epochs = 5
-    cfg = dataclasses.replace(data_cfg, mlm_strategy=strategy, static_mask_copies=copies)
+    cfg = data_cfg.replace(mlm_strategy=strategy, static_mask_copies=copies)
     fraction, targetable = distinct_target_fraction("mlm", tiny_documents, cfg, tiny_tokenizer, epochs)
     masks = epochs if strategy == "dynamic" else min(epochs, copies)
     expected = 1 - (1 - cfg.mlm_probability) ** masks

@@ -9,7 +9,7 @@ import pytest
 
 import mlmclm.data.prepare as prepare_module
 import mlmclm.data.token_cache as token_cache
-from mlmclm.config import resolve_config
+from mlmclm.components import resolve_config
 from mlmclm.data import prepare_data, setup_tokenizer
 from mlmclm.data.stdlib_corpus import default_corpus_file, default_corpus_name, extract_stdlib_documents
 from mlmclm.data.token_cache import tokenize_documents

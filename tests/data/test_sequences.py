@@ -145,7 +145,7 @@ def test_control_notes_flag_strategies_that_change_one_arm_only(data_cfg):
         assert any(note.startswith("CLM") for note in notes)
     assert control_notes(dataclasses.replace(data_cfg, clm_strategy="packed"), ["clm"]) == []
     assert "redrawn every epoch" in control_notes(data_cfg, ["mlm"])[0]
-    static = control_notes(dataclasses.replace(data_cfg, mlm_strategy="static", static_mask_copies=4), ["mlm"])
+    static = control_notes(data_cfg.replace(mlm_strategy="static", static_mask_copies=4), ["mlm"])
     assert "4 per sequence" in static[0] and "epoch e uses mask e mod 4" in static[0]
 
 
@@ -171,7 +171,7 @@ def test_clm_strategies_process_the_same_non_pad_tokens_per_step_as_the_shared_s
     strategy, tiny_documents, tiny_tokenizer, data_cfg
 ):
     """Under a shared step budget each arm must see about the same real tokens (8x more for packed before)."""
-    cfg = dataclasses.replace(data_cfg, max_seq_length=256, sliding_window_stride=128)
+    cfg = data_cfg.replace(max_seq_length=256, sliding_window_stride=128)
     shared = TrainStream("clm", tiny_documents, cfg, tiny_tokenizer, batch_size=16, seed=0)
     steps = 3 * len(shared)
     shared_tokens, _ = epoch_tokens(shared, 3)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 import mlmclm.train.trainer as trainer_module
-from mlmclm.config import resolve_config
+from mlmclm.components import resolve_config
 from mlmclm.errors import UserError
 from mlmclm.grid.plan import plan_runs
 from mlmclm.grid.runner import run_grid

@@ -8,7 +8,8 @@ import jsonschema
 import pytest
 
 from mlmclm.analysis import analyze
-from mlmclm.config import StatisticsConfig, resolve_config
+from mlmclm.components import resolve_config
+from mlmclm.config import StatisticsConfig
 from mlmclm.grid.runner import run_grid
 from tests.grid.test_grid import SCHEMA, shared_cache, tiny_settings  # noqa: F401
 

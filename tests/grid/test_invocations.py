@@ -8,7 +8,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from mlmclm.config import StatisticsConfig, resolve_config
+from mlmclm.components import resolve_config
+from mlmclm.config import StatisticsConfig
 from mlmclm.grid.invocations import carried_invocations, contributing_invocations
 from mlmclm.grid.runner import run_grid
 from mlmclm.report import write_analysis

@@ -10,7 +10,8 @@ import jsonschema
 import pytest
 
 from mlmclm.analysis import analyze
-from mlmclm.config import ExperimentConfig, resolve_config
+from mlmclm.components import resolve_config
+from mlmclm.config import ExperimentConfig
 from mlmclm.errors import ConfigError
 from mlmclm.grid.lr_sweep import SweepResult, choose_learning_rate
 from mlmclm.grid.plan import LR_SWEEP, RunSpec, plan_runs, plan_sweep_runs

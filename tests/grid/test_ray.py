@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 import torch
 
-from mlmclm.config import resolve_config
+from mlmclm.components import resolve_config
 from mlmclm.data import prepare_data
 from mlmclm.grid.executors import RayExecutor
 from mlmclm.grid.plan import plan_runs

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlmclm.config import resolve_config
+from mlmclm.components import resolve_config
 from mlmclm.grid.lock import ExperimentLockedError, experiment_lock, lock_path
 from mlmclm.grid.runner import run_grid
 

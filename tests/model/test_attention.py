@@ -9,7 +9,7 @@ import torch
 
 from mlmclm.config import ModelConfig
 from mlmclm.errors import UserError
-from mlmclm.model import ATTENTION_MECHANISMS, build_model
+from mlmclm.model import ATTENTION_MECHANISMS, Transformer
 from mlmclm.model.attention.exposb import distance_buckets
 from tests.model.tiny import MAX_SEQ_LENGTH, MECHANISMS, tiny_config
 
@@ -300,7 +300,7 @@ def test_absolute_positions_do_not_drown_the_tokens_at_bert_size():
     tokens at one position nearly identical after the embedding LayerNorm (cosine 0.999)."""
     torch.manual_seed(0)
     config = ModelConfig(hidden_size=768, num_heads=12, num_layers=1, intermediate_size=32)
-    model = build_model(
+    model = Transformer(
         config, objective="mlm", attention="absolute", vocab_size=201, max_seq_length=64, pad_token_id=0
     )
     with torch.no_grad():
@@ -323,7 +323,7 @@ def test_standard_positions_refuse_sequences_longer_than_trained():
 
 @pytest.mark.parametrize("num_buckets", [2, 7])
 def test_config_rejects_exposb_bucket_counts_that_cannot_split_into_two_sides(num_buckets):
-    from mlmclm.config import resolve_config
+    from mlmclm.components import resolve_config
     from mlmclm.errors import ConfigError
 
     with pytest.raises(ConfigError, match="exposb_num_buckets must be even and >= 4"):

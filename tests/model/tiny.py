@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
-
-from mlmclm.config import ModelConfig
-from mlmclm.model import ATTENTION_MECHANISMS, build_model
+from mlmclm.config import ModelConfig, from_dict
+from mlmclm.model import ATTENTION_MECHANISMS, Transformer
 
 VOCAB_SIZE = 40
 MAX_SEQ_LENGTH = 12
@@ -15,21 +13,22 @@ OBJECTIVES = ("mlm", "clm")
 
 
 def tiny_config(**overrides) -> ModelConfig:
-    base = ModelConfig(
-        hidden_size=32,
-        num_layers=2,
-        num_heads=2,
-        intermediate_size=64,
-        hidden_dropout=0.0,
-        attention_dropout=0.0,
-        exposb_num_buckets=8,
-        exposb_max_distance=10,
-    )
-    return dataclasses.replace(base, **overrides)
+    """A tiny ModelConfig; ``overrides`` are the keys users write under ``model:`` (``exposb_num_buckets``)."""
+    base = {
+        "hidden_size": 32,
+        "num_layers": 2,
+        "num_heads": 2,
+        "intermediate_size": 64,
+        "hidden_dropout": 0.0,
+        "attention_dropout": 0.0,
+        "exposb_num_buckets": 8,
+        "exposb_max_distance": 10,
+    }
+    return from_dict(ModelConfig, {**base, **overrides}, "model.")
 
 
 def tiny_model(objective: str, attention: str, **overrides):
-    return build_model(
+    return Transformer(
         tiny_config(**overrides),
         objective=objective,
         attention=attention,

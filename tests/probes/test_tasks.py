@@ -77,7 +77,7 @@ def test_sentence_length_label_matches_the_word_count(tasks):
 def test_word_content_sentence_holds_exactly_its_target_word(tasks, probe_cfg):
     task = tasks["word_content"]
     targets = set(task.label_names)
-    assert len(targets) == probe_cfg.word_content_words
+    assert len(targets) == probe_cfg.settings("word_content").words
     for example in examples_of(task):
         present = set(lowercase_words(example.text)) & targets
         assert present == {task.label_names[example.label]}

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from mlmclm.analysis import analyze
-from mlmclm.config import QUICK_TEST_CONFIG_PATH, StatisticsConfig, load_yaml, resolve_config
+from mlmclm.components import resolve_config
+from mlmclm.config import QUICK_TEST_CONFIG_PATH, StatisticsConfig, load_yaml
 from mlmclm.report.caveats import constant_metrics, is_noise_level, smoke_test_reasons, unigram_level_objectives
 from mlmclm.report.markdown import render_report
 from tests.analysis.synthetic_results import make_raw_results

@@ -16,7 +16,7 @@ from pathlib import Path
 import tokenizers
 import torch
 
-from mlmclm.config import resolve_config
+from mlmclm.components import resolve_config
 from mlmclm.grid.runner import run_grid
 
 HERE = Path(__file__).resolve().parent

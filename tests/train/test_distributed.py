@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from mlmclm.cli import main
-from mlmclm.config import resolve_config
+from mlmclm.components import resolve_config
 from mlmclm.data import prepare_data
 from mlmclm.errors import ConfigError, UserError
 from mlmclm.grid.runner import run_grid

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import mlmclm.train.trainer as trainer_module
-from mlmclm.config import resolve_config
+from mlmclm.components import resolve_config
 from mlmclm.data import prepare_data
 from mlmclm.grid.plan import RunSpec
-from mlmclm.model import build_model
+from mlmclm.model import Transformer
 from mlmclm.train.checkpoint import (
     CorruptCheckpointError,
     TrainState,
@@ -48,7 +48,7 @@ SPEC = RunSpec("mlm", "standard", None, seed=5, run_index=0)
 
 
 def _parts(config, data, total_steps=4):
-    model = build_model(config.model, objective="mlm", attention="standard", vocab_size=data.tokenizer.vocab_size,
+    model = Transformer(config.model, objective="mlm", attention="standard", vocab_size=data.tokenizer.vocab_size,
                         max_seq_length=config.data.max_seq_length, pad_token_id=data.tokenizer.pad_id)
     optimizer = build_optimizer(model, config.training)
     scheduler = build_scheduler(optimizer, config.training, total_steps)

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from mlmclm.atomic import json_safe
-from mlmclm.config import resolve_config
+from mlmclm.components import resolve_config
 from mlmclm.data import build_eval_batches, prepare_data
 from mlmclm.grid.plan import RunSpec
-from mlmclm.model import build_model
+from mlmclm.model import Transformer
 from mlmclm.model.attention import ATTENTION_MECHANISMS
 from mlmclm.train.device import choose_precision
 from mlmclm.train.length import NOT_APPLICABLE, evaluate_lengths
@@ -82,7 +82,7 @@ def test_longer_sequences_reach_the_model_unchanged(tiny):
     batches = build_eval_batches("clm", fold.test, dataclasses.replace(config.data, max_seq_length=64),
                                  fold.tokenizer, 8)
     assert max(batch["input_ids"].shape[1] for batch in batches) > 32
-    model = build_model(config.model, objective="clm", attention="rope", vocab_size=fold.tokenizer.vocab_size,
+    model = Transformer(config.model, objective="clm", attention="rope", vocab_size=fold.tokenizer.vocab_size,
                         max_seq_length=32, pad_token_id=fold.tokenizer.pad_id)
     device = torch.device("cpu")
     (result,) = evaluate_lengths(model, "clm", fold.test, config.data, fold.tokenizer, [4], batch_size=8,
@@ -99,7 +99,7 @@ def test_extrapolating_mechanisms_run_three_times_their_length_and_learned_posit
                                                  "intermediate_size": 32, "exposb_num_buckets": 8,
                                                  "exposb_max_distance": 16}})
     torch.manual_seed(0)
-    model = build_model(config.model, objective=objective, attention=attention, vocab_size=50, max_seq_length=16,
+    model = Transformer(config.model, objective=objective, attention=attention, vocab_size=50, max_seq_length=16,
                         pad_token_id=0).eval()
     ids = torch.randint(1, 50, (2, 48))
     mask = torch.ones_like(ids)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlmclm.config import resolve_config
+from mlmclm.components import resolve_config
 from mlmclm.data import prepare_data
 from mlmclm.grid.plan import RunSpec
 from mlmclm.grid.worker import RunProbes, build_probe_tasks

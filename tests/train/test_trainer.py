@@ -8,10 +8,11 @@ import pytest
 import torch
 
 import mlmclm.train.trainer as trainer_module
-from mlmclm.config import TrainingConfig, resolve_config
+from mlmclm.components import resolve_config
+from mlmclm.config import TrainingConfig
 from mlmclm.data import prepare_data
 from mlmclm.grid.plan import RunSpec
-from mlmclm.model import build_model
+from mlmclm.model import Transformer
 from mlmclm.train.evaluate import EvalResult
 from mlmclm.train.optim import build_optimizer, build_scheduler
 from mlmclm.train.trainer import convergence_step, train_run
@@ -40,7 +41,7 @@ def configured(tiny, **training):
 
 
 def test_no_weight_decay_on_biases_and_layer_norms():
-    model = build_model(
+    model = Transformer(
         resolve_config().model, objective="mlm", attention="standard", vocab_size=50, max_seq_length=16,
         pad_token_id=0,
     )
@@ -144,7 +145,7 @@ def test_random_init_baseline_encoder_is_the_runs_own_starting_point_and_leaves_
     baseline = trainer_module.random_init_encoder(config, spec, tokenizer, torch.device("cpu"))
     assert torch.equal(torch.get_rng_state(), before)
     torch.manual_seed(spec.seed)
-    start = build_model(config.model, objective="clm", attention="rope", vocab_size=tokenizer.vocab_size,
+    start = Transformer(config.model, objective="clm", attention="rope", vocab_size=tokenizer.vocab_size,
                         max_seq_length=config.data.max_seq_length, pad_token_id=tokenizer.pad_id)
     pairs = zip(baseline.state_dict().values(), start.state_dict().values(), strict=True)
     assert all(torch.equal(a, b) for a, b in pairs)

@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from mlmclm.config import ModelConfig, TrainingConfig, resolve_config
-from mlmclm.model import build_model
+from mlmclm.components import resolve_config
+from mlmclm.config import ModelConfig, TrainingConfig
+from mlmclm.model import Transformer
 from mlmclm.model.attention import ATTENTION_MECHANISMS, AttentionMechanism
 from mlmclm.train.optim import build_optimizer, decay_groups
 
@@ -21,7 +22,7 @@ def model_config(norm: str) -> ModelConfig:
 
 
 def tiny_model(attention: str, objective: str = "mlm", norm: str = "post") -> nn.Module:
-    return build_model(model_config(norm), objective=objective, attention=attention, vocab_size=40, max_seq_length=16,
+    return Transformer(model_config(norm), objective=objective, attention=attention, vocab_size=40, max_seq_length=16,
                        pad_token_id=0)
 
 

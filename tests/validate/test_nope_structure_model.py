@@ -10,7 +10,7 @@ import torch
 
 from mlmclm.config import ModelConfig
 from mlmclm.model.attention.nope import NoPositions
-from mlmclm.model.transformer import build_model
+from mlmclm.model.transformer import Transformer
 from mlmclm.probes.features import pool
 
 TOKENS = [2, 17, 5, 33, 9, 41, 12, 3]  # [CLS]-like start, six words, [SEP]-like end
@@ -24,7 +24,7 @@ def mean_pooled(objective: str, sequences: list[list[int]]) -> torch.Tensor:
     torch.manual_seed(0)
     config = ModelConfig(hidden_size=HIDDEN, num_layers=2, num_heads=4, intermediate_size=64,
                          hidden_dropout=0.0, attention_dropout=0.0)
-    model = build_model(config, objective=objective, attention="nope", vocab_size=64, max_seq_length=16,
+    model = Transformer(config, objective=objective, attention="nope", vocab_size=64, max_seq_length=16,
                         pad_token_id=0).eval()
     ids = torch.tensor(sequences)
     mask = torch.ones_like(ids)

@@ -21,8 +21,7 @@ import math
 import torch
 
 from mlmclm.config import ModelConfig
-from mlmclm.model.attention import ATTENTION_MECHANISMS
-from mlmclm.model.attention.base import AttentionMechanism
+from mlmclm.model.attention.base import ATTENTION_MECHANISMS, AttentionMechanism
 
 
 def sinusoidal_positions(seq_len: int, dim: int, device: torch.device) -> torch.Tensor:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 
 from mlmclm.config import ModelConfig
-from mlmclm.model.attention import ATTENTION_MECHANISMS
 from mlmclm.model.attention.base import (
+    ATTENTION_MECHANISMS,
     AttentionMechanism,
     SoftmaxMask,
     build_softmax_mask,

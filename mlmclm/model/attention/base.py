@@ -20,6 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from mlmclm.config import ModelConfig
+from mlmclm.registry import Registry
+
+# Every mechanism by its public name, in the order shown to users; filled by the mechanism modules, which
+# model/attention/__init__.py imports explicitly. Their nested ``Config`` classes become model.* settings.
+ATTENTION_MECHANISMS: Registry = Registry("attention mechanism", settings_section="model")
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,15 @@ stick-breaking attention; that mechanism is ``stickbreaking`` here.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from mlmclm.config import ModelConfig
-from mlmclm.model.attention import ATTENTION_MECHANISMS
+from mlmclm.config import ExperimentConfig, ModelConfig, require_positive
+from mlmclm.errors import ConfigError
 from mlmclm.model.attention.base import (
+    ATTENTION_MECHANISMS,
     AttentionMechanism,
     SoftmaxMask,
     build_softmax_mask,
@@ -75,10 +77,28 @@ class ExponentialScalingBinning(AttentionMechanism):
     extrapolates = True  # distances beyond exposb_max_distance share the last bucket, any length has a bias
     no_weight_decay = frozenset({"bucket_bias"})  # a learned prior on the logits, not a weight to shrink to 0
 
+    @dataclass(frozen=True)
+    class Config:
+        """``model.exposb_num_buckets`` B and ``model.exposb_max_distance`` D of the bucketing above."""
+
+        num_buckets: int = 32
+        max_distance: int = 128
+
+        def check(self, config: ExperimentConfig) -> None:
+            require_positive("model.exposb_num_buckets", self.num_buckets)
+            if self.num_buckets < 4 or self.num_buckets % 2:
+                raise ConfigError(
+                    f"model.exposb_num_buckets must be even and >= 4 (bidirectional models split them into left "
+                    f"and right halves), got {self.num_buckets}"
+                )
+            if self.max_distance <= self.num_buckets // 2:
+                raise ConfigError("model.exposb_max_distance must exceed half of model.exposb_num_buckets")
+
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)
-        self.num_buckets = config.exposb_num_buckets
-        self.max_distance = config.exposb_max_distance
+        settings = config.settings("exposb")
+        self.num_buckets = settings.num_buckets
+        self.max_distance = settings.max_distance
         # The table's layout is fixed here; a hybrid model (bidirectional layout) attending causally for one
         # batch then uses the left half of it, so its buckets keep their meaning across the two masks.
         self.causal_layout = causal

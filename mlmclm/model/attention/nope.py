@@ -7,8 +7,7 @@ the mask alone leaks order, which is known to let decoders learn positions impli
 
 from __future__ import annotations
 
-from mlmclm.model.attention import ATTENTION_MECHANISMS
-from mlmclm.model.attention.base import AttentionMechanism
+from mlmclm.model.attention.base import ATTENTION_MECHANISMS, AttentionMechanism
 
 
 @ATTENTION_MECHANISMS.register("nope")

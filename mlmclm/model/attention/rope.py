@@ -12,9 +12,14 @@ from dataclasses import dataclass
 
 import torch
 
-from mlmclm.config import ModelConfig
-from mlmclm.model.attention import ATTENTION_MECHANISMS
-from mlmclm.model.attention.base import AttentionMechanism, SoftmaxMask, build_softmax_mask, softmax_attention
+from mlmclm.config import ExperimentConfig, ModelConfig, require_positive
+from mlmclm.model.attention.base import (
+    ATTENTION_MECHANISMS,
+    AttentionMechanism,
+    SoftmaxMask,
+    build_softmax_mask,
+    softmax_attention,
+)
 
 
 @dataclass(frozen=True)
@@ -50,9 +55,18 @@ class RotaryPositions(AttentionMechanism):
     summary = "rotary position embeddings on queries and keys"
     extrapolates = True  # rotation tables are computed on demand for any length (how well is measured)
 
+    @dataclass(frozen=True)
+    class Config:
+        """``model.rope_base``: the base of the rotation frequencies θ_i = base^(-2i/d) (RoFormer eq. 15)."""
+
+        base: float = 10000.0
+
+        def check(self, config: ExperimentConfig) -> None:
+            require_positive("model.rope_base", self.base)
+
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)
-        self.base = config.rope_base
+        self.base = config.settings("rope").base
 
     def prepare(
         self, seq_len: int, key_padding_mask: torch.Tensor | None, device: torch.device

@@ -7,8 +7,7 @@ from torch import nn
 
 from mlmclm.config import ModelConfig
 from mlmclm.errors import UserError
-from mlmclm.model.attention import ATTENTION_MECHANISMS
-from mlmclm.model.attention.base import AttentionMechanism
+from mlmclm.model.attention.base import ATTENTION_MECHANISMS, AttentionMechanism
 
 
 @ATTENTION_MECHANISMS.register("standard")

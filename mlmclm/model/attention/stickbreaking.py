@@ -37,9 +37,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from mlmclm.config import ModelConfig
-from mlmclm.model.attention import ATTENTION_MECHANISMS
-from mlmclm.model.attention.base import AttentionMechanism, head_slopes, relative_positions
+from mlmclm.config import ExperimentConfig, ModelConfig
+from mlmclm.model.attention.base import ATTENTION_MECHANISMS, AttentionMechanism, head_slopes, relative_positions
 
 
 @dataclass(frozen=True)
@@ -75,10 +74,21 @@ class StickBreaking(AttentionMechanism):
     summary = "stick-breaking attention instead of softmax"
     extrapolates = True  # the visiting order and masks are built per forward for any length
 
+    @dataclass(frozen=True)
+    class Config:
+        """``model.stickbreaking_include_self`` and ``model.stickbreaking_distance_decay`` (module docstring)."""
+
+        include_self: bool = True
+        distance_decay: bool = False
+
+        def check(self, config: ExperimentConfig) -> None:
+            """Both are booleans, which the config's types already ensure."""
+
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)
-        self.include_self = config.stickbreaking_include_self
-        self.distance_decay = config.stickbreaking_distance_decay
+        settings = config.settings("stickbreaking")
+        self.include_self = settings.include_self
+        self.distance_decay = settings.distance_decay
         self.register_buffer("slopes", head_slopes(config.num_heads), persistent=False)
 
     def prepare(
