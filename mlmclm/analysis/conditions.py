@@ -8,51 +8,38 @@ Runs of two conditions that share ``(fold, seed)`` saw the same data split and s
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-# Substrings of a metric name that fix which way is better; the first matching rule wins.
-_HIGHER_IS_BETTER = ("accuracy", "f1", "tokens_per_s")
-_LOWER_IS_BETTER = ("loss", "perplexity", "convergence_step", "time", "memory")
-# Metrics that mean the same thing under both objectives (everything else scores the objective's own task).
-_OBJECTIVE_NEUTRAL = ("train_time_s", "tokens_per_s", "peak_memory_mb", "num_params", "probe_accuracy_gain")
-PROBE_PREFIX = "probe/"
-PROBE_BASELINES = ("random_init_accuracy", "gain_over_random_init", "control_accuracy", "selectivity")
-"""Per-task probe-validity baselines (``probe/<task>/<name>``, docs/probes.md): context, not outcomes."""
+from mlmclm.analysis.metrics import metric_info
 
 
 def metric_direction(metric: str) -> str | None:
-    """``"higher"`` or ``"lower"`` when the metric name says which is better, else ``None``."""
-    name = metric.lower()
-    if any(token in name for token in _HIGHER_IS_BETTER):
-        return "higher"
-    if any(token in name for token in _LOWER_IS_BETTER):
-        return "lower"
-    return None
+    """``"higher"`` or ``"lower"`` when the metric name says which is better, else ``None`` (metrics.py)."""
+    return metric_info(metric).direction
 
 
 def is_probe_metric(metric: str) -> bool:
-    return metric.startswith(PROBE_PREFIX)
+    return metric_info(metric).probe
 
 
 def is_probe_baseline(metric: str) -> bool:
     """True for ``probe/<task>/<baseline>``: shown beside the scores, not tested as outcomes by default."""
-    return is_probe_metric(metric) and metric.rsplit("/", 1)[-1] in PROBE_BASELINES
+    return metric_info(metric).probe_baseline
 
 
 def is_length_metric(metric: str) -> bool:
     """``eval_len<k>/loss`` and ``eval_len<k>/accuracy``: scores at k x the training length (docs/training.md)."""
-    return re.fullmatch(r"eval_len\d+/\w+", metric) is not None
+    return metric_info(metric).length
 
 
 def is_like_for_like(metric: str) -> bool:
     """True when MLM and CLM runs are scored on the same task (probes, cost), so a cross-objective
     difference can be read as a ranking; losses and token accuracies score different prediction tasks."""
-    return is_probe_metric(metric) or metric in _OBJECTIVE_NEUTRAL
+    return metric_info(metric).like_for_like
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from mlmclm.analysis.conditions import PROBE_BASELINES, is_probe_baseline
+from mlmclm.analysis.conditions import is_probe_baseline
+from mlmclm.analysis.metrics import PROBE_BASELINES
 from mlmclm.probes.baselines import control_is_learnable, control_labels
 from mlmclm.probes.classifiers import ProbeScore, TokenizedSplits, finetune_probe, fit_logistic_probe
 from mlmclm.probes.examples import ProbeTask
