@@ -64,6 +64,7 @@ from mlmclm.analysis.resampled import CrossValidationDesign
 from mlmclm.analysis.variance_components import VarianceComponents, fold_seed_variance
 from mlmclm.config import OBJECTIVES, StatisticsConfig
 from mlmclm.errors import UserError
+from mlmclm.grid.records import RunRecord
 from mlmclm.objectives import OBJECTIVE_DEFINITIONS, same_evaluation
 
 CROSS_OBJECTIVE_CAVEAT = (
@@ -138,13 +139,11 @@ def _rng(seed: int, key: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(key.encode())])
 
 
-def cross_validation_design(
-    raw_results: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]
-) -> CrossValidationDesign | None:
+def cross_validation_design(raw_results: Mapping[str, Any], runs: Sequence[RunRecord]) -> CrossValidationDesign | None:
     """The k-fold design of the grid: ``folds`` from the config when ``cross_validation`` is on, else the number
     of distinct fold labels when the runs carry two or more (hand-assembled results); ``None`` without folds."""
     config = raw_results.get("config") or {}
-    labels = {run.get("fold") for run in runs if run.get("fold") is not None}
+    labels = {run.fold for run in runs if run.fold is not None}
     folds = config.get("folds") if config.get("cross_validation") else None
     if not isinstance(folds, int) or isinstance(folds, bool):
         folds = len(labels)
@@ -357,7 +356,7 @@ def _ordered(preferred: Sequence[str], present: Sequence[str]) -> tuple[str, ...
 
 
 def select_metrics(
-    runs: Sequence[Mapping[str, Any]], settings: StatisticsConfig, metrics: Sequence[str] | None
+    runs: Sequence[RunRecord], settings: StatisticsConfig, metrics: Sequence[str] | None
 ) -> tuple[str, ...]:
     """The metrics to analyse: those asked for, else primary + secondary + the shared probe and length metrics.
 
@@ -376,7 +375,7 @@ def select_metrics(
             )
         return tuple(dict.fromkeys(metrics))
     chosen = [settings.primary_metric, *settings.secondary_metrics]
-    completed = [run.get("metrics") or {} for run in runs if run.get("status") == "completed"]
+    completed = [run.metrics for run in runs if run.completed]
     chosen += [
         metric
         for metric in recorded
@@ -432,10 +431,8 @@ def mechanism_rankings(
     return rankings
 
 
-def analyze(
-    raw_results: Mapping[str, Any], settings: StatisticsConfig, metrics: Sequence[str] | None = None
-) -> Analysis:
-    """Summaries and corrected comparisons for every selected metric of a raw-results dict."""
+def checked_runs(raw_results: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The raw results' ``runs``, each with the objective and attention a run record needs (else UserError)."""
     runs = raw_results.get("runs")
     if not isinstance(runs, list) or not all(isinstance(run, Mapping) for run in runs):
         raise UserError(
@@ -445,20 +442,28 @@ def analyze(
         if "objective" not in run or "attention" not in run:
             run_id = run.get("run_id", "?")
             raise UserError(f"run {run_id!r} in the raw results lacks 'objective' or 'attention'")
+    return runs
+
+
+def analyze(
+    raw_results: Mapping[str, Any], settings: StatisticsConfig, metrics: Sequence[str] | None = None
+) -> Analysis:
+    """Summaries and corrected comparisons for every selected metric of a raw-results dict."""
     tasks = endpoint_tasks(raw_results)
-    runs = with_primary_endpoint(final_runs(runs), tasks)
-    design = cross_validation_design(raw_results, runs)
+    runs = with_primary_endpoint(final_runs(checked_runs(raw_results)), tasks)
+    records = [RunRecord.from_json(run) for run in runs]
+    design = cross_validation_design(raw_results, records)
     config = raw_results.get("config") or {}
-    objectives = _ordered(config.get("objectives") or OBJECTIVES, [str(run["objective"]) for run in runs])
-    attentions = _ordered(config.get("attention") or (), [str(run["attention"]) for run in runs])
-    primary = resolve_primary(settings.primary_metric, recorded_metrics(runs), tasks, objectives)
-    chosen = select_metrics(runs, dataclasses.replace(settings, primary_metric=primary.metric), metrics)
+    objectives = _ordered(config.get("objectives") or OBJECTIVES, [run.objective for run in records])
+    attentions = _ordered(config.get("attention") or (), [run.attention for run in records])
+    primary = resolve_primary(settings.primary_metric, recorded_metrics(records), tasks, objectives)
+    chosen = select_metrics(records, dataclasses.replace(settings, primary_metric=primary.metric), metrics)
 
     summaries: list[ConditionSummary] = []
     comparisons: list[Comparison] = []
     rankings: list[MechanismRanking] = []
     for metric in chosen:
-        samples = collect_samples(runs, metric)
+        samples = collect_samples(records, metric)
         for objective, attention in itertools.product(objectives, attentions):
             if (objective, attention) in samples:
                 summaries.append(summarize_condition(samples[(objective, attention)], settings, design))
@@ -469,11 +474,7 @@ def analyze(
                 for a, b in pairs
             ]
         rankings += mechanism_rankings(metric, samples, objectives, attentions, settings, design)
-    unfinished = tuple(
-        ExcludedRun(str(run.get("run_id", "?")), str(run.get("status")), str(run.get("error") or ""))
-        for run in runs
-        if run.get("status") != "completed"
-    )
+    unfinished = tuple(ExcludedRun(run.run_id, run.status, run.error or "") for run in records if not run.completed)
     iqm, improvements = probe_aggregates(runs, objectives, attentions, settings)
     rates, divergence = analyze_divergence(
         runs, objectives, attentions, confidence_level=settings.confidence_level,

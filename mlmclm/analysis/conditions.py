@@ -8,13 +8,14 @@ Runs of two conditions that share ``(fold, seed)`` saw the same data split and s
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from mlmclm.analysis.metrics import metric_info
+from mlmclm.grid.records import RunRecord
 
 
 def metric_direction(metric: str) -> str | None:
@@ -99,28 +100,25 @@ def _finite_number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def collect_samples(runs: Iterable[Mapping[str, Any]], metric: str) -> dict[tuple[str, str], ConditionSample]:
+def collect_samples(runs: Iterable[RunRecord], metric: str) -> dict[tuple[str, str], ConditionSample]:
     """Group runs by (objective, attention) and split them into usable observations and exclusions."""
     observations: dict[tuple[str, str], list[Observation]] = {}
     excluded: dict[tuple[str, str], list[ExcludedRun]] = {}
     for run in runs:
-        key = (str(run["objective"]), str(run["attention"]))
+        key = (run.objective, run.attention)
         observations.setdefault(key, [])
         excluded.setdefault(key, [])
-        run_id = str(run.get("run_id", "?"))
-        status = str(run.get("status", "unknown"))
-        if status != "completed":
-            error = run.get("error")
-            reason = f"status {status}" + (f": {error}" if error else "")
-            excluded[key].append(ExcludedRun(run_id, status, reason))
+        if not run.completed:
+            reason = f"status {run.status}" + (f": {run.error}" if run.error else "")
+            excluded[key].append(ExcludedRun(run.run_id, run.status, reason))
             continue
-        raw = (run.get("metrics") or {}).get(metric)
+        raw = run.metrics.get(metric)
         value = _finite_number(raw)
         if value is None:
             reason = f"{metric} not recorded" if raw is None else f"{metric} is not a finite number ({raw!r})"
-            excluded[key].append(ExcludedRun(run_id, status, reason))
+            excluded[key].append(ExcludedRun(run.run_id, run.status, reason))
             continue
-        observations[key].append(Observation(run_id, run.get("fold"), run.get("seed"), value))
+        observations[key].append(Observation(run.run_id, run.fold, run.seed, value))
     return {
         key: ConditionSample(key[0], key[1], metric, tuple(observations[key]), tuple(excluded[key]))
         for key in observations
@@ -148,13 +146,13 @@ def paired_values(a: ConditionSample, b: ConditionSample) -> tuple[np.ndarray, n
     )
 
 
-def recorded_metrics(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+def recorded_metrics(runs: Sequence[RunRecord]) -> list[str]:
     """Every metric name with a numeric value in at least one completed run, in first-seen order."""
     names: dict[str, None] = {}
     for run in runs:
-        if run.get("status") != "completed":
+        if not run.completed:
             continue
-        for name, value in (run.get("metrics") or {}).items():
+        for name, value in run.metrics.items():
             if _finite_number(value) is not None:
                 names.setdefault(name, None)
     return list(names)
