@@ -409,6 +409,26 @@ def family_pairs(
     ]
 
 
+def metric_comparisons(
+    metric: str,
+    samples: Mapping[tuple[str, str], ConditionSample],
+    objectives: Sequence[str],
+    attentions: Sequence[str],
+    settings: StatisticsConfig,
+    design: CrossValidationDesign | None,
+) -> list[Comparison]:
+    """Every comparison of one metric, before correction: the cross-objective family, then each objective's
+    mechanism family (one loop over the family scopes, so both kinds are built the same way)."""
+    comparisons = []
+    for family in [Family(metric)] + [Family(metric, objective) for objective in objectives]:
+        pairs = family_pairs(family, samples, objectives, attentions)
+        comparisons += [
+            compare_samples(a, b, family=family, settings=settings, design=design, family_size=len(pairs))
+            for a, b in pairs
+        ]
+    return comparisons
+
+
 def mechanism_rankings(
     metric: str,
     samples: Mapping[tuple[str, str], ConditionSample],
@@ -464,15 +484,12 @@ def analyze(
     rankings: list[MechanismRanking] = []
     for metric in chosen:
         samples = collect_samples(records, metric)
-        for objective, attention in itertools.product(objectives, attentions):
-            if (objective, attention) in samples:
-                summaries.append(summarize_condition(samples[(objective, attention)], settings, design))
-        for family in [Family(metric)] + [Family(metric, objective) for objective in objectives]:
-            pairs = family_pairs(family, samples, objectives, attentions)
-            comparisons += [
-                compare_samples(a, b, family=family, settings=settings, design=design, family_size=len(pairs))
-                for a, b in pairs
-            ]
+        summaries += [
+            summarize_condition(samples[key], settings, design)
+            for key in itertools.product(objectives, attentions)
+            if key in samples
+        ]
+        comparisons += metric_comparisons(metric, samples, objectives, attentions, settings, design)
         rankings += mechanism_rankings(metric, samples, objectives, attentions, settings, design)
     unfinished = tuple(ExcludedRun(run.run_id, run.status, run.error or "") for run in records if not run.completed)
     iqm, improvements = probe_aggregates(runs, objectives, attentions, settings)
