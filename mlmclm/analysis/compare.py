@@ -492,9 +492,9 @@ def analyze(
         comparisons += metric_comparisons(metric, samples, objectives, attentions, settings, design)
         rankings += mechanism_rankings(metric, samples, objectives, attentions, settings, design)
     unfinished = tuple(ExcludedRun(run.run_id, run.status, run.error or "") for run in records if not run.completed)
-    iqm, improvements = probe_aggregates(runs, objectives, attentions, settings)
+    iqm, improvements = probe_aggregates(records, objectives, attentions, settings)
     rates, divergence = analyze_divergence(
-        runs, objectives, attentions, confidence_level=settings.confidence_level,
+        records, objectives, attentions, confidence_level=settings.confidence_level,
         correction=settings.correction, alpha=settings.significance_level,
     )
     corrected = tuple(correct_families(comparisons, settings))
@@ -516,13 +516,13 @@ def analyze(
         probe_improvement=improvements,
         primary_endpoint=primary,
         family_roles={f: family_role(f, primary.metric, settings.secondary_metrics) for f in families},
-        item_level=item_level_comparisons(runs, objectives, attentions, settings),
+        item_level=item_level_comparisons(records, objectives, attentions, settings),
         band_separations=band_separations(runs, objectives, attentions, settings.confidence_level),
     )
 
 
 def probe_aggregates(
-    runs: Sequence[Mapping[str, Any]],
+    runs: Sequence[RunRecord],
     objectives: Sequence[str],
     attentions: Sequence[str],
     settings: StatisticsConfig,
@@ -559,7 +559,7 @@ def probe_aggregates(
 
 
 def item_level_comparisons(
-    runs: Sequence[Mapping[str, Any]],
+    runs: Sequence[RunRecord],
     objectives: Sequence[str],
     attentions: Sequence[str],
     settings: StatisticsConfig,
@@ -567,15 +567,15 @@ def item_level_comparisons(
     """MLM vs CLM per mechanism on each probe task's test items (item_level.py), corrected per task family."""
     if not {"mlm", "clm"} <= set(objectives):
         return ()
-    completed = [run for run in runs if run.get("status") == "completed"]
-    tasks = list(dict.fromkeys(task for run in completed for task in (run.get("probe_items") or {})))
+    completed = [run for run in runs if run.completed]
+    tasks = list(dict.fromkeys(task for run in completed for task in (run.probe_items or {})))
     found: list[ItemLevelComparison] = []
     for task in tasks:
         family = f"item_level_{MLM_VS_CLM}/probe/{task}/accuracy"
         rows = []
         for attention in attentions:
             group = {
-                objective: [run for run in completed if run["objective"] == objective and run["attention"] == attention]
+                objective: [run for run in completed if (run.objective, run.attention) == (objective, attention)]
                 for objective in ("mlm", "clm")
             }
             if not group["mlm"] or not group["clm"]:
