@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
+
+if TYPE_CHECKING:  # grid imports this module; the record type is only named here
+    from mlmclm.grid.records import RunRecord
 
 log = logging.getLogger("mlmclm")
 
@@ -48,12 +52,11 @@ class GridProgress:
 
         return update_log
 
-    def run_finished(self, record: dict) -> None:
+    def run_finished(self, record: RunRecord) -> None:
         self.done += 1
-        metrics = record.get("metrics", {})
-        status = record["status"]
-        detail = f"val_loss {metrics['val_loss']:.4f}" if status == "completed" else record.get("error", "")
-        line = f"[{self.done}/{self.total}] {record['run_id']}: {status} {detail}"
+        status = record.status
+        detail = f"val_loss {record.metrics['val_loss']:.4f}" if record.completed else record.error or ""
+        line = f"[{self.done}/{self.total}] {record.run_id}: {status} {detail}"
         if self.grid_bar is not None:
             self.grid_bar.update(1)
             self.grid_bar.write(line)

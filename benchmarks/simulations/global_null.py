@@ -4,8 +4,8 @@ when no condition differs from any other?
 Every run of every (objective, mechanism) condition is drawn from the same distribution (fabricated runs in
 the style of ``tests/analysis/synthetic_results.py``: validation loss and accuracy, probe accuracy and F1
 and the random-init baseline for each probe task), the full :func:`mlmclm.analysis.analyze` runs on them,
-and a *false claim* is counted when any comparison in a family that may lead the report
-(:func:`mlmclm.analysis.endpoint.headline_families`) is significant. With Holm correction inside the one
+and a *false claim* is counted when any comparison in the family that leads the report (the primary family,
+``Family(primary_metric)``, the one the report's headline reads) is significant. With Holm correction inside the one
 primary family this rate must be at most α; the script prints it with its Clopper–Pearson interval, beside
 the rate of the old headline that pooled every significant MLM-vs-CLM and every mechanism difference.
 
@@ -23,7 +23,7 @@ import numpy as np
 from scipy import stats
 
 from mlmclm.analysis import analyze
-from mlmclm.analysis.endpoint import headline_families
+from mlmclm.analysis.families import Family
 from mlmclm.config import StatisticsConfig
 
 OBJECTIVES = ("mlm", "clm")
@@ -72,11 +72,10 @@ def simulate(simulations: int, *, seeds: int = 5, seed: int = 0, settings: Stati
     headline = pooled_cross = pooled_mechanism = 0
     for _ in range(simulations):
         analysis = analyze(null_raw_results(rng, seeds), settings)
-        leading = set(headline_families(analysis.family_roles, analysis.primary_metric))
-        significant = [c for c in analysis.comparisons if c.significant]
-        headline += any(c.family in leading for c in significant)
-        pooled_cross += any(c.family.startswith("mlm_vs_clm/") and c.like_for_like for c in significant)
-        pooled_mechanism += any(c.family.startswith("attention_within_") for c in significant)
+        significant = [c for c in analysis.comparisons if c.test.significant]
+        headline += any(c.family == Family(analysis.primary_metric) for c in significant)
+        pooled_cross += any(c.family.across_objectives and c.like_for_like for c in significant)
+        pooled_mechanism += any(not c.family.across_objectives for c in significant)
     interval = stats.binomtest(headline, simulations).proportion_ci(0.95, method="exact")
     return NullRates(
         simulations, settings.significance_level, headline, (interval.low, interval.high), pooled_cross,

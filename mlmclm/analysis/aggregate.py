@@ -17,13 +17,14 @@ the tests of record stay the per-metric comparisons.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
 from mlmclm.analysis.intervals import ConfidenceInterval
+from mlmclm.grid.records import RunRecord
 
 IQM_TRIM = 0.25
 
@@ -124,23 +125,22 @@ def probability_of_improvement(
 
 
 def probe_score_matrix(
-    runs: Sequence[Mapping], objective: str, attention: str, tasks: Sequence[str], score: str
+    runs: Sequence[RunRecord], objective: str, attention: str, tasks: Sequence[str], score: str
 ) -> np.ndarray:
     """Runs × tasks matrix of ``probe/<task>/<score>`` for the completed runs of a condition that have every task."""
     rows = []
     for run in runs:
-        if run.get("status") != "completed" or run.get("objective") != objective or run.get("attention") != attention:
+        if not run.completed or (run.objective, run.attention) != (objective, attention):
             continue
-        metrics = run.get("metrics") or {}
-        values = [metrics.get(f"probe/{task}/{score}") for task in tasks]
+        values = [run.metrics.get(f"probe/{task}/{score}") for task in tasks]
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values):
             rows.append([float(v) for v in values])
     return np.array(rows, dtype=float).reshape(len(rows), len(tasks))
 
 
-def probe_tasks(runs: Sequence[Mapping], score: str) -> tuple[str, ...]:
+def probe_tasks(runs: Sequence[RunRecord], score: str) -> tuple[str, ...]:
     """Probe tasks whose ``probe/<task>/<score>`` every completed run recorded, in first-seen order."""
-    completed = [run.get("metrics") or {} for run in runs if run.get("status") == "completed"]
+    completed = [run.metrics for run in runs if run.completed]
     names: dict[str, None] = {}
     for metrics in completed:
         for name in metrics:

@@ -31,6 +31,7 @@ from mlmclm.analysis.aggregate import (
 )
 from mlmclm.analysis.analysis_log import AnalysisLogEntry
 from mlmclm.analysis.aso import almost_stochastic_order
+from mlmclm.analysis.comparison import Comparison, ComparisonTest, EffectSizes, PowerEstimate
 from mlmclm.analysis.conditions import (
     ConditionSample,
     ExcludedRun,
@@ -54,14 +55,16 @@ from mlmclm.analysis.endpoint import (
     resolve_primary,
     with_primary_endpoint,
 )
+from mlmclm.analysis.families import MLM_VS_CLM, Family
 from mlmclm.analysis.intervals import ConfidenceInterval
 from mlmclm.analysis.item_level import ItemLevelComparison, compare_items
 from mlmclm.analysis.multiple_comparisons import adjust_pvalues
 from mlmclm.analysis.ranking import MechanismRanking, rank_mechanisms
-from mlmclm.analysis.resampled import NO_CV_CORRECTION, CrossValidationDesign
+from mlmclm.analysis.resampled import CrossValidationDesign
 from mlmclm.analysis.variance_components import VarianceComponents, fold_seed_variance
 from mlmclm.config import OBJECTIVES, StatisticsConfig
 from mlmclm.errors import UserError
+from mlmclm.grid.records import RunRecord
 from mlmclm.objectives import OBJECTIVE_DEFINITIONS, same_evaluation
 
 CROSS_OBJECTIVE_CAVEAT = (
@@ -69,7 +72,6 @@ CROSS_OBJECTIVE_CAVEAT = (
     "the next token seen with left context only), so this difference is not a like-for-like ranking of the "
     "objectives"
 )
-MLM_VS_CLM = "mlm_vs_clm"
 
 
 @dataclass(frozen=True)
@@ -93,50 +95,6 @@ class ConditionSummary:
 
 
 @dataclass(frozen=True)
-class Comparison:
-    """One two-sided comparison of group a with group b on one metric (fields as in the analysis JSON)."""
-
-    metric: str
-    family: str
-    group_a: str
-    group_b: str
-    n_a: int
-    n_b: int
-    paired: bool
-    direction: str | None
-    mean_a: float | None
-    mean_b: float | None
-    mean_difference: float | None
-    mean_difference_ci: ConfidenceInterval
-    normality: tuple[hypothesis_tests.NormalityResult, ...]
-    test: str
-    test_reason: str
-    statistic: float | None
-    p_value: float | None
-    p_adjusted: float | None
-    significant: bool
-    correction: str
-    alpha: float
-    cohens_d: float | None  # d_z when paired
-    hedges_g: float | None
-    effect_size_ci: ConfidenceInterval  # of δ, the population effect d and g estimate (noncentral t)
-    rank_biserial: float | None
-    rank_biserial_ci: ConfidenceInterval
-    min_detectable_effect: float | None
-    runs_needed: int | None
-    can_reach_significance: bool
-    min_achievable_p: float | None
-    min_runs_for_significance: int | None
-    better_group: str | None
-    like_for_like: bool
-    caveat: str | None
-    cv_correction: str = NO_CV_CORRECTION  # "nadeau_bengio" when the variance was inflated for CV overlap
-    cv_test_train_ratio: float | None = None  # n_test/n_train behind that inflation, 1/(folds − 1)
-    aso_min_epsilon: float | None = None  # statistics.test "aso": ε_min that a is almost stochastically better
-    aso_min_epsilon_reverse: float | None = None  # ... that b is (both oriented by the metric's direction)
-
-
-@dataclass(frozen=True)
 class Analysis:
     """Everything the report needs, in the order it is reported."""
 
@@ -157,7 +115,7 @@ class Analysis:
     probe_improvement: tuple[ImprovementProbability, ...] = ()  # P(MLM > CLM) over probe tasks per mechanism
     # The declared primary endpoint (endpoint.py) and each family's role: primary | secondary | exploratory.
     primary_endpoint: PrimaryEndpoint | None = None
-    family_roles: dict[str, str] = field(default_factory=dict)
+    family_roles: dict[Family, str] = field(default_factory=dict)
     item_level: tuple[ItemLevelComparison, ...] = ()  # probe scores with items as the sampling unit
     band_separations: tuple[BandSeparation, ...] = ()  # sample efficiency: where validation-loss bands separate
     analysis_log: tuple[AnalysisLogEntry, ...] = ()  # filled by the caller that keeps the log file
@@ -165,8 +123,10 @@ class Analysis:
     def summaries_for(self, metric: str) -> list[ConditionSummary]:
         return [summary for summary in self.summaries if summary.metric == metric]
 
-    def comparisons_in(self, family: str) -> list[Comparison]:
-        return [comparison for comparison in self.comparisons if comparison.family == family]
+    def comparisons_in(self, family: Family | str) -> list[Comparison]:
+        """The comparisons of ``family`` (a :class:`Family`, or its JSON name)."""
+        wanted = family if isinstance(family, Family) else Family.from_name(family)
+        return [comparison for comparison in self.comparisons if comparison.family == wanted]
 
 
 def _number(value: Any) -> float | None:
@@ -179,13 +139,11 @@ def _rng(seed: int, key: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(key.encode())])
 
 
-def cross_validation_design(
-    raw_results: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]
-) -> CrossValidationDesign | None:
+def cross_validation_design(raw_results: Mapping[str, Any], runs: Sequence[RunRecord]) -> CrossValidationDesign | None:
     """The k-fold design of the grid: ``folds`` from the config when ``cross_validation`` is on, else the number
     of distinct fold labels when the runs carry two or more (hand-assembled results); ``None`` without folds."""
     config = raw_results.get("config") or {}
-    labels = {run.get("fold") for run in runs if run.get("fold") is not None}
+    labels = {run.fold for run in runs if run.fold is not None}
     folds = config.get("folds") if config.get("cross_validation") else None
     if not isinstance(folds, int) or isinstance(folds, bool):
         folds = len(labels)
@@ -252,11 +210,47 @@ def aso_epsilons(
     return forward.min_epsilon, reverse.min_epsilon
 
 
+def _paired_parts(
+    differences: np.ndarray, boot: dict[str, Any]
+) -> tuple[float, float, float, ConfidenceInterval]:
+    """Cohen's d_z, Hedges' g_z, rank-biserial r and its bootstrap CI of paired differences."""
+    enough = differences.size >= 2
+    d = effect_sizes.cohens_dz(differences) if enough else math.nan
+    g = effect_sizes.hedges_gz(differences) if enough else math.nan
+    r = effect_sizes.rank_biserial_paired(differences)
+    return d, g, r, intervals.bootstrap_ci((differences,), effect_sizes.rank_biserial_paired, **boot)
+
+
+def _independent_parts(
+    x: np.ndarray, y: np.ndarray, boot: dict[str, Any]
+) -> tuple[float, float, float, ConfidenceInterval]:
+    """Cohen's d, Hedges' g, rank-biserial r and its bootstrap CI of two independent groups."""
+    enough = x.size >= 2 and y.size >= 2
+    d = effect_sizes.cohens_d(x, y) if enough else math.nan
+    g = effect_sizes.hedges_g(x, y) if enough else math.nan
+    r = effect_sizes.rank_biserial_independent(x, y) if x.size and y.size else math.nan
+    return d, g, r, intervals.bootstrap_ci((x, y), effect_sizes.rank_biserial_independent, **boot)
+
+
+def _test_part(
+    result: hypothesis_tests.TestResult, settings: StatisticsConfig, aso: tuple[float | None, float | None]
+) -> ComparisonTest:
+    """The test as run, before the family's correction (``p_adjusted`` unset, ``significant`` False)."""
+    return ComparisonTest(
+        name=result.test, symbol=result.symbol, p_value_method=result.p_value_method, reason=result.test_reason,
+        statistic=result.statistic, p_value=result.pvalue, p_adjusted=None, significant=False,
+        correction=settings.correction, alpha=settings.significance_level, normality=result.normality,
+        can_reach_significance=result.can_reach_significance, min_achievable_p=result.min_achievable_p,
+        min_runs_for_significance=result.min_runs_for_significance, cv_correction=result.cv_correction,
+        cv_test_train_ratio=result.cv_test_train_ratio, aso_min_epsilon=aso[0], aso_min_epsilon_reverse=aso[1],
+    )
+
+
 def compare_samples(
     a: ConditionSample,
     b: ConditionSample,
     *,
-    family: str,
+    family: Family,
     settings: StatisticsConfig,
     design: CrossValidationDesign | None = None,
     family_size: int = 1,
@@ -267,91 +261,50 @@ def compare_samples(
     then use the Nadeau–Bengio corrected variance (docs/statistics.md, Cross-validation).
     """
     alpha, level = settings.significance_level, settings.confidence_level
-    resamples = settings.bootstrap_resamples
-    key = f"{family}/{a.label}/{b.label}"
+    key = f"{family.name}/{a.label}/{b.label}"
     rng = _rng(settings.seed, key)
+    boot = {"confidence_level": level, "n_resamples": settings.bootstrap_resamples, "rng": rng}
     pairs = paired_values(a, b)
-    boot = {"confidence_level": level, "n_resamples": resamples, "rng": rng}
+    tests = {"alpha": alpha, "n_resamples": settings.bootstrap_resamples, "rng": rng, "design": design}
     if pairs is not None:
         x, y = pairs
-        differences = x - y
-        result = hypothesis_tests.paired_test(
-            x, y, alpha=alpha, n_resamples=resamples, rng=rng, design=design
-        )
-        samples: tuple[np.ndarray, ...] = (differences,)
-        difference_ci = intervals.mean_t_interval(differences, design=design, confidence_level=level)
-        enough = differences.size >= 2
-        d = effect_sizes.cohens_dz(differences) if enough else math.nan
-        g = effect_sizes.hedges_gz(differences) if enough else math.nan
-        r = effect_sizes.rank_biserial_paired(differences)
-        r_ci = intervals.bootstrap_ci(samples, effect_sizes.rank_biserial_paired, **boot)
+        result = hypothesis_tests.paired_test(x, y, **tests)
+        difference_ci = intervals.mean_t_interval(x - y, design=design, confidence_level=level)
+        d, g, r, r_ci = _paired_parts(x - y, boot)
     else:
         x, y = a.values, b.values
-        result = hypothesis_tests.independent_test(
-            x, y, labels=(a.label, b.label), alpha=alpha, n_resamples=resamples, rng=rng, design=design
-        )
-        samples = (x, y)
+        result = hypothesis_tests.independent_test(x, y, labels=(a.label, b.label), **tests)
         difference_ci = intervals.difference_t_interval(x, y, design=design, confidence_level=level)
-        enough = x.size >= 2 and y.size >= 2
-        d = effect_sizes.cohens_d(x, y) if enough else math.nan
-        g = effect_sizes.hedges_g(x, y) if enough else math.nan
-        r = effect_sizes.rank_biserial_independent(x, y) if x.size and y.size else math.nan
-        r_ci = intervals.bootstrap_ci(samples, effect_sizes.rank_biserial_independent, **boot)
+        d, g, r, r_ci = _independent_parts(x, y, boot)
     paired = pairs is not None
     mean_a = _number(np.mean(x)) if x.size else None
     mean_b = _number(np.mean(y)) if y.size else None
     difference = mean_a - mean_b if mean_a is not None and mean_b is not None else None
     direction = metric_direction(a.metric)
     d_value, g_value = _number(d), _number(g)
-    effect_ci = intervals.standardized_effect_ci(
-        d_value, n_a=int(x.size), n_b=None if paired else int(y.size), confidence_level=level
+    n_b = None if paired else int(y.size)
+    like_for_like = not family.across_objectives or is_like_for_like(a.metric) or same_evaluation(
+        a.objective, b.objective
     )
-    cross_objective = family.startswith(MLM_VS_CLM)
-    like_for_like = (
-        not cross_objective or is_like_for_like(a.metric) or same_evaluation(a.objective, b.objective)
-    )
-    aso_forward, aso_reverse = aso_epsilons(a.values, b.values, direction, settings, family_size, key)
+    aso = aso_epsilons(a.values, b.values, direction, settings, family_size, key)
     return Comparison(
-        metric=a.metric,
-        family=family,
-        group_a=a.label,
-        group_b=b.label,
-        n_a=int(x.size),
-        n_b=int(y.size),
-        paired=paired,
-        direction=direction,
-        mean_a=mean_a,
-        mean_b=mean_b,
-        mean_difference=difference,
+        family=family, group_a=a.label, group_b=b.label, n_a=int(x.size), n_b=int(y.size), paired=paired,
+        direction=direction, mean_a=mean_a, mean_b=mean_b, mean_difference=difference,
         mean_difference_ci=difference_ci,
-        normality=result.normality,
-        test=result.test,
-        test_reason=result.test_reason,
-        statistic=result.statistic,
-        p_value=result.pvalue,
-        p_adjusted=None,
-        significant=False,
-        correction=settings.correction,
-        alpha=alpha,
-        cohens_d=d_value,
-        hedges_g=g_value,
-        effect_size_ci=effect_ci,
-        rank_biserial=_number(r),
-        rank_biserial_ci=r_ci,
-        min_detectable_effect=power.minimum_detectable_effect(
-            int(x.size), int(y.size), paired=paired, alpha=alpha, power=settings.power
+        test=_test_part(result, settings, aso),
+        effect=EffectSizes(
+            cohens_d=d_value, hedges_g=g_value, rank_biserial=_number(r), rank_biserial_ci=r_ci,
+            effect_size_ci=intervals.standardized_effect_ci(d_value, n_a=int(x.size), n_b=n_b, confidence_level=level),
         ),
-        runs_needed=_runs_needed(g_value, result, paired=paired, settings=settings),
-        can_reach_significance=result.can_reach_significance,
-        min_achievable_p=result.min_achievable_p,
-        min_runs_for_significance=result.min_runs_for_significance,
+        power=PowerEstimate(
+            min_detectable_effect=power.minimum_detectable_effect(
+                int(x.size), int(y.size), paired=paired, alpha=alpha, power=settings.power
+            ),
+            runs_needed=_runs_needed(g_value, result, paired=paired, settings=settings),
+        ),
         better_group=_better_group(direction, difference, a.label, b.label),
         like_for_like=like_for_like,
         caveat=None if like_for_like else cross_objective_caveat(a.objective, b.objective),
-        cv_correction=result.cv_correction,
-        cv_test_train_ratio=result.cv_test_train_ratio,
-        aso_min_epsilon=aso_forward,
-        aso_min_epsilon_reverse=aso_reverse,
     )
 
 
@@ -369,21 +322,28 @@ def cross_objective_caveat(first: str, second: str) -> str:
 
 
 def correct_families(comparisons: Sequence[Comparison], settings: StatisticsConfig) -> list[Comparison]:
-    """Adjust p-values within each family; decisions use the adjusted p-values."""
+    """Adjust p-values within each family; decisions use the adjusted p-values.
+
+    A difference of means at the floating-point rounding level is never significant, whatever its p: the
+    permutation test of exactly tied runs can still reject on rounding (docs/statistics.md, Floating-point
+    noise). It keeps its p-values, so the family correction is the same as without this rule.
+    """
     corrected = list(comparisons)
     for family in dict.fromkeys(comparison.family for comparison in comparisons):
         index = [i for i, comparison in enumerate(comparisons) if comparison.family == family]
         adjusted = adjust_pvalues(
-            [comparisons[i].p_value for i in index],
+            [comparisons[i].test.p_value for i in index],
             method=settings.correction,
             alpha=settings.significance_level,
         )
         for position, i in enumerate(index):
-            corrected[i] = dataclasses.replace(
-                comparisons[i],
+            comparison = comparisons[i]
+            test = dataclasses.replace(
+                comparison.test,
                 p_adjusted=adjusted.p_adjusted[position],
-                significant=adjusted.reject[position],
+                significant=bool(adjusted.reject[position]) and not comparison.noise_level,
             )
+            corrected[i] = dataclasses.replace(comparison, test=test)
     return corrected
 
 
@@ -396,7 +356,7 @@ def _ordered(preferred: Sequence[str], present: Sequence[str]) -> tuple[str, ...
 
 
 def select_metrics(
-    runs: Sequence[Mapping[str, Any]], settings: StatisticsConfig, metrics: Sequence[str] | None
+    runs: Sequence[RunRecord], settings: StatisticsConfig, metrics: Sequence[str] | None
 ) -> tuple[str, ...]:
     """The metrics to analyse: those asked for, else primary + secondary + the shared probe and length metrics.
 
@@ -415,7 +375,7 @@ def select_metrics(
             )
         return tuple(dict.fromkeys(metrics))
     chosen = [settings.primary_metric, *settings.secondary_metrics]
-    completed = [run.get("metrics") or {} for run in runs if run.get("status") == "completed"]
+    completed = [run.metrics for run in runs if run.completed]
     chosen += [
         metric
         for metric in recorded
@@ -426,10 +386,73 @@ def select_metrics(
     return tuple(dict.fromkeys(chosen))
 
 
-def analyze(
-    raw_results: Mapping[str, Any], settings: StatisticsConfig, metrics: Sequence[str] | None = None
-) -> Analysis:
-    """Summaries and corrected comparisons for every selected metric of a raw-results dict."""
+def family_pairs(
+    family: Family,
+    samples: Mapping[tuple[str, str], ConditionSample],
+    objectives: Sequence[str],
+    attentions: Sequence[str],
+) -> list[tuple[ConditionSample, ConditionSample]]:
+    """The (a, b) pairs of a family in report order: objective pairs within each mechanism (objectives in
+    config order, so MLM is group a), or mechanism pairs within the family's objective."""
+    if family.across_objectives:
+        return [
+            (samples[(first, attention)], samples[(second, attention)])
+            for attention in attentions
+            for first, second in itertools.combinations(
+                [objective for objective in objectives if (objective, attention) in samples], 2
+            )
+        ]
+    present = [attention for attention in attentions if (family.objective, attention) in samples]
+    return [
+        (samples[(family.objective, first)], samples[(family.objective, second)])
+        for first, second in itertools.combinations(present, 2)
+    ]
+
+
+def metric_comparisons(
+    metric: str,
+    samples: Mapping[tuple[str, str], ConditionSample],
+    objectives: Sequence[str],
+    attentions: Sequence[str],
+    settings: StatisticsConfig,
+    design: CrossValidationDesign | None,
+) -> list[Comparison]:
+    """Every comparison of one metric, before correction: the cross-objective family, then each objective's
+    mechanism family (one loop over the family scopes, so both kinds are built the same way)."""
+    comparisons = []
+    for family in [Family(metric)] + [Family(metric, objective) for objective in objectives]:
+        pairs = family_pairs(family, samples, objectives, attentions)
+        comparisons += [
+            compare_samples(a, b, family=family, settings=settings, design=design, family_size=len(pairs))
+            for a, b in pairs
+        ]
+    return comparisons
+
+
+def mechanism_rankings(
+    metric: str,
+    samples: Mapping[tuple[str, str], ConditionSample],
+    objectives: Sequence[str],
+    attentions: Sequence[str],
+    settings: StatisticsConfig,
+    design: CrossValidationDesign | None,
+) -> list[MechanismRanking]:
+    """Friedman + post-hoc ranking of the mechanisms within each objective (ranking.py), where defined."""
+    rankings = []
+    for objective in objectives:
+        present = [attention for attention in attentions if (objective, attention) in samples]
+        ranking = rank_mechanisms(
+            {attention: samples[(objective, attention)] for attention in present},
+            metric=metric, objective=objective, direction=metric_direction(metric),
+            alpha=settings.significance_level, cross_validation=design is not None,
+        )
+        if ranking is not None:
+            rankings.append(ranking)
+    return rankings
+
+
+def checked_runs(raw_results: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The raw results' ``runs``, each with the objective and attention a run record needs (else UserError)."""
     runs = raw_results.get("runs")
     if not isinstance(runs, list) or not all(isinstance(run, Mapping) for run in runs):
         raise UserError(
@@ -439,69 +462,39 @@ def analyze(
         if "objective" not in run or "attention" not in run:
             run_id = run.get("run_id", "?")
             raise UserError(f"run {run_id!r} in the raw results lacks 'objective' or 'attention'")
+    return runs
+
+
+def analyze(
+    raw_results: Mapping[str, Any], settings: StatisticsConfig, metrics: Sequence[str] | None = None
+) -> Analysis:
+    """Summaries and corrected comparisons for every selected metric of a raw-results dict."""
     tasks = endpoint_tasks(raw_results)
-    runs = with_primary_endpoint(final_runs(runs), tasks)
-    design = cross_validation_design(raw_results, runs)
+    runs = with_primary_endpoint(final_runs(checked_runs(raw_results)), tasks)
+    records = [RunRecord.from_json(run) for run in runs]
+    design = cross_validation_design(raw_results, records)
     config = raw_results.get("config") or {}
-    objectives = _ordered(config.get("objectives") or OBJECTIVES, [str(run["objective"]) for run in runs])
-    attentions = _ordered(config.get("attention") or (), [str(run["attention"]) for run in runs])
-    primary = resolve_primary(settings.primary_metric, recorded_metrics(runs), tasks, objectives)
-    chosen = select_metrics(runs, dataclasses.replace(settings, primary_metric=primary.metric), metrics)
+    objectives = _ordered(config.get("objectives") or OBJECTIVES, [run.objective for run in records])
+    attentions = _ordered(config.get("attention") or (), [run.attention for run in records])
+    primary = resolve_primary(settings.primary_metric, recorded_metrics(records), tasks, objectives)
+    chosen = select_metrics(records, dataclasses.replace(settings, primary_metric=primary.metric), metrics)
 
     summaries: list[ConditionSummary] = []
     comparisons: list[Comparison] = []
     rankings: list[MechanismRanking] = []
     for metric in chosen:
-        samples = collect_samples(runs, metric)
-        for objective, attention in itertools.product(objectives, attentions):
-            if (objective, attention) in samples:
-                summaries.append(summarize_condition(samples[(objective, attention)], settings, design))
-        pairs = [
-            (attention, pair)
-            for attention in attentions
-            for pair in itertools.combinations(
-                [objective for objective in objectives if (objective, attention) in samples], 2
-            )
+        samples = collect_samples(records, metric)
+        summaries += [
+            summarize_condition(samples[key], settings, design)
+            for key in itertools.product(objectives, attentions)
+            if key in samples
         ]
-        for attention, (first, second) in pairs:
-            comparisons.append(
-                compare_samples(
-                    samples[(first, attention)],
-                    samples[(second, attention)],
-                    family=f"{MLM_VS_CLM}/{metric}",
-                    settings=settings,
-                    design=design,
-                    family_size=len(pairs),
-                )
-            )
-        for objective in objectives:
-            present = [attention for attention in attentions if (objective, attention) in samples]
-            ranking = rank_mechanisms(
-                {attention: samples[(objective, attention)] for attention in present},
-                metric=metric, objective=objective, direction=metric_direction(metric),
-                alpha=settings.significance_level, cross_validation=design is not None,
-            )
-            if ranking is not None:
-                rankings.append(ranking)
-            for first, second in itertools.combinations(present, 2):
-                comparisons.append(
-                    compare_samples(
-                        samples[(objective, first)],
-                        samples[(objective, second)],
-                        family=f"attention_within_{objective}/{metric}",
-                        settings=settings,
-                        design=design,
-                        family_size=math.comb(len(present), 2),
-                    )
-                )
-    unfinished = tuple(
-        ExcludedRun(str(run.get("run_id", "?")), str(run.get("status")), str(run.get("error") or ""))
-        for run in runs
-        if run.get("status") != "completed"
-    )
-    iqm, improvements = probe_aggregates(runs, objectives, attentions, settings)
+        comparisons += metric_comparisons(metric, samples, objectives, attentions, settings, design)
+        rankings += mechanism_rankings(metric, samples, objectives, attentions, settings, design)
+    unfinished = tuple(ExcludedRun(run.run_id, run.status, run.error or "") for run in records if not run.completed)
+    iqm, improvements = probe_aggregates(records, objectives, attentions, settings)
     rates, divergence = analyze_divergence(
-        runs, objectives, attentions, confidence_level=settings.confidence_level,
+        records, objectives, attentions, confidence_level=settings.confidence_level,
         correction=settings.correction, alpha=settings.significance_level,
     )
     corrected = tuple(correct_families(comparisons, settings))
@@ -523,13 +516,13 @@ def analyze(
         probe_improvement=improvements,
         primary_endpoint=primary,
         family_roles={f: family_role(f, primary.metric, settings.secondary_metrics) for f in families},
-        item_level=item_level_comparisons(runs, objectives, attentions, settings),
+        item_level=item_level_comparisons(records, objectives, attentions, settings),
         band_separations=band_separations(runs, objectives, attentions, settings.confidence_level),
     )
 
 
 def probe_aggregates(
-    runs: Sequence[Mapping[str, Any]],
+    runs: Sequence[RunRecord],
     objectives: Sequence[str],
     attentions: Sequence[str],
     settings: StatisticsConfig,
@@ -566,7 +559,7 @@ def probe_aggregates(
 
 
 def item_level_comparisons(
-    runs: Sequence[Mapping[str, Any]],
+    runs: Sequence[RunRecord],
     objectives: Sequence[str],
     attentions: Sequence[str],
     settings: StatisticsConfig,
@@ -574,15 +567,15 @@ def item_level_comparisons(
     """MLM vs CLM per mechanism on each probe task's test items (item_level.py), corrected per task family."""
     if not {"mlm", "clm"} <= set(objectives):
         return ()
-    completed = [run for run in runs if run.get("status") == "completed"]
-    tasks = list(dict.fromkeys(task for run in completed for task in (run.get("probe_items") or {})))
+    completed = [run for run in runs if run.completed]
+    tasks = list(dict.fromkeys(task for run in completed for task in (run.probe_items or {})))
     found: list[ItemLevelComparison] = []
     for task in tasks:
         family = f"item_level_{MLM_VS_CLM}/probe/{task}/accuracy"
         rows = []
         for attention in attentions:
             group = {
-                objective: [run for run in completed if run["objective"] == objective and run["attention"] == attention]
+                objective: [run for run in completed if (run.objective, run.attention) == (objective, attention)]
                 for objective in ("mlm", "clm")
             }
             if not group["mlm"] or not group["clm"]:

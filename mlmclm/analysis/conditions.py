@@ -8,43 +8,39 @@ Runs of two conditions that share ``(fold, seed)`` saw the same data split and s
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-# The probe metric names are defined where probes and statistics can both read them; re-exported here for
-# the modules that read them beside the other metric rules.
-from mlmclm.probe_metrics import PROBE_BASELINES, PROBE_PREFIX, is_probe_baseline, is_probe_metric  # noqa: F401
-
-# Substrings of a metric name that fix which way is better; the first matching rule wins.
-_HIGHER_IS_BETTER = ("accuracy", "f1", "tokens_per_s")
-_LOWER_IS_BETTER = ("loss", "perplexity", "convergence_step", "time", "memory")
-# Metrics that mean the same thing under both objectives (everything else scores the objective's own task).
-_OBJECTIVE_NEUTRAL = ("train_time_s", "tokens_per_s", "peak_memory_mb", "num_params", "probe_accuracy_gain")
+from mlmclm.analysis.metrics import metric_info
+from mlmclm.grid.records import RunRecord
 
 
 def metric_direction(metric: str) -> str | None:
-    """``"higher"`` or ``"lower"`` when the metric name says which is better, else ``None``."""
-    name = metric.lower()
-    if any(token in name for token in _HIGHER_IS_BETTER):
-        return "higher"
-    if any(token in name for token in _LOWER_IS_BETTER):
-        return "lower"
-    return None
+    """``"higher"`` or ``"lower"`` when the metric name says which is better, else ``None`` (metrics.py)."""
+    return metric_info(metric).direction
+
+
+def is_probe_metric(metric: str) -> bool:
+    return metric_info(metric).probe
+
+
+def is_probe_baseline(metric: str) -> bool:
+    """True for ``probe/<task>/<baseline>``: shown beside the scores, not tested as outcomes by default."""
+    return metric_info(metric).probe_baseline
 
 
 def is_length_metric(metric: str) -> bool:
     """``eval_len<k>/loss`` and ``eval_len<k>/accuracy``: scores at k x the training length (docs/training.md)."""
-    return re.fullmatch(r"eval_len\d+/\w+", metric) is not None
+    return metric_info(metric).length
 
 
 def is_like_for_like(metric: str) -> bool:
     """True when MLM and CLM runs are scored on the same task (probes, cost), so a cross-objective
     difference can be read as a ranking; losses and token accuracies score different prediction tasks."""
-    return is_probe_metric(metric) or metric in _OBJECTIVE_NEUTRAL
+    return metric_info(metric).like_for_like
 
 
 @dataclass(frozen=True)
@@ -104,28 +100,25 @@ def _finite_number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def collect_samples(runs: Iterable[Mapping[str, Any]], metric: str) -> dict[tuple[str, str], ConditionSample]:
+def collect_samples(runs: Iterable[RunRecord], metric: str) -> dict[tuple[str, str], ConditionSample]:
     """Group runs by (objective, attention) and split them into usable observations and exclusions."""
     observations: dict[tuple[str, str], list[Observation]] = {}
     excluded: dict[tuple[str, str], list[ExcludedRun]] = {}
     for run in runs:
-        key = (str(run["objective"]), str(run["attention"]))
+        key = (run.objective, run.attention)
         observations.setdefault(key, [])
         excluded.setdefault(key, [])
-        run_id = str(run.get("run_id", "?"))
-        status = str(run.get("status", "unknown"))
-        if status != "completed":
-            error = run.get("error")
-            reason = f"status {status}" + (f": {error}" if error else "")
-            excluded[key].append(ExcludedRun(run_id, status, reason))
+        if not run.completed:
+            reason = f"status {run.status}" + (f": {run.error}" if run.error else "")
+            excluded[key].append(ExcludedRun(run.run_id, run.status, reason))
             continue
-        raw = (run.get("metrics") or {}).get(metric)
+        raw = run.metrics.get(metric)
         value = _finite_number(raw)
         if value is None:
             reason = f"{metric} not recorded" if raw is None else f"{metric} is not a finite number ({raw!r})"
-            excluded[key].append(ExcludedRun(run_id, status, reason))
+            excluded[key].append(ExcludedRun(run.run_id, run.status, reason))
             continue
-        observations[key].append(Observation(run_id, run.get("fold"), run.get("seed"), value))
+        observations[key].append(Observation(run.run_id, run.fold, run.seed, value))
     return {
         key: ConditionSample(key[0], key[1], metric, tuple(observations[key]), tuple(excluded[key]))
         for key in observations
@@ -153,13 +146,13 @@ def paired_values(a: ConditionSample, b: ConditionSample) -> tuple[np.ndarray, n
     )
 
 
-def recorded_metrics(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+def recorded_metrics(runs: Sequence[RunRecord]) -> list[str]:
     """Every metric name with a numeric value in at least one completed run, in first-seen order."""
     names: dict[str, None] = {}
     for run in runs:
-        if run.get("status") != "completed":
+        if not run.completed:
             continue
-        for name, value in (run.get("metrics") or {}).items():
+        for name, value in run.metrics.items():
             if _finite_number(value) is not None:
                 names.setdefault(name, None)
     return list(names)

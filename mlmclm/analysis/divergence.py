@@ -18,15 +18,15 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from scipy import stats
 
 from mlmclm.analysis.conditions import condition_label
 from mlmclm.analysis.intervals import ConfidenceInterval
 from mlmclm.analysis.multiple_comparisons import adjust_pvalues
+from mlmclm.grid.records import RunRecord
 
 DIVERGENCE = "divergence"
 FINISHED = ("completed", "diverged")
@@ -69,11 +69,11 @@ class DivergenceComparison:
 
 
 def divergence_rate(
-    objective: str, attention: str, runs: Iterable[Mapping[str, Any]], confidence_level: float
+    objective: str, attention: str, runs: Iterable[RunRecord], confidence_level: float
 ) -> DivergenceRate:
     """k diverged of n finished runs of one condition; Clopper–Pearson interval of k/n (none when n = 0)."""
-    finished = [run for run in runs if run.get("status") in FINISHED]
-    diverged = tuple(str(run.get("run_id", "?")) for run in finished if run.get("status") == "diverged")
+    finished = [run for run in runs if run.status in FINISHED]
+    diverged = tuple(run.run_id for run in finished if run.status == "diverged")
     k, n = len(diverged), len(finished)
     if n == 0:
         ci = ConfidenceInterval(None, None, confidence_level, "none", "no finished runs")
@@ -114,7 +114,7 @@ def compare_divergence(a: DivergenceRate, b: DivergenceRate, *, family: str, cor
 
 
 def analyze_divergence(
-    runs: Sequence[Mapping[str, Any]],
+    runs: Sequence[RunRecord],
     objectives: Sequence[str],
     attentions: Sequence[str],
     *,
@@ -125,9 +125,9 @@ def analyze_divergence(
     """Rates for every condition with runs; every pair of objectives per mechanism and mechanism pairs within
     each objective (families ``divergence/mlm_vs_clm`` and ``divergence/attention_within_<objective>``),
     p-values adjusted within each family."""
-    by_condition: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    by_condition: dict[tuple[str, str], list[RunRecord]] = {}
     for run in runs:
-        by_condition.setdefault((str(run["objective"]), str(run["attention"])), []).append(run)
+        by_condition.setdefault((run.objective, run.attention), []).append(run)
     rates = {
         key: divergence_rate(key[0], key[1], by_condition[key], confidence_level)
         for key in itertools.product(objectives, attentions)

@@ -22,13 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlmclm.analysis.conditions import is_like_for_like
+from mlmclm.analysis.families import Family
 
 PRIMARY_ENDPOINT = "probe_accuracy_gain"
 FALLBACK_PRIMARY = "val_loss"
 DEFAULT_PROBE_TASKS = ("bigram_shift", "sentence_length", "word_content", "coherence")
-MLM_VS_CLM = "mlm_vs_clm"
-OMNIBUS_FAMILY_PREFIX = "attention_omnibus"
-"""Families of the omnibus mechanism ranking (Friedman; added beside this module) may also lead the report."""
 ROLES = ("primary", "secondary", "exploratory")
 
 
@@ -105,23 +103,11 @@ def resolve_primary(
     return PrimaryEndpoint(declared, metric, tuple(tasks) if metric == PRIMARY_ENDPOINT else (), like, reason, warning)
 
 
-def family_role(family: str, primary_metric: str, secondary_metrics: Sequence[str]) -> str:
+def family_role(family: Family, primary_metric: str, secondary_metrics: Sequence[str]) -> str:
     """``primary`` for the MLM-vs-CLM family of the primary metric, ``secondary`` for any family of a
     secondary metric (and for the primary metric's within-objective families), else ``exploratory``."""
-    kind, _, metric = family.partition("/")
-    if metric == primary_metric:
-        return "primary" if kind == MLM_VS_CLM else "secondary"
-    if metric in secondary_metrics:
+    if family.metric == primary_metric:
+        return "primary" if family.across_objectives else "secondary"
+    if family.metric in secondary_metrics:
         return "secondary"
     return "exploratory"
-
-
-def headline_families(families: Iterable[str], primary_metric: str) -> list[str]:
-    """The families whose results may lead the report: the primary MLM-vs-CLM family and the omnibus
-    mechanism ranking (``attention_omnibus...``) when present. Everything else is reported as exploratory."""
-    primary = f"{MLM_VS_CLM}/{primary_metric}"
-    return [
-        family
-        for family in dict.fromkeys(families)
-        if family == primary or family.startswith(OMNIBUS_FAMILY_PREFIX)
-    ]

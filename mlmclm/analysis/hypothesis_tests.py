@@ -46,6 +46,16 @@ NO_TEST = "none"
 # Tests whose p-value has a floor at small n (exact null distributions over finitely many rearrangements).
 _SIGN_PATTERN_TESTS = (WILCOXON, SIGN_FLIP)
 _SPLIT_TESTS = (MANN_WHITNEY, PERMUTATION)
+# How the report names each test's statistic (the sign-flip test's statistic is the mean paired difference).
+STATISTIC_SYMBOLS = {
+    PAIRED_T: "t", WELCH_T: "t", WILCOXON: "W", MANN_WHITNEY: "U", SIGN_FLIP: "mean d", PERMUTATION: "Δ mean",
+    CORRECTED_T: "t", CORRECTED_WELCH: "t",
+}
+# How a p-value was obtained (TestResult.p_value_method).
+EXACT_PERMUTATION = "exact permutation"
+MONTE_CARLO_PERMUTATION = "Monte Carlo permutation"
+T_DISTRIBUTION = "t distribution"
+NO_P_VALUE = "none"
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,12 @@ class TestResult:
     min_runs_for_significance: int | None
     cv_correction: str = NO_CV_CORRECTION
     cv_test_train_ratio: float | None = None
+    p_value_method: str = NO_P_VALUE  # EXACT_PERMUTATION | MONTE_CARLO_PERMUTATION | T_DISTRIBUTION | NO_P_VALUE
+
+    @property
+    def symbol(self) -> str | None:
+        """The statistic's name in the report (``t``, ``mean d``, ...); ``None`` when no test was run."""
+        return STATISTIC_SYMBOLS.get(self.test)
 
 
 def shapiro_normality(values: np.ndarray, sample: str) -> NormalityResult:
@@ -134,12 +150,17 @@ def _enumeration(count: float, n_resamples: int) -> str:
     return "exact (all rearrangements enumerated)" if count <= n_resamples else f"{n_resamples} random rearrangements"
 
 
+def _permutation_method(count: float, n_resamples: int) -> str:
+    """scipy enumerates every rearrangement when there are at most ``n_resamples`` of them."""
+    return EXACT_PERMUTATION if count <= n_resamples else MONTE_CARLO_PERMUTATION
+
+
 def _corrected_result(
     result: TResult, test: str, reason: str, normality: tuple[NormalityResult, ...], design: CrossValidationDesign
 ) -> TestResult:
     return TestResult(
         test, result.statistic, result.pvalue, reason, normality, 0.0, True, None,
-        NADEAU_BENGIO, design.test_train_ratio,
+        NADEAU_BENGIO, design.test_train_ratio, T_DISTRIBUTION,
     )
 
 
@@ -183,7 +204,7 @@ def paired_test(
     if n == 1:  # scipy needs two values; one pair has two equally extreme sign patterns
         reason = "paired by (fold, seed), n=1 pair: both sign patterns are equally extreme, so p = 1"
         return TestResult(SIGN_FLIP, float(differences[0]), 1.0, reason, normality, 1.0, False,
-                          min_runs_for_significance(SIGN_FLIP, alpha))
+                          min_runs_for_significance(SIGN_FLIP, alpha), p_value_method=EXACT_PERMUTATION)
     result = stats.permutation_test(
         (differences,), _mean, permutation_type="samples", vectorized=True,
         n_resamples=n_resamples, alternative="two-sided", rng=rng,
@@ -192,7 +213,8 @@ def paired_test(
     reason = f"paired by (fold, seed), n={n} pairs; sign-flip permutation test of the mean difference, {how}"
     floor, reachable, runs = _floor_fields(SIGN_FLIP, int(np.count_nonzero(differences)), None, alpha)
     return TestResult(
-        SIGN_FLIP, float(result.statistic), float(result.pvalue), reason, normality, floor, reachable, runs
+        SIGN_FLIP, float(result.statistic), float(result.pvalue), reason, normality, floor, reachable, runs,
+        p_value_method=_permutation_method(2.0**n, n_resamples),
     )
 
 
@@ -259,7 +281,9 @@ def independent_test(
         reason = f"{design_words}; every value is equal: no test is defined (no evidence of any difference)"
         return TestResult(NO_TEST, None, None, reason, normality, None, False, None)
     statistic, pvalue = _two_sample_permutation(a, b, n_resamples=n_resamples, rng=rng)
-    how = _enumeration(float(special.comb(n_a + n_b, n_a, exact=True)), n_resamples)
+    count = float(special.comb(n_a + n_b, n_a, exact=True))
+    how = _enumeration(count, n_resamples)
     reason = f"{design_words}; two-sample permutation test of the difference of means, {how}"
     floor, reachable, runs = _floor_fields(PERMUTATION, n_a, n_b, alpha)
-    return TestResult(PERMUTATION, statistic, pvalue, reason, normality, floor, reachable, runs)
+    method = EXACT_PERMUTATION if min(n_a, n_b) < 2 else _permutation_method(count, n_resamples)
+    return TestResult(PERMUTATION, statistic, pvalue, reason, normality, floor, reachable, runs, p_value_method=method)

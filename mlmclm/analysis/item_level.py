@@ -14,9 +14,8 @@ EMNLP; Dror et al., 2018, "The Hitchhiker's Guide to Testing Statistical Signifi
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -24,6 +23,7 @@ from statsmodels.stats.contingency_tables import mcnemar
 
 from mlmclm.analysis import intervals
 from mlmclm.analysis.intervals import ConfidenceInterval
+from mlmclm.grid.records import RunRecord
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,9 @@ def item_standard_error(accuracy: float, n_items: int) -> float:
     return math.sqrt(accuracy * (1.0 - accuracy) / n_items) if n_items else math.nan
 
 
-def correctness_matrix(runs: Sequence[Mapping[str, Any]], task: str) -> np.ndarray | None:
+def correctness_matrix(runs: Sequence[RunRecord], task: str) -> np.ndarray | None:
     """[runs, items] 0/1 matrix from the runs' ``probe_items[task]``; None when absent or of unequal length."""
-    rows = [((run.get("probe_items") or {}).get(task)) for run in runs]
+    rows = [(run.probe_items or {}).get(task) for run in runs]
     if not rows or any(not isinstance(row, str) or not row for row in rows) or len({len(r) for r in rows}) != 1:
         return None
     return np.array([[character == "1" for character in row] for row in rows], dtype=float)
@@ -100,8 +100,8 @@ def bootstrap_item_difference(
 
 
 def compare_items(
-    runs_a: Sequence[Mapping[str, Any]],
-    runs_b: Sequence[Mapping[str, Any]],
+    runs_a: Sequence[RunRecord],
+    runs_b: Sequence[RunRecord],
     task: str,
     *,
     family: str,

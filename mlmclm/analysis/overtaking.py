@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from mlmclm.analysis.conditions import metric_direction
+from mlmclm.analysis.conditions import is_probe_metric, metric_direction
 
 STEP_KEY = "probe_step"  # the curve of the steps at which a run was probed (mlmclm.probes.curves)
 
@@ -156,7 +156,7 @@ def curve_metrics(runs: Sequence[Mapping[str, Any]]) -> list[str]:
         if not curves.get(STEP_KEY):
             continue
         for name in curves:
-            if name.startswith("probe/") and name.rsplit("/", 1)[-1] in ("accuracy", "f1"):
+            if is_probe_metric(name) and name.rsplit("/", 1)[-1] in ("accuracy", "f1"):
                 names.setdefault(name, None)
     return list(names)
 

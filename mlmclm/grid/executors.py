@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import ctypes
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -20,6 +21,7 @@ import torch
 
 from mlmclm.data import ExperimentData
 from mlmclm.errors import ConfigError
+from mlmclm.grid.records import RunRecord
 from mlmclm.grid.worker import RunJob, WorkerContext, execute_run, init_worker_process, init_worker_with_data
 
 log = logging.getLogger(__name__)
@@ -28,7 +30,7 @@ _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class Executor(Protocol):
-    def run(self, jobs: list[RunJob]) -> Iterator[dict]:
+    def run(self, jobs: list[RunJob]) -> Iterator[RunRecord]:
         """Execute ``jobs`` and yield one run record per job, in completion order."""
         ...
 
@@ -39,7 +41,7 @@ class LocalExecutor:
     def __init__(self, context: WorkerContext) -> None:
         self.context = context
 
-    def run(self, jobs: list[RunJob]) -> Iterator[dict]:
+    def run(self, jobs: list[RunJob]) -> Iterator[RunRecord]:
         for job in jobs:
             yield execute_run(job, self.context)
 
@@ -56,7 +58,7 @@ class ProcessExecutor:
         self.workers = workers
         self.threads = threads_per_worker(workers, threads)
 
-    def run(self, jobs: list[RunJob]) -> Iterator[dict]:
+    def run(self, jobs: list[RunJob]) -> Iterator[RunRecord]:
         ctx = multiprocessing.get_context("spawn")  # fork after torch threads start is unsafe
         with concurrent.futures.ProcessPoolExecutor(
             max_workers=self.workers,
@@ -120,7 +122,7 @@ class RayExecutor:
             gpus = 1 if torch.cuda.is_available() and config_dict.get("device") in ("auto", "cuda") else 0
         self.gpus = gpus
 
-    def run(self, jobs: list[RunJob]) -> Iterator[dict]:
+    def run(self, jobs: list[RunJob]) -> Iterator[RunRecord]:
         ray = self.ray
         if not ray.is_initialized():
             ray.init(address=self.address, include_dashboard=False)
@@ -148,11 +150,11 @@ class RayExecutor:
                     continue
                 record = lost_run_record(job, reasons[-1])
             if job.spec.run_id in lost:
-                record["failed_attempts"] = lost[job.spec.run_id]
+                record = dataclasses.replace(record, failed_attempts=lost[job.spec.run_id])
             yield record
 
 
-def _ray_run(job: RunJob, config_dict: dict, data: ExperimentData, threads: int) -> dict:
+def _ray_run(job: RunJob, config_dict: dict, data: ExperimentData, threads: int) -> RunRecord:
     """One Ray task: one run, with the driver's data from the object store."""
     init_worker_with_data(config_dict, data, threads)
     return execute_run(job)
@@ -164,12 +166,11 @@ def _lost_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0] if lines else ''}".strip()
 
 
-def lost_run_record(job: RunJob, reason: str) -> dict:
+def lost_run_record(job: RunJob, reason: str) -> RunRecord:
     """The record of a run whose last attempt left nothing: ``failed``, so the next invocation retries it."""
-    return {
-        **job.spec.to_dict(), "model_dir": str(job.run_dir), "config_fingerprint": job.config_fingerprint,
-        "status": "failed", "error": reason, "metrics": {}, "curves": {},
-    }
+    return RunRecord.planned(
+        job.spec, model_dir=str(job.run_dir), config_fingerprint=job.config_fingerprint, status="failed", error=reason
+    )
 
 
 def make_executor(config, data, on_step_factory=None) -> Executor:

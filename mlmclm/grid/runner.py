@@ -156,6 +156,6 @@ def _execute(
     if not jobs:
         return
     for record in executor.run(jobs):
-        invocation["runs_added"].append(record["run_id"])
-        store.record(record)
+        invocation["runs_added"].append(record.run_id)
+        store.record(record.to_json())
         progress.run_finished(record)

@@ -19,6 +19,7 @@ from mlmclm.config import ExperimentConfig
 from mlmclm.data import ExperimentData, prepare_data
 from mlmclm.data.tokenizer import TokenizerInfo
 from mlmclm.grid.plan import LR_SWEEP, RunSpec
+from mlmclm.grid.records import RunRecord
 from mlmclm.grid.results import RUN_RECORD_NAME, claim_run_directory
 from mlmclm.probe_metrics import is_probe_baseline
 from mlmclm.probes import ProbeResults, ProbeTask, run_probes, run_probes_detailed
@@ -131,7 +132,7 @@ def init_worker_with_data(config_dict: dict, data: ExperimentData, threads: int)
         _PROCESS_CONTEXT = WorkerContext.prepare(config, data)
 
 
-def execute_run(job: RunJob, context: WorkerContext | None = None) -> dict:
+def execute_run(job: RunJob, context: WorkerContext | None = None) -> RunRecord:
     """Train ``job`` and write its record atomically to ``<run_dir>/metrics.json``; return the record."""
     context = context or _PROCESS_CONTEXT
     if context is None:
@@ -147,8 +148,7 @@ def execute_run(job: RunJob, context: WorkerContext | None = None) -> dict:
     handler = logging.FileHandler(run_dir / "run.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
-    record = {**spec.to_dict(), "model_dir": str(run_dir), "config_fingerprint": job.config_fingerprint}
-    record.update(provenance)
+    planned = {"model_dir": str(run_dir), "config_fingerprint": job.config_fingerprint, **provenance}
     try:
         on_step: StepCallback | None = (
             context.on_step_factory(spec, job.total_steps) if context.on_step_factory else None
@@ -157,24 +157,25 @@ def execute_run(job: RunJob, context: WorkerContext | None = None) -> dict:
         probe_tasks = [] if spec.phase == LR_SWEEP else context.probe_tasks
         probes = RunProbes.for_run(context.config, context.data, spec, probe_tasks)
         outcome = train_run(spec, context.config, context.data, run_dir, job.total_steps, probes, on_step)
-        record.update(status=outcome.status, metrics=outcome.metrics, curves=outcome.curves, **outcome.extra)
-        if outcome.error:
-            record["error"] = outcome.error
+        record = RunRecord.planned(
+            spec, **planned, status=outcome.status, metrics=outcome.metrics, curves=outcome.curves,
+            error=outcome.error, **outcome.extra,
+        )
     except DiskFullError:
         raise  # not the run's fault: stop the grid with one clear line; a rerun continues from here
     except Exception as exc:  # one crashed run (e.g. out of memory) is recorded and the grid goes on
         log.error("%s failed: %s\n%s", spec.run_id, exc, traceback.format_exc())
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", metrics={}, curves={})
+        record = RunRecord.planned(spec, **planned, status="failed", error=f"{type(exc).__name__}: {exc}")
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
-    atomic_write_json(run_dir / RUN_RECORD_NAME, record)
+    atomic_write_json(run_dir / RUN_RECORD_NAME, record.to_json())
     return record
 
 
-def _execute_on_other_rank(job: RunJob, context: WorkerContext) -> dict:
+def _execute_on_other_rank(job: RunJob, context: WorkerContext) -> RunRecord:
     """A data-parallel rank other than 0: train alongside rank 0 and write nothing; rank 0 records the run.
 
     An exception is not caught here: one rank failing alone would leave the others waiting in a collective,
@@ -182,4 +183,4 @@ def _execute_on_other_rank(job: RunJob, context: WorkerContext) -> dict:
     """
     distributed.barrier()  # rank 0 has claimed the run directory
     outcome = train_run(job.spec, context.config, context.data, job.run_dir, job.total_steps, None, None)
-    return {**job.spec.to_dict(), "status": outcome.status}
+    return RunRecord.planned(job.spec, status=outcome.status)

@@ -26,16 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlmclm.analysis import Analysis, Comparison
+from mlmclm.analysis.comparison import NOISE_RTOL
 from mlmclm.analysis.conditions import is_like_for_like, is_probe_metric
 from mlmclm.objectives import OBJECTIVES
 from mlmclm.report.labels import fmt
 
 MIN_HIDDEN_SIZE = 128
 MIN_OPTIMIZER_STEPS = 1000
-# Relative tolerance below which two means (or all runs' values) count as equal: float64 rounding of a mean of
-# a few runs is ~1e-16 relative, float32-accumulated metrics ~1e-7 absolute; real differences between
-# differently seeded models are orders of magnitude larger.
-NOISE_RTOL = 1e-9
 # A statistic or standardised effect below these is zero: a real one rounds to 0 at any printed precision.
 STATISTIC_NOISE = 1e-9
 EFFECT_NOISE = 1e-6
@@ -131,10 +128,7 @@ def constant_metrics(analysis: Analysis) -> list[ConstantMetric]:
 
 def is_noise_level(comparison: Comparison) -> bool:
     """True when a − b is at the floating-point rounding level of the means: no difference at all."""
-    a, b, difference = comparison.mean_a, comparison.mean_b, comparison.mean_difference
-    if a is None or b is None or difference is None:
-        return False
-    return abs(difference) <= NOISE_RTOL * max(abs(a), abs(b), 1e-300)
+    return comparison.noise_level
 
 
 def is_void_comparison(comparison: Comparison) -> bool:
@@ -142,7 +136,7 @@ def is_void_comparison(comparison: Comparison) -> bool:
     the effect sizes are then rounding divided by rounding and say nothing. Told apart from a genuine tie of
     means (runs that vary but average the same, e.g. 14/36 on both sides) by Cohen's d, which is ~0 for a tie
     and arbitrary (or undefined) for rounding over rounding."""
-    d = comparison.cohens_d
+    d = comparison.effect.cohens_d
     return is_noise_level(comparison) and (d is None or abs(d) >= EFFECT_NOISE)
 
 

@@ -13,7 +13,6 @@ import numpy as np
 
 from mlmclm.analysis import Analysis, Comparison, ConditionSummary
 from mlmclm.analysis.conditions import metric_direction
-from mlmclm.analysis.endpoint import headline_families
 
 SCHEMA_VERSION = 1
 
@@ -38,7 +37,7 @@ def _settings(analysis: Analysis) -> dict[str, Any]:
 
 
 def comparison_record(comparison: Comparison) -> dict[str, Any]:
-    return plain(comparison)
+    return plain(comparison.to_json())
 
 
 def _condition_record(summary: ConditionSummary) -> dict[str, Any]:
@@ -73,7 +72,7 @@ def analysis_document(analysis: Analysis, experiment_name: str) -> dict[str, Any
         "experiment_name": experiment_name,
         "settings": _settings(analysis),
         "metrics": list(analysis.metrics),
-        "families": list(dict.fromkeys(comparison.family for comparison in analysis.comparisons)),
+        "families": list(dict.fromkeys(comparison.family.name for comparison in analysis.comparisons)),
         "unfinished_runs": plain(analysis.unfinished_runs),
         "comparisons": [comparison_record(comparison) for comparison in analysis.comparisons],
         "rankings": plain(analysis.rankings),
@@ -94,8 +93,9 @@ def endpoint_records(analysis: Analysis) -> dict[str, Any]:
     analysis log (docs/statistics.md)."""
     return {
         "primary_endpoint": plain(analysis.primary_endpoint),
-        "family_roles": dict(analysis.family_roles),
-        "headline_families": headline_families(analysis.family_roles, analysis.primary_metric),
+        "family_roles": {family.name: role for family, role in analysis.family_roles.items()},
+        # Only the primary family may lead the report (endpoint_sections.headline_lines reads the same role).
+        "headline_families": [family.name for family, role in analysis.family_roles.items() if role == "primary"],
         "item_level": plain(analysis.item_level),
         "band_separations": plain(analysis.band_separations),
         "analysis_log": plain(analysis.analysis_log),

@@ -16,10 +16,11 @@ import numpy as np
 
 from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.analysis_log import optional_stopping_seeds
-from mlmclm.analysis.conditions import PROBE_BASELINES, condition_label, is_probe_baseline
-from mlmclm.analysis.endpoint import MLM_VS_CLM, PRIMARY_ENDPOINT
+from mlmclm.analysis.conditions import condition_label, is_probe_baseline
+from mlmclm.analysis.endpoint import PRIMARY_ENDPOINT
+from mlmclm.analysis.families import Family
 from mlmclm.analysis.item_level import item_standard_error
-from mlmclm.report.caveats import is_noise_level
+from mlmclm.analysis.metrics import PROBE_BASELINES
 from mlmclm.report.labels import CORRECTION_NAMES, fmt, fmt_p
 
 
@@ -29,7 +30,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 def _finding(c: Comparison) -> bool:
-    return c.significant and not is_noise_level(c)
+    return c.test.significant
 
 
 def _describe_endpoint(analysis: Analysis) -> str:
@@ -78,8 +79,8 @@ def headline_lines(analysis: Analysis) -> list[str]:
     """The report's first paragraph: the answer on the primary endpoint only (plus the omnibus ranking)."""
     endpoint = analysis.primary_endpoint
     correction = CORRECTION_NAMES[analysis.settings.correction]
-    family = f"{MLM_VS_CLM}/{analysis.primary_metric}"
-    rows = [c for c in analysis.comparisons_in(family) if c.p_value is not None]
+    family = Family(analysis.primary_metric)
+    rows = [c for c in analysis.comparisons_in(family) if c.test.p_value is not None]
     lines = ["## Primary endpoint", ""]
     text = f"**Primary endpoint:** {_describe_endpoint(analysis)}, declared before the runs. "
     if endpoint is not None and endpoint.fallback_reason:
@@ -95,12 +96,12 @@ def headline_lines(analysis: Analysis) -> list[str]:
         )
         if hits:
             text += "; ".join(f"{_ranked(c)} (MLM − CLM = {fmt(c.mean_difference, 3)} {_ci(c)}, "
-                              f"p adj = {fmt_p(c.p_adjusted)})" for c in hits)
+                              f"p adj = {fmt_p(c.test.p_adjusted)})" for c in hits)
             text += f"; not significant for the other {len(rows) - len(hits)}." if len(rows) > len(hits) else "."
         else:
-            smallest = min(rows, key=lambda c: c.p_adjusted if c.p_adjusted is not None else 1.0)
+            smallest = min(rows, key=lambda c: c.test.p_adjusted if c.test.p_adjusted is not None else 1.0)
             text += (
-                f"no significant difference (smallest adjusted p = {fmt_p(smallest.p_adjusted)}, "
+                f"no significant difference (smallest adjusted p = {fmt_p(smallest.test.p_adjusted)}, "
                 f"`{smallest.group_a}` vs `{smallest.group_b}`); this does not show that the objectives are "
                 "equivalent."
             )
@@ -135,7 +136,7 @@ def _ci(c: Comparison) -> str:
     return "" if interval.low is None else f"[{fmt(interval.low, 3)}, {fmt(interval.high, 3)}]"
 
 
-def family_role_label(analysis: Analysis, family: str) -> str:
+def family_role_label(analysis: Analysis, family: Family) -> str:
     """The role of a family as the report prints it beside a heading."""
     return analysis.family_roles.get(family, "exploratory")
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
-from mlmclm.analysis.conditions import PROBE_PREFIX, metric_direction
+from mlmclm.analysis.metrics import metric_info
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision deficiencies.
 OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442", "#000000")
@@ -12,36 +10,18 @@ OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "
 CORRECTION_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "fdr_bh": "Benjamini-Hochberg", "none": "no"}
 OBJECTIVE_COLOURS = {"mlm": "#0072B2", "clm": "#D55E00", "clm_mlm": "#009E73", "mntp": "#CC79A7"}
 
-_UNITS = {
-    "loss": "nats per predicted token",
-    "perplexity": "per token",
-    "accuracy": "fraction correct",
-    "f1": "macro F1",
-    "convergence_step": "optimizer steps",
-    "time_s": "seconds",
-    "tokens_per_s": "tokens / second",
-    "memory_mb": "MB",
-    "num_params": "parameters",
-}
-
-
 def metric_label(metric: str) -> str:
-    """``val_loss`` -> ``validation loss (nats per predicted token)``; probe metrics spelled out."""
-    unit = next((unit for key, unit in _UNITS.items() if key in metric), None)
-    length = re.fullmatch(r"eval_len(\d+)/(\w+)", metric)
-    if length:
-        name = f"{length.group(2)} at {length.group(1)}x the training length"
-    elif metric.startswith(PROBE_PREFIX):
-        _, task, score = metric.split("/", 2)
-        name = f"probe {task.replace('_', ' ')} {score}"
-    else:
-        name = metric.replace("val_", "validation ").replace("test_", "test ").replace("_", " ")
-    return f"{name} ({unit})" if unit else name
+    """``val_loss`` -> ``validation loss (nats per predicted token)``; probe metrics spelled out (metrics.py)."""
+    return metric_info(metric).display_name
 
 
 def direction_words(metric: str) -> str:
-    direction = metric_direction(metric)
-    return {"lower": "lower is better", "higher": "higher is better"}.get(direction, "no preferred direction")
+    return metric_info(metric).direction_words
+
+
+def like_for_like_words(metric: str) -> str:
+    """How the plots and the report say whether objectives can be ranked on ``metric`` (metrics.py)."""
+    return "like for like" if metric_info(metric).like_for_like else "objectives score different tasks"
 
 
 def fmt(value: float | None, digits: int = 4) -> str:

@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from mlmclm.analysis import Analysis, Comparison
-from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT, MLM_VS_CLM
+from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT
 from mlmclm.analysis.conditions import condition_label, is_like_for_like, is_probe_metric
+from mlmclm.analysis.families import Family
 from mlmclm.grid.invocations import contributing_invocations
 from mlmclm.objectives import OBJECTIVE_DEFINITIONS, uses_masking
 from mlmclm.report.aggregate_section import probe_aggregate_section
@@ -312,9 +313,6 @@ def _summary_tables(analysis: Analysis) -> list[str]:
     return lines
 
 
-_STATISTIC_NAMES = {"paired t-test": "t", "Welch t-test": "t", "Wilcoxon signed-rank": "W", "Mann-Whitney U": "U"}
-_STATISTIC_NAMES |= {"sign-flip permutation": "mean d", "two-sample permutation": "Δ mean"}
-_STATISTIC_NAMES |= {"corrected resampled t-test": "t", "corrected Welch t-test": "t"}
 _NOT_LIKE_FOR_LIKE = "†"
 
 
@@ -340,14 +338,13 @@ def _design(c: Comparison) -> str:
 
 
 def _test_cell(c: Comparison) -> str:
-    if c.p_value is None:
+    if c.test.p_value is None:
         return "none"
-    how = " (permutation p)" if "permutation" in c.test_reason and "permutation" not in c.test else ""
-    name = _STATISTIC_NAMES.get(c.test, "statistic")
+    symbol = c.test.symbol or "statistic"
     if is_void_comparison(c):
-        value = "0" if fmt_statistic(c.statistic) == "0" else "void"
-        return f"{c.test}{how}: {name} = {value} (no difference)"
-    return f"{c.test}{how}: {name} = {fmt_statistic(c.statistic)}"
+        value = "0" if fmt_statistic(c.test.statistic) == "0" else "void"
+        return f"{c.test.name}: {symbol} = {value} (no difference)"
+    return f"{c.test.name}: {symbol} = {fmt_statistic(c.test.statistic)}"
 
 
 def _difference_cell(c: Comparison) -> str:
@@ -359,23 +356,23 @@ def _difference_cell(c: Comparison) -> str:
 
 
 def _normality_cell(c: Comparison) -> str:
-    return " / ".join("n/a" if n.pvalue is None else fmt_p(n.pvalue) for n in c.normality)
+    return " / ".join("n/a" if n.pvalue is None else fmt_p(n.pvalue) for n in c.test.normality)
 
 
 def _adjusted_cell(c: Comparison) -> str:
-    cell = fmt_p(c.p_adjusted)
-    return f"**{cell}**" if c.significant and not is_noise_level(c) else cell
+    cell = fmt_p(c.test.p_adjusted)
+    return f"**{cell}**" if c.test.significant else cell
 
 
 def _effect_cell(c: Comparison) -> str:
     if is_void_comparison(c):
         return "—"
-    return f"{fmt_statistic(c.hedges_g, 3)} {_ci(c.effect_size_ci)}"
+    return f"{fmt_statistic(c.effect.hedges_g, 3)} {_ci(c.effect.effect_size_ci)}"
 
 
 def _power_cell(c: Comparison) -> str:
-    runs = c.runs_needed if c.runs_needed is not None and not is_noise_level(c) else "n/a"
-    return f"{fmt(c.min_detectable_effect, 3)} / {runs}"
+    runs = c.power.runs_needed if c.power.runs_needed is not None and not is_noise_level(c) else "n/a"
+    return f"{fmt(c.power.min_detectable_effect, 3)} / {runs}"
 
 
 def _notes(c: Comparison) -> str:
@@ -383,19 +380,19 @@ def _notes(c: Comparison) -> str:
     if is_void_comparison(c):
         notes.append("no difference: the runs' values are equal up to floating-point rounding, so p and effect "
                      "sizes are void")
-    elif c.p_value is None:
-        notes.append(c.test_reason)
-    elif not c.can_reach_significance:
+    elif c.test.p_value is None:
+        notes.append(c.test.reason)
+    elif not c.test.can_reach_significance:
         unit = "pairs" if c.paired else "runs per condition"
         notes.append(
-            f"⚠ cannot reach significance: the smallest possible p at this n is {fmt(c.min_achievable_p, 3)}; "
-            f"≥ {c.min_runs_for_significance} {unit} needed"
+            f"⚠ cannot reach significance: the smallest possible p at this n is {fmt(c.test.min_achievable_p, 3)}; "
+            f"≥ {c.test.min_runs_for_significance} {unit} needed"
         )
     if is_noise_level(c) and not is_void_comparison(c):
         notes.append("equal means (a − b = 0 up to floating-point rounding): neither is better")
     if not c.like_for_like:
         notes.append(f"{_NOT_LIKE_FOR_LIKE} different tasks: not a ranking")
-    elif c.significant and c.better_group is not None and not is_noise_level(c):
+    elif c.test.significant and c.better_group is not None:
         notes.append(f"`{c.better_group}` better")
     if c.mean_difference_ci.note:
         notes.append(f"a − b CI: {c.mean_difference_ci.note}")
@@ -428,11 +425,11 @@ def comparison_table(comparisons: list[Comparison], analysis: Analysis) -> list[
             _difference_cell(c),
             _test_cell(c),
             _normality_cell(c),
-            fmt_p(c.p_value),
+            fmt_p(c.test.p_value),
             _adjusted_cell(c),
-            "—" if is_void_comparison(c) else fmt_statistic(c.cohens_d, 3),
+            "—" if is_void_comparison(c) else fmt_statistic(c.effect.cohens_d, 3),
             _effect_cell(c),
-            "—" if is_void_comparison(c) else fmt(c.rank_biserial, 3),
+            "—" if is_void_comparison(c) else fmt(c.effect.rank_biserial, 3),
             _power_cell(c),
             _notes(c),
         ]
@@ -441,12 +438,13 @@ def comparison_table(comparisons: list[Comparison], analysis: Analysis) -> list[
     return _table(header, rows)
 
 
-def _comparison_sections(analysis: Analysis, family_prefix: str, metrics: list[str]) -> list[str]:
+def _comparison_sections(analysis: Analysis, families: list[Family]) -> list[str]:
     lines: list[str] = []
-    for metric in metrics:
-        comparisons = analysis.comparisons_in(f"{family_prefix}/{metric}")
+    for family in families:
+        metric = family.metric
+        comparisons = analysis.comparisons_in(family)
         if comparisons:
-            role = family_role_label(analysis, f"{family_prefix}/{metric}")
+            role = family_role_label(analysis, family)
             lines += [f"#### {metric_label(metric)} — {direction_words(metric)} ({role})", ""]
             lines += comparison_table(comparisons, analysis)
     return lines
@@ -462,18 +460,19 @@ def _significant_sentence(c: Comparison) -> str:
         side, how = ("higher" if higher else "lower"), ""
     return (
         f"`{c.group_a}` {side} than `{c.group_b}` on `{c.metric}` "
-        f"({how}a − b = {fmt(c.mean_difference, 3)}, p adj = {fmt_p(c.p_adjusted)}, g = {fmt(c.hedges_g, 3)})"
+        f"({how}a − b = {fmt(c.mean_difference, 3)}, p adj = {fmt_p(c.test.p_adjusted)}, "
+        f"g = {fmt(c.effect.hedges_g, 3)})"
     )
 
 
 def _is_finding(c: Comparison) -> bool:
-    return c.significant and not is_noise_level(c)
+    return c.test.significant  # never true for a noise-level difference (compare.correct_families)
 
 
 def _key_results(analysis: Analysis) -> list[str]:
     """The findings a reader needs first: like-for-like MLM vs CLM, then mechanisms, then what n allows."""
     correction = CORRECTION_NAMES[analysis.settings.correction]
-    cross = [c for c in analysis.comparisons if c.family.startswith(MLM_VS_CLM) and c.p_value is not None]
+    cross = [c for c in analysis.comparisons if c.family.across_objectives and c.test.p_value is not None]
     like = [c for c in cross if c.like_for_like]
     title = _cross_title(analysis.objectives)
     lines = [
@@ -489,10 +488,10 @@ def _key_results(analysis: Analysis) -> list[str]:
             found = "; ".join(_significant_sentence(c) for c in hits)
             lines.append(f"- {title}, like for like, significant after {correction} correction: {found}.")
         else:
-            smallest = min(like, key=lambda c: c.p_adjusted if c.p_adjusted is not None else 1.0)
+            smallest = min(like, key=lambda c: c.test.p_adjusted if c.test.p_adjusted is not None else 1.0)
             lines.append(
                 f"- {title}, like for like: none of the {len(like)} comparisons is significant after "
-                f"{correction} correction (smallest adjusted p = {fmt_p(smallest.p_adjusted)}, "
+                f"{correction} correction (smallest adjusted p = {fmt_p(smallest.test.p_adjusted)}, "
                 f"`{smallest.group_a}` vs `{smallest.group_b}` on `{smallest.metric}`). This does "
                 "not show the objectives are equivalent; see the power columns."
             )
@@ -506,8 +505,8 @@ def _key_results(analysis: Analysis) -> list[str]:
             "do not rank them."
         )
     for objective in analysis.objectives:
-        within = [c for c in analysis.comparisons if c.family.startswith(f"attention_within_{objective}/")]
-        tested = [c for c in within if c.p_value is not None]
+        within = [c for c in analysis.comparisons if c.family.objective == objective]
+        tested = [c for c in within if c.test.p_value is not None]
         if not tested:
             continue
         hits = [c for c in tested if _is_finding(c)]
@@ -516,7 +515,7 @@ def _key_results(analysis: Analysis) -> list[str]:
             f"- Mechanisms within {objective.upper()}: {len(hits)} of {len(tested)} comparisons significant "
             f"after {correction} correction: {found}."
         )
-    tested = [c for c in analysis.comparisons if c.p_value is not None]
+    tested = [c for c in analysis.comparisons if c.test.p_value is not None]
     noise = [c for c in analysis.comparisons if is_noise_level(c)]
     if noise:
         lines.append(
@@ -524,8 +523,8 @@ def _key_results(analysis: Analysis) -> list[str]:
             "up to floating-point rounding (the tables show a − b = 0), so neither group is better; where the runs "
             "themselves are equal up to rounding, p and the effect sizes are marked void."
         )
-    blocked = [c for c in tested if not c.can_reach_significance]
-    detectable = [c.min_detectable_effect for c in tested if c.min_detectable_effect is not None]
+    blocked = [c for c in tested if not c.test.can_reach_significance]
+    detectable = [c.power.min_detectable_effect for c in tested if c.power.min_detectable_effect is not None]
     if detectable:
         low, high = fmt(min(detectable), 3), fmt(max(detectable), 3)
         sentence = (
@@ -543,7 +542,7 @@ def _key_results(analysis: Analysis) -> list[str]:
 
 def _mlm_vs_clm(analysis: Analysis, figures: Mapping[str, str]) -> list[str]:
     title = _cross_title(analysis.objectives)
-    if not any(c.family.startswith(MLM_VS_CLM) for c in analysis.comparisons):
+    if not any(c.family.across_objectives for c in analysis.comparisons):
         return [
             f"## {title}",
             "",
@@ -565,7 +564,7 @@ def _mlm_vs_clm(analysis: Analysis, figures: Mapping[str, str]) -> list[str]:
             "",
             "Both objectives' encoders are scored on the same tasks, so these comparisons can rank them.",
             "",
-        ] + _comparison_sections(analysis, MLM_VS_CLM, probes + neutral)
+        ] + _comparison_sections(analysis, [Family(metric) for metric in probes + neutral])
     else:
         lines += [
             "No probe metrics were recorded, so there is no like-for-like ranking of the objectives.",
@@ -579,7 +578,9 @@ def _mlm_vs_clm(analysis: Analysis, figures: Mapping[str, str]) -> list[str]:
             f"> ⚠ {_NOT_LIKE_FOR_LIKE} {CROSS_OBJECTIVE_CAVEAT[0].upper() + CROSS_OBJECTIVE_CAVEAT[1:]}. "
             "Read these rows as descriptions of each objective's own task, not as a ranking.",
             "",
-        ] + _hybrid_evaluation_note(analysis.objectives) + _comparison_sections(analysis, MLM_VS_CLM, specific)
+        ] + _hybrid_evaluation_note(analysis.objectives) + _comparison_sections(
+            analysis, [Family(metric) for metric in specific]
+        )
     lines += [f"![MLM vs CLM per mechanism]({figures['mlm_vs_clm_plot']})", ""]
     return lines
 
@@ -626,7 +627,7 @@ def _hybrid_evaluation_note(objectives: tuple[str, ...]) -> list[str]:
 def _within_objectives(analysis: Analysis, figures: Mapping[str, str]) -> list[str]:
     lines = ["## Attention mechanisms within each objective", ""]
     for objective in analysis.objectives:
-        section = _comparison_sections(analysis, f"attention_within_{objective}", list(analysis.metrics))
+        section = _comparison_sections(analysis, [Family(metric, objective) for metric in analysis.metrics])
         if section:
             lines += [f"### {objective.upper()}", ""] + section
     if len(lines) == 2:

@@ -20,7 +20,15 @@ from mlmclm.analysis.conditions import is_probe_metric, metric_direction
 from mlmclm.analysis.curves import curve_arrays, t_band
 from mlmclm.atomic import atomic_write
 from mlmclm.report.caveats import fmt_spread, is_void_comparison
-from mlmclm.report.labels import OBJECTIVE_COLOURS, colour_for, direction_words, fmt, line_style_for, metric_label
+from mlmclm.report.labels import (
+    OBJECTIVE_COLOURS,
+    colour_for,
+    direction_words,
+    fmt,
+    like_for_like_words,
+    line_style_for,
+    metric_label,
+)
 
 _DPI = 150
 
@@ -81,8 +89,8 @@ def _comparison_panel(axes: Any, analysis: Analysis, metric: str, chance: float 
     axes.set_xlabel("attention / position mechanism")
     axes.set_ylabel(metric_label(metric))
     level = int(round(analysis.settings.confidence_level * 100))
-    like_for_like = "like for like" if is_probe_metric(metric) else "objectives score different tasks"
-    axes.set_title(f"{metric}: mean ± {level}% t-interval, dots = runs\n({like_for_like})", fontsize=9)
+    title = f"{metric}: mean ± {level}% t-interval, dots = runs\n({like_for_like_words(metric)})"
+    axes.set_title(title, fontsize=9)
     if axes.get_legend_handles_labels()[0]:
         axes.legend(title="objective")
 
@@ -231,7 +239,7 @@ def _mark_every(points: int, index: int) -> tuple[int, int]:
 
 
 def _family_label(comparison: Comparison) -> str:
-    family = comparison.family.split("/")[0]
+    family = comparison.family.scope
     return family if comparison.like_for_like else f"{family} († different tasks: not a ranking)"
 
 
@@ -243,7 +251,9 @@ def plot_effect_sizes(analysis: Analysis, path: Path) -> Path:
     """
     metric = analysis.primary_metric
     comparisons = [
-        c for c in analysis.comparisons if c.metric == metric and (c.hedges_g is not None or is_void_comparison(c))
+        c
+        for c in analysis.comparisons
+        if c.metric == metric and (c.effect.hedges_g is not None or is_void_comparison(c))
     ]
     figure = Figure(figsize=(10.5, 1.2 + 0.38 * max(len(comparisons), 2)))
     axes = figure.add_subplot(1, 1, 1)
@@ -256,11 +266,11 @@ def plot_effect_sizes(analysis: Analysis, path: Path) -> Path:
         if is_void_comparison(comparison):  # g is rounding over rounding: drawn as no difference
             axes.plot(0.0, row, "x", ms=8, color="0.3", label="no difference (equal up to rounding)")
             continue
-        low, high = comparison.effect_size_ci.low, comparison.effect_size_ci.high
-        g = comparison.hedges_g
+        low, high = comparison.effect.effect_size_ci.low, comparison.effect.effect_size_ci.high
+        g = comparison.effect.hedges_g
         if low is not None and high is not None:
             axes.plot([low, high], [row, row], color=colour, linewidth=2)
-        face = colour if comparison.significant else "white"
+        face = colour if comparison.test.significant else "white"
         axes.plot(g, row, "o", ms=8, color=colour, markerfacecolor=face, label=_family_label(comparison))
     handles, labels = axes.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))

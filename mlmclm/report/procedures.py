@@ -22,14 +22,14 @@ _DESCRIPTIONS = {
 
 def _aso_lines(analysis: Analysis) -> list[str]:
     """One bullet naming the pairs with ε_min below Ulmer et al.'s threshold, when ASO was run."""
-    scored = [c for c in analysis.comparisons if c.aso_min_epsilon is not None]
+    scored = [c for c in analysis.comparisons if c.test.aso_min_epsilon is not None]
     if not scored:
         return []
     better = [
         f"`{winner}` over `{loser}` ({c.metric}, ε_min = {epsilon:.2f})"
         for c in scored
         for winner, loser, epsilon in (
-            (c.group_a, c.group_b, c.aso_min_epsilon), (c.group_b, c.group_a, c.aso_min_epsilon_reverse)
+            (c.group_a, c.group_b, c.test.aso_min_epsilon), (c.group_b, c.group_a, c.test.aso_min_epsilon_reverse)
         )
         if epsilon is not None and epsilon < DEFAULT_THRESHOLD
     ]
@@ -45,15 +45,15 @@ def procedure_lines(analysis: Analysis) -> list[str]:
     """Methods bullets: the tests used (with counts), the intervals, and the CV correction when applied."""
     used: dict[str, int] = {}
     for comparison in analysis.comparisons:
-        if comparison.p_value is not None:
-            used[comparison.test] = used.get(comparison.test, 0) + 1
+        if comparison.test.p_value is not None:
+            used[comparison.test.name] = used.get(comparison.test.name, 0) + 1
     tests = "; ".join(f"{_DESCRIPTIONS.get(test, test)}: {count}" for test, count in used.items()) or "none"
     lines = [
         f"- Tests (fixed by the design, not by a normality pre-test; comparisons per test): {tests}. "
         "Shapiro–Wilk p is shown as a description of the differences only.",
     ]
     design = analysis.cross_validation
-    corrected = [c for c in analysis.comparisons if c.cv_correction == NADEAU_BENGIO]
+    corrected = [c for c in analysis.comparisons if c.test.cv_correction == NADEAU_BENGIO]
     if design is not None and corrected:
         lines.append(
             f"- Cross-validation ({design.folds} folds): runs share training data, so every test and interval "
@@ -62,7 +62,8 @@ def procedure_lines(analysis: Analysis) -> list[str]:
             "permutation test is valid for correlated folds. Effect-size intervals and power are not corrected "
             "and overstate precision."
         )
-    floors = [c.min_achievable_p for c in analysis.comparisons if c.p_value is not None and c.min_achievable_p]
+    tests = [c.test for c in analysis.comparisons]
+    floors = [test.min_achievable_p for test in tests if test.p_value is not None and test.min_achievable_p]
     if floors:
         lines.append(
             f"- Permutation p-values have a floor at small n (here {min(floors):.3g} at best; 3 pairs: 0.25): "

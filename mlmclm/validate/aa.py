@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from scipy.stats import binomtest
 
+from mlmclm.analysis.families import Family
 from mlmclm.validate.arms import Arm, merge_arms
 from mlmclm.validate.grids import AA, aa_seeds
 from mlmclm.validate.reading import analyze_document, comparison_numbers, describe_comparison
@@ -32,9 +33,9 @@ def evaluate(raws: dict, preset: ValidationPreset) -> list[Finding]:
     false_positives, min_adjusted, example = 0, [], None
     for repetition in range(preset.aa_repetitions):
         analysis = analyze_document(merge_arms(raws, repetition_arms(preset, repetition)))
-        family = analysis.comparisons_in(f"attention_within_mlm/{analysis.primary_metric}")
-        false_positives += any(comparison.significant for comparison in family)
-        adjusted = [c.p_adjusted for c in family if c.p_adjusted is not None]
+        family = analysis.comparisons_in(Family(analysis.primary_metric, "mlm"))
+        false_positives += any(comparison.test.significant for comparison in family)
+        adjusted = [c.test.p_adjusted for c in family if c.test.p_adjusted is not None]
         min_adjusted.append(min(adjusted) if adjusted else None)
         example = example or (family[0] if family else None)
     return [fwer_finding(false_positives, preset.aa_repetitions, preset.alpha, min_adjusted, example)]

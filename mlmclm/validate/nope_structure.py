@@ -67,6 +67,6 @@ def _above_finding(analysis, better: tuple[str, str]) -> Finding:
         question=f"{METRIC}: {label} vs nope_mlm ({comparison.family})",
         expected=f"significant after correction, {label} higher",
         concluded=describe_comparison(comparison) + f"; better: {comparison.better_group}",
-        passed=comparison.significant and comparison.better_group == label,
+        passed=comparison.test.significant and comparison.better_group == label,
         numbers=comparison_numbers(comparison),
     )

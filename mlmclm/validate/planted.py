@@ -44,7 +44,7 @@ def detection_finding(analysis, metric: str, preset: ValidationPreset, informati
         question=f"{metric}: full vs learning rate x{preset.planted_lr_factor:g} (paired, n={comparison.n_a})",
         expected="significant after correction, the full arm better",
         concluded=describe_comparison(comparison) + f"; better: {comparison.better_group}",
-        passed=comparison.significant and right_way,
+        passed=comparison.test.significant and right_way,
         numbers=comparison_numbers(comparison),
         informational=informational,
     )
@@ -58,10 +58,10 @@ def repetition_finding(raws: dict, preset: ValidationPreset) -> Finding:
         arms = [Arm(AA, "mlm", "standard", FULL, seeds), Arm(PLANTED_TINY, "mlm", "standard", HANDICAPPED, seeds)]
         analysis = analyze_document(merge_arms(raws, arms), [VERDICT_METRIC])
         comparison = find_comparison(analysis, VERDICT_METRIC, ("mlm", FULL), ("mlm", HANDICAPPED))
-        detected += comparison.significant and comparison.better_group == condition_label("mlm", FULL)
-        if comparison.cohens_d is not None:
-            effects.append(abs(comparison.cohens_d))
-        mde = comparison.min_detectable_effect
+        detected += comparison.test.significant and comparison.better_group == condition_label("mlm", FULL)
+        if comparison.effect.cohens_d is not None:
+            effects.append(abs(comparison.effect.cohens_d))
+        mde = comparison.power.min_detectable_effect
     reps = preset.planted_repetitions
     interval = binomtest(detected, reps).proportion_ci(0.95, method="exact")
     effect = float(np.mean(effects)) if effects else None

@@ -28,22 +28,22 @@ def comparison_numbers(comparison: Comparison) -> dict[str, Any]:
     """The numbers a reader checks: test, statistic, p, adjusted p, effect size with its interval."""
     return {
         "metric": comparison.metric,
-        "family": comparison.family,
+        "family": comparison.family.name,
         "groups": [comparison.group_a, comparison.group_b],
         "n": [comparison.n_a, comparison.n_b],
         "paired": comparison.paired,
-        "test": comparison.test,
-        "statistic": comparison.statistic,
-        "p_value": comparison.p_value,
-        "p_adjusted": comparison.p_adjusted,
-        "correction": comparison.correction,
-        "significant": comparison.significant,
+        "test": comparison.test.name,
+        "statistic": comparison.test.statistic,
+        "p_value": comparison.test.p_value,
+        "p_adjusted": comparison.test.p_adjusted,
+        "correction": comparison.test.correction,
+        "significant": comparison.test.significant,
         "mean_difference": comparison.mean_difference,
         "mean_difference_ci": [comparison.mean_difference_ci.low, comparison.mean_difference_ci.high],
-        "hedges_g": comparison.hedges_g,
-        "effect_size_ci": [comparison.effect_size_ci.low, comparison.effect_size_ci.high],
+        "hedges_g": comparison.effect.hedges_g,
+        "effect_size_ci": [comparison.effect.effect_size_ci.low, comparison.effect.effect_size_ci.high],
         "better_group": comparison.better_group,
-        "min_detectable_effect": comparison.min_detectable_effect,
+        "min_detectable_effect": comparison.power.min_detectable_effect,
     }
 
 
@@ -59,12 +59,12 @@ def describe_comparison(comparison: Comparison) -> str:
     def fmt(value: float | None, spec: str = ".4g") -> str:
         return "n/a" if value is None else format(value, spec)
 
-    ci, eff = comparison.mean_difference_ci, comparison.effect_size_ci
+    ci, eff, test = comparison.mean_difference_ci, comparison.effect.effect_size_ci, comparison.test
     return (
         f"{comparison.group_a} - {comparison.group_b} = {fmt(comparison.mean_difference)} "
-        f"[{fmt(ci.low)}, {fmt(ci.high)}]; {comparison.test} statistic {fmt(comparison.statistic)}, "
-        f"p {fmt(comparison.p_value)}, adjusted p {fmt(comparison.p_adjusted)} ({comparison.correction}); "
-        f"g {fmt(comparison.hedges_g)} [{fmt(eff.low)}, {fmt(eff.high)}]"
+        f"[{fmt(ci.low)}, {fmt(ci.high)}]; {test.name} statistic {fmt(test.statistic)}, "
+        f"p {fmt(test.p_value)}, adjusted p {fmt(test.p_adjusted)} ({test.correction}); "
+        f"g {fmt(comparison.effect.hedges_g)} [{fmt(eff.low)}, {fmt(eff.high)}]"
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -42,7 +43,7 @@ def test_default_metrics_are_primary_secondary_and_probes(analysis):
 
 
 def test_families_and_comparison_counts(analysis):
-    families = {c.family for c in analysis.comparisons if c.metric == "val_loss"}
+    families = {c.family.name for c in analysis.comparisons if c.metric == "val_loss"}
     assert families == {
         "mlm_vs_clm/val_loss",
         "attention_within_mlm/val_loss",
@@ -78,7 +79,8 @@ def test_diverged_and_non_finite_runs_are_excluded_with_reasons():
     assert "not a finite number" in reasons["standard_mlm_run1"]
     assert "not recorded" in reasons["standard_mlm_run2"]
     comparison = result.comparisons_in("mlm_vs_clm/val_loss")[0]
-    assert comparison.p_value is None and comparison.significant is False and comparison.p_adjusted is None
+    test = comparison.test
+    assert test.p_value is None and test.significant is False and test.p_adjusted is None
 
 
 def test_cross_objective_caveat_on_loss_not_on_probes(analysis):
@@ -92,10 +94,11 @@ def test_cross_objective_caveat_on_loss_not_on_probes(analysis):
 
 def test_decisions_use_adjusted_pvalues(analysis):
     for comparison in analysis.comparisons:
-        if comparison.p_value is None:
+        if comparison.test.p_value is None:
             continue
-        assert comparison.p_adjusted >= comparison.p_value - 1e-12
-        assert comparison.significant == (comparison.p_adjusted <= comparison.alpha)
+        assert comparison.test.p_adjusted >= comparison.test.p_value - 1e-12
+        significant = comparison.test.p_adjusted <= comparison.test.alpha and not comparison.noise_level
+        assert comparison.test.significant == significant
 
 
 def test_better_group_follows_metric_direction(analysis):
@@ -122,7 +125,7 @@ def test_test_split_metric_is_selectable():
 
 def test_single_objective_has_no_cross_objective_family():
     result = analyze(make_raw_results(objectives=("clm",)), FAST, metrics=["val_loss"])
-    assert not any(c.family.startswith("mlm_vs_clm") for c in result.comparisons)
+    assert not any(c.family.across_objectives for c in result.comparisons)
 
 
 def test_cross_validation_runs_get_variance_components_matching_two_way_anova():
@@ -151,21 +154,21 @@ def test_every_defined_effect_size_has_an_interval_even_with_three_runs(analysis
     # A bootstrap of a standardised effect is undefined with 3 runs (resamples without spread); the
     # noncentral-t interval is not, and it brackets Cohen's d (d_z) from which it is inverted.
     for comparison in analysis.comparisons:
-        if comparison.cohens_d is None:
+        if comparison.effect.cohens_d is None:
             continue
-        interval = comparison.effect_size_ci
+        interval = comparison.effect.effect_size_ci
         assert interval.method == "noncentral t"
-        assert interval.low < comparison.cohens_d < interval.high
+        assert interval.low < comparison.effect.cohens_d < interval.high
 
 
 def test_runs_needed_uses_the_bias_corrected_effect(analysis):
     # d_z from 3 pairs overstates |δ| by 1/J(2) ≈ 1.77; sample sizes are planned on Hedges' g, and never below
     # the 6 pairs the sign-flip test needs before any p can reach 0.05.
-    paired = [c for c in analysis.comparisons if c.test == "sign-flip permutation" and c.hedges_g]
+    paired = [c for c in analysis.comparisons if c.test.name == "sign-flip permutation" and c.effect.hedges_g]
     assert paired
     for comparison in paired:
-        planned = runs_needed(comparison.hedges_g, paired=True, alpha=0.05, power=0.8)
-        assert comparison.runs_needed == max(planned, 6)
+        planned = runs_needed(comparison.effect.hedges_g, paired=True, alpha=0.05, power=0.8)
+        assert comparison.power.runs_needed == max(planned, 6)
 
 
 def test_without_folds_intervals_are_t_intervals_and_tests_permutation_tests(analysis):
@@ -178,8 +181,8 @@ def test_without_folds_intervals_are_t_intervals_and_tests_permutation_tests(ana
             assert summary.ci.method == "t"
             assert (summary.ci.low, summary.ci.high) == pytest.approx((reference.low, reference.high))
     assert analysis.cross_validation is None
-    assert {c.test for c in analysis.comparisons} <= {"sign-flip permutation", "two-sample permutation"}
-    assert all(c.cv_correction == "none" and c.cv_test_train_ratio is None for c in analysis.comparisons)
+    assert {c.test.name for c in analysis.comparisons} <= {"sign-flip permutation", "two-sample permutation"}
+    assert all(c.test.cv_correction == "none" and c.test.cv_test_train_ratio is None for c in analysis.comparisons)
 
 
 def test_cross_validation_grid_gets_the_nadeau_bengio_correction_everywhere():
@@ -190,9 +193,9 @@ def test_cross_validation_grid_gets_the_nadeau_bengio_correction_everywhere():
     analysis = analyze(raw, FAST, metrics=["val_loss"])
     assert analysis.cross_validation is not None and analysis.cross_validation.folds == 3
     for comparison in analysis.comparisons:
-        assert comparison.test == "corrected resampled t-test"
-        assert comparison.cv_correction == "nadeau_bengio"
-        assert comparison.cv_test_train_ratio == pytest.approx(0.5)
+        assert comparison.test.name == "corrected resampled t-test"
+        assert comparison.test.cv_correction == "nadeau_bengio"
+        assert comparison.test.cv_test_train_ratio == pytest.approx(0.5)
         assert comparison.mean_difference_ci.method == "corrected t"
     summary = analysis.summaries[0]
     values = np.array([obs.value for obs in summary.observations])
@@ -201,3 +204,15 @@ def test_cross_validation_grid_gets_the_nadeau_bengio_correction_everywhere():
     assert summary.ci.method == "corrected t"
     expected = (values.mean() - half_width, values.mean() + half_width)
     assert (summary.ci.low, summary.ci.high) == pytest.approx(expected)
+
+
+def test_a_noise_level_difference_is_never_significant_whatever_its_p(analysis):
+    """significant (JSON) agrees with the report: a − b at rounding level is no difference, even at p = 0.001."""
+    from mlmclm.analysis.compare import correct_families
+
+    real = analysis.comparisons_in("mlm_vs_clm/val_loss")[0]
+    real = dataclasses.replace(real, test=dataclasses.replace(real.test, p_value=0.001))
+    noise = dataclasses.replace(real, mean_a=0.3, mean_b=0.3 - 1e-17, mean_difference=1e-17)
+    corrected = correct_families([real, noise], FAST)
+    assert [c.test.p_adjusted for c in corrected] == pytest.approx([0.002, 0.002])  # Holm keeps both p's
+    assert [c.test.significant for c in corrected] == [True, False]

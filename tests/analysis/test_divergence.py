@@ -8,6 +8,7 @@ from scipy import stats
 from mlmclm.analysis import analyze
 from mlmclm.analysis.divergence import analyze_divergence, divergence_rate
 from mlmclm.config import StatisticsConfig
+from mlmclm.grid.records import RunRecord
 from tests.analysis.synthetic_results import make_raw_results
 
 FAST = StatisticsConfig(bootstrap_resamples=200)
@@ -26,7 +27,7 @@ def diverge(raw: dict, condition: tuple[str, str], count: int) -> dict:
 
 
 def test_rate_counts_diverged_among_finished_runs_and_not_failed_ones():
-    runs = [{"run_id": f"r{i}", "status": status} for i, status in
+    runs = [RunRecord(f"r{i}", "mlm", "rope", None, i, i, status=status) for i, status in
             enumerate(["completed", "diverged", "diverged", "completed", "completed", "failed"])]
     rate = divergence_rate("mlm", "rope", runs, 0.95)
     assert (rate.diverged, rate.finished, rate.rate) == (2, 5, 0.4)
@@ -55,9 +56,9 @@ def test_an_unstable_condition_is_flagged_by_fishers_exact_test_after_correction
 
 
 def test_without_divergence_every_test_has_p_one():
+    runs = [RunRecord.from_json(run) for run in make_raw_results(failed_run=False)["runs"]]
     _, comparisons = analyze_divergence(
-        make_raw_results(failed_run=False)["runs"], ("mlm", "clm"), ("standard", "rope", "alibi"),
-        confidence_level=0.95, correction="holm", alpha=0.05,
+        runs, ("mlm", "clm"), ("standard", "rope", "alibi"), confidence_level=0.95, correction="holm", alpha=0.05,
     )
     assert len(comparisons) == 3 + 3 + 3
     assert {c.p_value for c in comparisons} == {1.0} and not any(c.significant for c in comparisons)

@@ -9,10 +9,10 @@ from mlmclm.analysis import analyze
 from mlmclm.analysis.endpoint import (
     PRIMARY_ENDPOINT,
     family_role,
-    headline_families,
     primary_endpoint_value,
     resolve_primary,
 )
+from mlmclm.analysis.families import Family
 from mlmclm.config import StatisticsConfig
 from tests.analysis.synthetic_results import make_raw_results
 
@@ -41,9 +41,9 @@ def test_analysis_makes_the_endpoint_primary_in_one_family_and_labels_the_rest()
     expected = primary_endpoint_value(run["metrics"], ["bigram_shift", "sentence_length"])
     assert observation.value == pytest.approx(expected)
     primary = [family for family, role in analysis.family_roles.items() if role == "primary"]
-    assert primary == [f"mlm_vs_clm/{PRIMARY_ENDPOINT}"]
-    assert analysis.family_roles["mlm_vs_clm/val_accuracy"] == "secondary"
-    assert analysis.family_roles["mlm_vs_clm/probe/bigram_shift/f1"] == "exploratory"
+    assert primary == [Family(PRIMARY_ENDPOINT)]
+    assert analysis.family_roles[Family("val_accuracy")] == "secondary"
+    assert analysis.family_roles[Family("probe/bigram_shift/f1")] == "exploratory"
     assert not any(metric.endswith(("random_init_accuracy", "selectivity")) for metric in analysis.metrics)
     assert analysis.primary_endpoint.fallback_reason is None and analysis.primary_endpoint.warning is None
 
@@ -61,11 +61,35 @@ def test_a_declared_metric_that_is_not_like_for_like_is_warned_about():
     assert resolve_primary("val_loss", ["val_loss"], [], ["mlm"]).warning is None
 
 
-def test_roles_and_headline_families():
-    assert family_role("mlm_vs_clm/m", "m", ["s"]) == "primary"
-    assert family_role("attention_within_mlm/m", "m", ["s"]) == "secondary"
-    assert family_role("mlm_vs_clm/s", "m", ["s"]) == "secondary"
-    assert family_role("mlm_vs_clm/probe/x/accuracy", "m", ["s"]) == "exploratory"
-    families = ["mlm_vs_clm/m", "mlm_vs_clm/other", "attention_within_clm/m", "attention_omnibus_mlm/m"]
-    assert headline_families(families, "m") == ["mlm_vs_clm/m", "attention_omnibus_mlm/m"]
-    assert headline_families(families[:3], "m") == ["mlm_vs_clm/m"]
+def test_family_roles():
+    assert family_role(Family("m"), "m", ["s"]) == "primary"
+    assert family_role(Family("m", "mlm"), "m", ["s"]) == "secondary"
+    assert family_role(Family("s"), "m", ["s"]) == "secondary"
+    assert family_role(Family("probe/x/accuracy"), "m", ["s"]) == "exploratory"
+
+
+def test_family_names_are_the_json_strings_and_parse_back():
+    assert Family("val_loss").name == "mlm_vs_clm/val_loss"
+    assert Family("probe/x/accuracy", "clm_mlm").name == "attention_within_clm_mlm/probe/x/accuracy"
+    for family in (Family("probe/x/accuracy"), Family("val_loss", "clm_mlm")):
+        assert Family.from_name(family.name) == family
+    with pytest.raises(ValueError):
+        Family.from_name("attention_omnibus_mlm/m")
+
+
+def test_the_headline_reads_exactly_the_primary_family():
+    """The report's first paragraph counts and cites the comparisons of the one primary family, no other."""
+    from mlmclm.report.documents import analysis_document
+    from mlmclm.report.endpoint_sections import headline_lines
+    from mlmclm.report.labels import fmt_p
+
+    analysis = analyze(make_raw_results(baselines=True), FAST)
+    primary = analysis.comparisons_in(Family(PRIMARY_ENDPOINT))
+    assert len(primary) == len(analysis.attentions) and all(c.family.across_objectives for c in primary)
+    assert analysis_document(analysis, "x")["headline_families"] == [f"mlm_vs_clm/{PRIMARY_ENDPOINT}"]
+    text = "\n".join(headline_lines(analysis))
+    assert f"one family of {len(primary)} comparison(s)" in text
+    hits = [c for c in primary if c.test.significant]
+    smallest = min(c.test.p_adjusted for c in primary)
+    expected = [f"p adj = {fmt_p(c.test.p_adjusted)}" for c in hits] or [f"smallest adjusted p = {fmt_p(smallest)}"]
+    assert all(sentence in text for sentence in expected)

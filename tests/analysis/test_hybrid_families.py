@@ -26,9 +26,9 @@ def test_three_objectives_give_three_pairs_per_mechanism_corrected_as_one_family
         for a, b in (("mlm", "clm"), ("mlm", "clm_mlm"), ("clm", "clm_mlm"))
     ]
     assert pairs == expected  # 3 mechanisms x C(3, 2)
-    adjusted = adjust_pvalues([c.p_value for c in family], method="holm", alpha=0.05).p_adjusted
-    assert [c.p_adjusted for c in family] == pytest.approx(adjusted)
-    assert "attention_within_clm_mlm/val_loss" in {c.family for c in three.comparisons}
+    adjusted = adjust_pvalues([c.test.p_value for c in family], method="holm", alpha=0.05).p_adjusted
+    assert [c.test.p_adjusted for c in family] == pytest.approx(adjusted)
+    assert "attention_within_clm_mlm/val_loss" in {c.family.name for c in three.comparisons}
 
 
 def test_losses_compare_like_for_like_only_between_objectives_scored_in_the_same_view(three):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -16,6 +18,7 @@ from mlmclm.analysis.item_level import (
     mcnemar_exact,
 )
 from mlmclm.config import StatisticsConfig
+from mlmclm.grid.records import RunRecord
 from tests.analysis.synthetic_results import ITEMS_PER_TASK, make_raw_results
 
 BOOT = {"confidence_level": 0.95, "n_resamples": 2000}
@@ -56,15 +59,16 @@ def test_mcnemar_exact_matches_the_binomial_test_on_discordant_items_and_statsmo
 
 
 def test_single_runs_use_mcnemar_and_unequal_item_records_are_refused():
-    run_a = {"probe_items": {"t": "1110"}}
-    run_b = {"probe_items": {"t": "0110"}}
+    run_a = RunRecord("a_mlm_run0", "mlm", "a", None, 0, 0, probe_items={"t": "1110"})
+    run_b = RunRecord("a_clm_run0", "clm", "a", None, 0, 0, probe_items={"t": "0110"})
     result = compare_items([run_a], [run_b], "t", family="f", labels=("a", "b"), rng=np.random.default_rng(0), **BOOT)
     assert result.test == "McNemar exact" and result.difference == pytest.approx(0.25)
     assert result.standard_error_a == pytest.approx(np.sqrt(0.75 * 0.25 / 4))
     assert item_standard_error(0.75, 4) == result.standard_error_a
-    assert correctness_matrix([run_a, {"probe_items": {"t": "10"}}], "t") is None
+    assert correctness_matrix([run_a, dataclasses.replace(run_b, probe_items={"t": "10"})], "t") is None
     rng = np.random.default_rng(0)
-    assert compare_items([run_a], [{}], "t", family="f", labels=("a", "b"), rng=rng, **BOOT) is None
+    no_items = dataclasses.replace(run_b, probe_items=None)
+    assert compare_items([run_a], [no_items], "t", family="f", labels=("a", "b"), rng=rng, **BOOT) is None
 
 
 def test_analysis_adds_one_item_level_row_per_task_and_mechanism_beside_the_seed_level_ones():

@@ -7,6 +7,7 @@ from pathlib import Path
 from mlmclm.analysis import analyze
 from mlmclm.config import StatisticsConfig
 from mlmclm.report import plots
+from mlmclm.report.markdown import FIGURE_SUFFIXES, render_report
 from tests.analysis.synthetic_results import make_raw_results
 
 
@@ -100,3 +101,21 @@ def test_heatmap_gives_each_objective_row_its_own_colour_scale(monkeypatch):
         best = min(summaries, key=lambda summary: summary.mean)  # lower loss is better
         assert colours[row].min() == 0.0 and colours[row].max() == 1.0
         assert colours[row][analysis.attentions.index(best.attention)] == 1.0
+
+
+def test_the_plot_titles_and_the_report_agree_on_which_metrics_are_like_for_like():
+    """One metric table (analysis/metrics.py): a panel titled "like for like" is exactly a metric the report
+    lists under its like-for-like MLM-vs-CLM section (probes and cost, e.g. train time), and vice versa."""
+    metrics = ["probe_accuracy_gain", "train_time_s", "val_loss", "probe/bigram_shift/accuracy"]
+    raw = make_raw_results(baselines=True)
+    analysis = analyze(raw, StatisticsConfig(bootstrap_resamples=200), metrics=metrics)
+    report = render_report(analysis, raw, "synthetic", {kind: "x.png" for kind in FIGURE_SUFFIXES})
+    like_section = report.split("### Like for like")[1].split("### Pre-training metrics")[0]
+    for metric in metrics:
+        figure = plots.Figure()
+        plots._comparison_panel(figure.add_subplot(), analysis, metric)
+        title = figure.axes[0].get_title()
+        in_like_section = f"#### {plots.metric_label(metric)} —" in like_section
+        assert ("(like for like)" in title) == in_like_section, (metric, title)
+        assert in_like_section == (metric != "val_loss")
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT
 from mlmclm.config import StatisticsConfig
 from mlmclm.report import write_analysis
-from tests.analysis.synthetic_results import make_raw_results
+from tests.analysis.synthetic_results import MECHANISMS, make_raw_results
 
 SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "statistical_analysis.schema.json"
 FAST = StatisticsConfig(bootstrap_resamples=500)
@@ -120,19 +121,46 @@ def test_same_seed_writes_identical_json(tmp_path):
         assert first[kind].read_bytes() == second[kind].read_bytes()
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [
-        make_raw_results(objectives=("mlm",), failed_run=False),
-        make_raw_results(mechanisms=("rope",), seeds=(1, 2)),
-        make_raw_results(seeds=(7,)),
-    ],
-    ids=["one-objective", "one-mechanism", "one-seed"],
-)
-def test_degenerate_designs_still_write_everything(tmp_path, raw):
+def _edge(tmp_path: Path, raw: dict) -> tuple[dict, str]:
+    """Write the analysis of a degenerate design; its schema-valid strict JSON and its report."""
     written = write_analysis(raw, FAST, tmp_path, "edge")
     assert all(path.is_file() for path in written.values())
-    _strict_json(written["statistical_analysis"])
+    document = _strict_json(written["statistical_analysis"])
+    jsonschema.validate(document, json.loads(SCHEMA.read_text(encoding="utf-8")))
+    return document, written["report"].read_text(encoding="utf-8")
+
+
+def test_one_objective_has_only_mechanism_families_and_the_report_says_why(tmp_path):
+    document, report = _edge(tmp_path, make_raw_results(objectives=("mlm",), failed_run=False))
+    pairs = list(itertools.combinations(MECHANISMS, 2))
+    expected = [
+        (f"attention_within_mlm/{metric}", f"{a}_mlm", f"{b}_mlm") for metric in document["metrics"] for a, b in pairs
+    ]
+    assert [(c["family"], c["group_a"], c["group_b"]) for c in document["comparisons"]] == expected
+    assert all(c["paired"] and c["n_a"] == 3 for c in document["comparisons"])
+    assert "Only one objective has runs, so there is no cross-objective comparison." in report
+
+
+def test_one_mechanism_has_only_the_cross_objective_family_and_the_report_says_why(tmp_path):
+    # seeds 1, 2 and rope_clm_run1 failed: 2 MLM runs against 1 CLM run, so the runs do not pair
+    document, report = _edge(tmp_path, make_raw_results(mechanisms=("rope",), seeds=(1, 2)))
+    assert [c["family"] for c in document["comparisons"]] == [f"mlm_vs_clm/{m}" for m in document["metrics"]]
+    for c in document["comparisons"]:
+        assert (c["group_a"], c["group_b"], c["n_a"], c["n_b"], c["paired"]) == ("rope_mlm", "rope_clm", 2, 1, False)
+        # two-sample permutation over the 3 places of the lone CLM run: p ≥ 2/3, so never significant
+        assert c["test"] == "two-sample permutation" and c["p_value"] >= 2 / 3 - 1e-12
+        assert c["min_achievable_p"] == pytest.approx(2 / 3) and not c["can_reach_significance"]
+    assert "Fewer than two mechanisms per objective have runs, so there is nothing to compare." in report
+
+
+def test_one_seed_gives_p_one_per_pair_and_no_test_without_runs(tmp_path):
+    # one seed, and alibi_clm_run0 failed: one pair everywhere except where alibi_clm has no run at all
+    document, _ = _edge(tmp_path, make_raw_results(seeds=(7,)))
+    assert len(document["comparisons"]) == len(document["metrics"]) * 9  # 3 cross + 2 x 3 within
+    for c in document["comparisons"]:
+        empty = "alibi_clm" in (c["group_a"], c["group_b"])
+        assert c["p_value"] == (None if empty else 1.0), c  # one pair: both sign patterns equally extreme
+        assert c["test"] == ("none" if empty else "sign-flip permutation") and not c["significant"]
 
 
 def test_missing_curves_still_plot(tmp_path):
