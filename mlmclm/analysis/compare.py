@@ -31,6 +31,7 @@ from mlmclm.analysis.aggregate import (
 )
 from mlmclm.analysis.analysis_log import AnalysisLogEntry
 from mlmclm.analysis.aso import almost_stochastic_order
+from mlmclm.analysis.attainable import AttainablePValue, comparison_floors, ranking_floors
 from mlmclm.analysis.conditions import (
     ConditionSample,
     ExcludedRun,
@@ -161,6 +162,7 @@ class Analysis:
     item_level: tuple[ItemLevelComparison, ...] = ()  # probe scores with items as the sampling unit
     band_separations: tuple[BandSeparation, ...] = ()  # sample efficiency: where validation-loss bands separate
     analysis_log: tuple[AnalysisLogEntry, ...] = ()  # filled by the caller that keeps the log file
+    attainable_p: tuple[AttainablePValue, ...] = ()  # each family's p-value floor after correction (attainable.py)
 
     def summaries_for(self, metric: str) -> list[ConditionSummary]:
         return [summary for summary in self.summaries if summary.metric == metric]
@@ -525,6 +527,10 @@ def analyze(
         family_roles={f: family_role(f, primary.metric, settings.secondary_metrics) for f in families},
         item_level=item_level_comparisons(runs, objectives, attentions, settings),
         band_separations=band_separations(runs, objectives, attentions, settings.confidence_level),
+        attainable_p=(
+            *comparison_floors(corrected, settings.correction, settings.significance_level),
+            *ranking_floors(rankings, settings.significance_level),
+        ),
     )
 
 

@@ -99,4 +99,5 @@ def endpoint_records(analysis: Analysis) -> dict[str, Any]:
         "item_level": plain(analysis.item_level),
         "band_separations": plain(analysis.band_separations),
         "analysis_log": plain(analysis.analysis_log),
+        "attainable_p": plain(analysis.attainable_p),
     }
