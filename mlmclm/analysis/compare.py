@@ -58,6 +58,7 @@ from mlmclm.analysis.endpoint import (
 from mlmclm.analysis.intervals import ConfidenceInterval
 from mlmclm.analysis.item_level import ItemLevelComparison, compare_items
 from mlmclm.analysis.multiple_comparisons import adjust_pvalues
+from mlmclm.analysis.profiles import PerformanceProfile, performance_profile, profile_thresholds
 from mlmclm.analysis.ranking import MechanismRanking, rank_mechanisms
 from mlmclm.analysis.resampled import NO_CV_CORRECTION, CrossValidationDesign
 from mlmclm.analysis.variance_components import VarianceComponents, fold_seed_variance
@@ -163,6 +164,7 @@ class Analysis:
     band_separations: tuple[BandSeparation, ...] = ()  # sample efficiency: where validation-loss bands separate
     analysis_log: tuple[AnalysisLogEntry, ...] = ()  # filled by the caller that keeps the log file
     attainable_p: tuple[AttainablePValue, ...] = ()  # each family's p-value floor after correction (attainable.py)
+    probe_profiles: tuple[PerformanceProfile, ...] = ()  # run-score distributions over probe tasks (profiles.py)
 
     def summaries_for(self, metric: str) -> list[ConditionSummary]:
         return [summary for summary in self.summaries if summary.metric == metric]
@@ -523,6 +525,7 @@ def analyze(
         rankings=tuple(rankings),
         probe_iqm=iqm,
         probe_improvement=improvements,
+        probe_profiles=probe_profiles(runs, objectives, attentions, settings),
         primary_endpoint=primary,
         family_roles={f: family_role(f, primary.metric, settings.secondary_metrics) for f in families},
         item_level=item_level_comparisons(runs, objectives, attentions, settings),
@@ -569,6 +572,35 @@ def probe_aggregates(
         and matrices[("mlm", attention)].shape[0] and matrices[("clm", attention)].shape[0]
     )
     return iqm, improvements
+
+
+def probe_profiles(
+    runs: Sequence[Mapping[str, Any]],
+    objectives: Sequence[str],
+    attentions: Sequence[str],
+    settings: StatisticsConfig,
+    score: str = "accuracy",
+) -> tuple[PerformanceProfile, ...]:
+    """Performance profile per condition with enough runs, on one threshold grid, over the probe tasks every run
+    has (≥ 2 tasks, as for the IQM)."""
+    tasks = probe_tasks(runs, score)
+    if len(tasks) < 2:
+        return ()
+    matrices = {
+        (objective, attention): probe_score_matrix(runs, objective, attention, tasks, score)
+        for objective in objectives
+        for attention in attentions
+    }
+    thresholds = profile_thresholds(list(matrices.values()))
+    found = (
+        performance_profile(
+            *key, condition_label(*key), matrix, tasks, thresholds, score=score,
+            confidence_level=settings.confidence_level, n_resamples=settings.bootstrap_resamples,
+            rng=_rng(settings.seed, f"profile/{key}"),
+        )
+        for key, matrix in matrices.items()
+    )
+    return tuple(profile for profile in found if profile is not None)
 
 
 def item_level_comparisons(

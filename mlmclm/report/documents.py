@@ -80,6 +80,7 @@ def analysis_document(analysis: Analysis, experiment_name: str) -> dict[str, Any
         "probe_aggregates": {
             "iqm": plain(analysis.probe_iqm),
             "probability_of_improvement": plain(analysis.probe_improvement),
+            "performance_profiles": plain(analysis.probe_profiles),
         },
         "divergence": {
             "rates": plain(analysis.divergence_rates),

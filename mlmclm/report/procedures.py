@@ -6,6 +6,8 @@ from prose, so the methods section cannot drift from what the analysis did (docs
 
 from __future__ import annotations
 
+import dataclasses
+
 from mlmclm.analysis import Analysis
 from mlmclm.analysis.aso import DEFAULT_THRESHOLD
 from mlmclm.analysis.attainable import AttainablePValue
@@ -108,8 +110,11 @@ def attainable_lines(analysis: Analysis) -> list[str]:
     groups: dict[tuple, list[str]] = {}
     first: dict[tuple, AttainablePValue] = {}
     for floor in blocked:
-        key = (floor.tests, floor.n, floor.n_comparisons, floor.min_attainable_p_adjusted, floor.runs_needed)
+        key = (floor.n, floor.min_attainable_p, floor.min_attainable_p_adjusted, floor.n_comparisons, floor.runs_needed)
         groups.setdefault(key, []).append(floor.family)
+        if key in first:  # same floor from other tests (e.g. sign-flip pairs and Wilcoxon post-hoc pairs)
+            tests = tuple(dict.fromkeys(first[key].tests + floor.tests))
+            first[key] = dataclasses.replace(first[key], tests=tests)
         first.setdefault(key, floor)
     scope = (
         "No comparison in this report can be significant"
