@@ -503,7 +503,7 @@ def analyze(
         for run in runs
         if run.get("status") != "completed"
     )
-    iqm, improvements = probe_aggregates(runs, objectives, attentions, settings)
+    iqm, improvements = probe_aggregates(runs, objectives, attentions, settings, average_folds=design is not None)
     rates, divergence = analyze_divergence(
         runs, objectives, attentions, confidence_level=settings.confidence_level,
         correction=settings.correction, alpha=settings.significance_level,
@@ -525,7 +525,7 @@ def analyze(
         rankings=tuple(rankings),
         probe_iqm=iqm,
         probe_improvement=improvements,
-        probe_profiles=probe_profiles(runs, objectives, attentions, settings),
+        probe_profiles=probe_profiles(runs, objectives, attentions, settings, average_folds=design is not None),
         primary_endpoint=primary,
         family_roles={f: family_role(f, primary.metric, settings.secondary_metrics) for f in families},
         item_level=item_level_comparisons(runs, objectives, attentions, settings),
@@ -543,14 +543,18 @@ def probe_aggregates(
     attentions: Sequence[str],
     settings: StatisticsConfig,
     score: str = "accuracy",
+    average_folds: bool = False,
 ) -> tuple[tuple[AggregateScore, ...], tuple[ImprovementProbability, ...]]:
-    """IQM per condition and P(MLM > CLM) per mechanism over the probe tasks every run has (≥ 2 tasks)."""
+    """IQM per condition and P(MLM > CLM) per mechanism over the probe tasks every run has (≥ 2 tasks); under
+    cross-validation (``average_folds``) the rows are seeds averaged over folds (aggregate.probe_score_matrix)."""
     tasks = probe_tasks(runs, score)
     if len(tasks) < 2:
         return (), ()
     boot = {"confidence_level": settings.confidence_level, "n_resamples": settings.bootstrap_resamples}
     matrices = {
-        (objective, attention): probe_score_matrix(runs, objective, attention, tasks, score)
+        (objective, attention): probe_score_matrix(
+            runs, objective, attention, tasks, score, average_folds=average_folds
+        )
         for objective in objectives
         for attention in attentions
     }
@@ -580,14 +584,17 @@ def probe_profiles(
     attentions: Sequence[str],
     settings: StatisticsConfig,
     score: str = "accuracy",
+    average_folds: bool = False,
 ) -> tuple[PerformanceProfile, ...]:
     """Performance profile per condition with enough runs, on one threshold grid, over the probe tasks every run
-    has (≥ 2 tasks, as for the IQM)."""
+    has (≥ 2 tasks, as for the IQM; seeds averaged over folds under cross-validation)."""
     tasks = probe_tasks(runs, score)
     if len(tasks) < 2:
         return ()
     matrices = {
-        (objective, attention): probe_score_matrix(runs, objective, attention, tasks, score)
+        (objective, attention): probe_score_matrix(
+            runs, objective, attention, tasks, score, average_folds=average_folds
+        )
         for objective in objectives
         for attention in attentions
     }

@@ -53,6 +53,15 @@ def probe_aggregate_section(analysis: Analysis, figures: Mapping[str, str] | Non
         f"CLM on a task, averaged over tasks; {level} stratified bootstrap intervals (runs resampled within each "
         "task), descriptive at small n.",
         "",
+        *(
+            [
+                "Cross-validation: folds share training data, so each seed's scores are averaged over its folds and "
+                "the seeds are what is resampled (the *runs* columns count seeds).",
+                "",
+            ]
+            if analysis.cross_validation is not None
+            else []
+        ),
         "| condition | runs | IQM [CI] |",
         "|---|---|---|",
     ]
