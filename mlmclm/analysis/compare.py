@@ -537,6 +537,20 @@ def analyze(
     )
 
 
+def _probe_matrices(
+    runs: Sequence[Mapping[str, Any]], objectives: Sequence[str], attentions: Sequence[str], tasks: Sequence[str],
+    score: str, average_folds: bool,
+) -> dict[tuple[str, str], np.ndarray]:
+    """(objective, attention) → runs × tasks probe scores (seeds × tasks, fold-averaged, under cross-validation)."""
+    return {
+        (objective, attention): probe_score_matrix(
+            runs, objective, attention, tasks, score, average_folds=average_folds
+        )
+        for objective in objectives
+        for attention in attentions
+    }
+
+
 def probe_aggregates(
     runs: Sequence[Mapping[str, Any]],
     objectives: Sequence[str],
@@ -551,13 +565,7 @@ def probe_aggregates(
     if len(tasks) < 2:
         return (), ()
     boot = {"confidence_level": settings.confidence_level, "n_resamples": settings.bootstrap_resamples}
-    matrices = {
-        (objective, attention): probe_score_matrix(
-            runs, objective, attention, tasks, score, average_folds=average_folds
-        )
-        for objective in objectives
-        for attention in attentions
-    }
+    matrices = _probe_matrices(runs, objectives, attentions, tasks, score, average_folds)
     iqm = tuple(
         aggregate_iqm(
             condition_label(*key), matrix, tasks, score=score, rng=_rng(settings.seed, f"iqm/{key}"), **boot
@@ -591,13 +599,7 @@ def probe_profiles(
     tasks = probe_tasks(runs, score)
     if len(tasks) < 2:
         return ()
-    matrices = {
-        (objective, attention): probe_score_matrix(
-            runs, objective, attention, tasks, score, average_folds=average_folds
-        )
-        for objective in objectives
-        for attention in attentions
-    }
+    matrices = _probe_matrices(runs, objectives, attentions, tasks, score, average_folds)
     thresholds = profile_thresholds(list(matrices.values()))
     found = (
         performance_profile(
