@@ -343,12 +343,11 @@ def _design(c: Comparison) -> str:
 def _test_cell(c: Comparison) -> str:
     if c.p_value is None:
         return "none"
-    how = " (permutation p)" if "permutation" in c.test_reason and "permutation" not in c.test else ""
-    name = _STATISTIC_NAMES.get(c.test, "statistic")
+    name = _STATISTIC_NAMES.get(c.test, "statistic")  # the test's name says how p was computed; no prose parsed
     if is_void_comparison(c):
         value = "0" if fmt_statistic(c.statistic) == "0" else "void"
-        return f"{c.test}{how}: {name} = {value} (no difference)"
-    return f"{c.test}{how}: {name} = {fmt_statistic(c.statistic)}"
+        return f"{c.test}: {name} = {value} (no difference)"
+    return f"{c.test}: {name} = {fmt_statistic(c.statistic)}"
 
 
 def _difference_cell(c: Comparison) -> str:

@@ -17,6 +17,8 @@ from mlmclm.analysis.ranking import CV_BLOCK_STATEMENT
 from mlmclm.analysis.resampled import NADEAU_BENGIO
 from mlmclm.config import StatisticsConfig
 from mlmclm.report.documents import analysis_document
+from mlmclm.report.markdown import comparison_table
+from mlmclm.report.ranking_section import ranking_section
 from tests.analysis.synthetic_results import make_raw_results
 
 SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "statistical_analysis.schema.json"
@@ -64,3 +66,12 @@ def test_cv_analysis_json_validates_against_the_schema(cv):
     jsonschema.validate(document, json.loads(SCHEMA.read_text(encoding="utf-8")))
     comparison_floors = [f for f in document["attainable_p"] if not f["family"].startswith("posthoc_")]
     assert comparison_floors and all(f["can_reach_alpha"] and f["runs_needed"] is None for f in comparison_floors)
+
+
+def test_report_names_the_corrected_test_and_the_cv_blocks_without_claiming_a_permutation_p(cv):
+    """The CV reason says "no permutation or rank test is valid"; the table once read that as a permutation p."""
+    _, analysis = cv
+    table = "\n".join(comparison_table(analysis.comparisons_in("mlm_vs_clm/val_loss"), analysis))
+    assert "corrected resampled t-test: t = " in table and "permutation" not in table
+    assert "variance inflated for 3-fold cross-validation overlap" in table
+    assert CV_BLOCK_STATEMENT in "\n".join(ranking_section(analysis, {"critical_difference": "cd.png"}))
