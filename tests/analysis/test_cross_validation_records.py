@@ -17,6 +17,7 @@ from mlmclm.analysis.ranking import CV_BLOCK_STATEMENT
 from mlmclm.analysis.resampled import NADEAU_BENGIO
 from mlmclm.config import StatisticsConfig
 from mlmclm.report.documents import analysis_document
+from mlmclm.report.endpoint_sections import headline_lines
 from mlmclm.report.markdown import comparison_table
 from mlmclm.report.ranking_section import ranking_section
 from tests.analysis.synthetic_results import make_raw_results
@@ -75,3 +76,4 @@ def test_report_names_the_corrected_test_and_the_cv_blocks_without_claiming_a_pe
     assert "corrected resampled t-test: t = " in table and "permutation" not in table
     assert "variance inflated for 3-fold cross-validation overlap" in table
     assert CV_BLOCK_STATEMENT in "\n".join(ranking_section(analysis, {"critical_difference": "cd.png"}))
+    assert "Mechanisms under MLM (3 blocks, each a seed's mean over the folds)" in "\n".join(headline_lines(analysis))
