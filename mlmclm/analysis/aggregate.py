@@ -125,17 +125,29 @@ def probability_of_improvement(
 
 
 def probe_score_matrix(
-    runs: Sequence[RunRecord], objective: str, attention: str, tasks: Sequence[str], score: str
+    runs: Sequence[RunRecord], objective: str, attention: str, tasks: Sequence[str], score: str,
+    *, average_folds: bool = False,
 ) -> np.ndarray:
-    """Runs × tasks matrix of ``probe/<task>/<score>`` for the completed runs of a condition that have every task."""
-    rows = []
+    """Runs × tasks matrix of ``probe/<task>/<score>`` for the completed runs of a condition that have every task.
+
+    ``average_folds`` (cross-validation): one row per seed, the mean over its folds. Folds share training data, so
+    a bootstrap over (fold, seed) runs would treat correlated runs as independent; seeds are independent given the
+    fixed folds (the blocks of the ranking, ranking.py).
+    """
+    rows, seeds = [], []
     for run in runs:
         if not run.completed or (run.objective, run.attention) != (objective, attention):
             continue
         values = [run.metrics.get(f"probe/{task}/{score}") for task in tasks]
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values):
             rows.append([float(v) for v in values])
-    return np.array(rows, dtype=float).reshape(len(rows), len(tasks))
+            seeds.append(run.seed)
+    matrix = np.array(rows, dtype=float).reshape(len(rows), len(tasks))
+    if not average_folds:
+        return matrix
+    order = list(dict.fromkeys(seeds))
+    means = [matrix[[i for i, seed in enumerate(seeds) if seed == key]].mean(axis=0) for key in order]
+    return np.array(means, dtype=float).reshape(len(order), len(tasks))
 
 
 def probe_tasks(runs: Sequence[RunRecord], score: str) -> tuple[str, ...]:

@@ -31,6 +31,7 @@ from mlmclm.analysis.aggregate import (
 )
 from mlmclm.analysis.analysis_log import AnalysisLogEntry
 from mlmclm.analysis.aso import almost_stochastic_order
+from mlmclm.analysis.attainable import AttainablePValue, comparison_floors, ranking_floors
 from mlmclm.analysis.comparison import Comparison, ComparisonTest, EffectSizes, PowerEstimate
 from mlmclm.analysis.conditions import (
     ConditionSample,
@@ -59,6 +60,7 @@ from mlmclm.analysis.families import MLM_VS_CLM, Family
 from mlmclm.analysis.intervals import ConfidenceInterval
 from mlmclm.analysis.item_level import ItemLevelComparison, compare_items
 from mlmclm.analysis.multiple_comparisons import adjust_pvalues
+from mlmclm.analysis.profiles import PerformanceProfile, performance_profile, profile_thresholds
 from mlmclm.analysis.ranking import MechanismRanking, rank_mechanisms
 from mlmclm.analysis.resampled import CrossValidationDesign
 from mlmclm.analysis.variance_components import VarianceComponents, fold_seed_variance
@@ -119,6 +121,8 @@ class Analysis:
     item_level: tuple[ItemLevelComparison, ...] = ()  # probe scores with items as the sampling unit
     band_separations: tuple[BandSeparation, ...] = ()  # sample efficiency: where validation-loss bands separate
     analysis_log: tuple[AnalysisLogEntry, ...] = ()  # filled by the caller that keeps the log file
+    attainable_p: tuple[AttainablePValue, ...] = ()  # each family's p-value floor after correction (attainable.py)
+    probe_profiles: tuple[PerformanceProfile, ...] = ()  # run-score distributions over probe tasks (profiles.py)
 
     def summaries_for(self, metric: str) -> list[ConditionSummary]:
         return [summary for summary in self.summaries if summary.metric == metric]
@@ -492,7 +496,7 @@ def analyze(
         comparisons += metric_comparisons(metric, samples, objectives, attentions, settings, design)
         rankings += mechanism_rankings(metric, samples, objectives, attentions, settings, design)
     unfinished = tuple(ExcludedRun(run.run_id, run.status, run.error or "") for run in records if not run.completed)
-    iqm, improvements = probe_aggregates(records, objectives, attentions, settings)
+    iqm, improvements = probe_aggregates(records, objectives, attentions, settings, average_folds=design is not None)
     rates, divergence = analyze_divergence(
         records, objectives, attentions, confidence_level=settings.confidence_level,
         correction=settings.correction, alpha=settings.significance_level,
@@ -514,11 +518,30 @@ def analyze(
         rankings=tuple(rankings),
         probe_iqm=iqm,
         probe_improvement=improvements,
+        probe_profiles=probe_profiles(records, objectives, attentions, settings, average_folds=design is not None),
         primary_endpoint=primary,
         family_roles={f: family_role(f, primary.metric, settings.secondary_metrics) for f in families},
         item_level=item_level_comparisons(records, objectives, attentions, settings),
         band_separations=band_separations(runs, objectives, attentions, settings.confidence_level),
+        attainable_p=(
+            *comparison_floors(corrected, settings.correction, settings.significance_level),
+            *ranking_floors(rankings, settings.significance_level),
+        ),
     )
+
+
+def _probe_matrices(
+    runs: Sequence[RunRecord], objectives: Sequence[str], attentions: Sequence[str], tasks: Sequence[str],
+    score: str, average_folds: bool,
+) -> dict[tuple[str, str], np.ndarray]:
+    """(objective, attention) → runs × tasks probe scores (seeds × tasks, fold-averaged, under cross-validation)."""
+    return {
+        (objective, attention): probe_score_matrix(
+            runs, objective, attention, tasks, score, average_folds=average_folds
+        )
+        for objective in objectives
+        for attention in attentions
+    }
 
 
 def probe_aggregates(
@@ -527,17 +550,15 @@ def probe_aggregates(
     attentions: Sequence[str],
     settings: StatisticsConfig,
     score: str = "accuracy",
+    average_folds: bool = False,
 ) -> tuple[tuple[AggregateScore, ...], tuple[ImprovementProbability, ...]]:
-    """IQM per condition and P(MLM > CLM) per mechanism over the probe tasks every run has (≥ 2 tasks)."""
+    """IQM per condition and P(MLM > CLM) per mechanism over the probe tasks every run has (≥ 2 tasks); under
+    cross-validation (``average_folds``) the rows are seeds averaged over folds (aggregate.probe_score_matrix)."""
     tasks = probe_tasks(runs, score)
     if len(tasks) < 2:
         return (), ()
     boot = {"confidence_level": settings.confidence_level, "n_resamples": settings.bootstrap_resamples}
-    matrices = {
-        (objective, attention): probe_score_matrix(runs, objective, attention, tasks, score)
-        for objective in objectives
-        for attention in attentions
-    }
+    matrices = _probe_matrices(runs, objectives, attentions, tasks, score, average_folds)
     iqm = tuple(
         aggregate_iqm(
             condition_label(*key), matrix, tasks, score=score, rng=_rng(settings.seed, f"iqm/{key}"), **boot
@@ -556,6 +577,32 @@ def probe_aggregates(
         and matrices[("mlm", attention)].shape[0] and matrices[("clm", attention)].shape[0]
     )
     return iqm, improvements
+
+
+def probe_profiles(
+    runs: Sequence[RunRecord],
+    objectives: Sequence[str],
+    attentions: Sequence[str],
+    settings: StatisticsConfig,
+    score: str = "accuracy",
+    average_folds: bool = False,
+) -> tuple[PerformanceProfile, ...]:
+    """Performance profile per condition with enough runs, on one threshold grid, over the probe tasks every run
+    has (≥ 2 tasks, as for the IQM; seeds averaged over folds under cross-validation)."""
+    tasks = probe_tasks(runs, score)
+    if len(tasks) < 2:
+        return ()
+    matrices = _probe_matrices(runs, objectives, attentions, tasks, score, average_folds)
+    thresholds = profile_thresholds(list(matrices.values()))
+    found = (
+        performance_profile(
+            *key, condition_label(*key), matrix, tasks, thresholds, score=score,
+            confidence_level=settings.confidence_level, n_resamples=settings.bootstrap_resamples,
+            rng=_rng(settings.seed, f"profile/{key}"),
+        )
+        for key, matrix in matrices.items()
+    )
+    return tuple(profile for profile in found if profile is not None)
 
 
 def item_level_comparisons(

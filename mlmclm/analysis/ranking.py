@@ -30,6 +30,11 @@ from mlmclm.analysis.conditions import ConditionSample
 from mlmclm.analysis.multiple_comparisons import adjust_pvalues
 
 FRIEDMAN = "Friedman"
+CV_BLOCK_STATEMENT = (
+    "cross-validation: folds share training data, so runs of different folds are not independent and no rank "
+    "test over (fold, seed) runs is valid; each seed's scores are averaged over the folds and the seeds are the "
+    "blocks (independent given the fixed folds; inference is conditional on the data split)"
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class MechanismRanking:
     posthoc: tuple[PairwiseRankTest, ...]
     alpha: float
     note: str | None = None
+    cv_statement: str | None = None  # under cross-validation: why the blocks are seeds averaged over folds
 
 
 def block_matrix(
@@ -131,18 +137,19 @@ def rank_mechanisms(
         return None
     matrix, keys = block_matrix([samples[m] for m in mechanisms], average_folds=cross_validation)
     block = "seed (mean over folds)" if cross_validation else "seed"
+    statement = CV_BLOCK_STATEMENT if cross_validation else None
     n = len(keys)
     empty = (None, None, False, None, ())
     if n < 2:
         note = f"{n} block(s) with a value for every mechanism: no ranking test"
         return MechanismRanking(
-            metric, objective, direction, block, n, mechanisms, (), FRIEDMAN, *empty, alpha, note
+            metric, objective, direction, block, n, mechanisms, (), FRIEDMAN, *empty, alpha, note, statement
         )
     ranks = tuple(float(r) for r in average_ranks(matrix, direction))
     if np.all(np.ptp(matrix, axis=1) == 0):
         note = "every mechanism has the same value in every block: the Friedman test is undefined"
         return MechanismRanking(
-            metric, objective, direction, block, n, mechanisms, ranks, FRIEDMAN, *empty, alpha, note
+            metric, objective, direction, block, n, mechanisms, ranks, FRIEDMAN, *empty, alpha, note, statement
         )
     result = stats.friedmanchisquare(*matrix.T)
     p_value = float(result.pvalue)
@@ -154,5 +161,5 @@ def rank_mechanisms(
     posthoc = _pairwise(matrix, mechanisms, alpha, rejects)
     return MechanismRanking(
         metric, objective, direction, block, n, mechanisms, ranks, FRIEDMAN, float(result.statistic), p_value,
-        rejects, critical_difference, posthoc, alpha, note,
+        rejects, critical_difference, posthoc, alpha, note, statement,
     )

@@ -5,7 +5,10 @@ Reads :class:`~mlmclm.analysis.aggregate.AggregateScore` / ``ImprovementProbabil
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from mlmclm.analysis import Analysis
+from mlmclm.analysis.profiles import MIN_PROFILE_RUNS
 from mlmclm.report.labels import fmt
 
 
@@ -13,8 +16,31 @@ def _interval(ci) -> str:
     return "n/a" if ci.low is None else f"[{fmt(ci.low, 3)}, {fmt(ci.high, 3)}]"
 
 
-def probe_aggregate_section(analysis: Analysis) -> list[str]:
-    """IQM and probability-of-improvement tables; empty when fewer than 2 probe tasks were recorded."""
+def profile_lines(analysis: Analysis, figures: Mapping[str, str] | None) -> list[str]:
+    """The performance-profile figure, the conditions it covers and those left out by the runs rule."""
+    drawn = {p.condition for p in analysis.probe_profiles}
+    left_out = [a.condition for a in analysis.probe_iqm if a.condition not in drawn]
+    lines = [
+        "### Performance profiles",
+        "",
+        "For each threshold τ, the fraction of a condition's runs × tasks probe scores above τ (Agarwal et al. 2021, "
+        "score distributions): a curve above another everywhere is better on every part of the distribution. Bands "
+        f"are pointwise stratified bootstrap intervals; a condition is drawn only with ≥ {MIN_PROFILE_RUNS} runs that "
+        "recorded every probe task.",
+        "",
+    ]
+    if left_out:
+        lines += [f"Too few runs for a profile: {', '.join(f'`{c}`' for c in left_out)}.", ""]
+    if drawn and figures and "performance_profile" in figures:
+        lines += [f"![Performance profiles]({figures['performance_profile']})", ""]
+    elif not drawn:
+        lines += ["No condition has enough runs for a profile.", ""]
+    return lines
+
+
+def probe_aggregate_section(analysis: Analysis, figures: Mapping[str, str] | None = None) -> list[str]:
+    """IQM and probability-of-improvement tables and the performance profiles; empty when fewer than 2 probe
+    tasks were recorded."""
     if not analysis.probe_iqm:
         return []
     first = analysis.probe_iqm[0]
@@ -27,6 +53,15 @@ def probe_aggregate_section(analysis: Analysis) -> list[str]:
         f"CLM on a task, averaged over tasks; {level} stratified bootstrap intervals (runs resampled within each "
         "task), descriptive at small n.",
         "",
+        *(
+            [
+                "Cross-validation: folds share training data, so each seed's scores are averaged over its folds and "
+                "the seeds are what is resampled (the *runs* columns count seeds).",
+                "",
+            ]
+            if analysis.cross_validation is not None
+            else []
+        ),
         "| condition | runs | IQM [CI] |",
         "|---|---|---|",
     ]
@@ -39,4 +74,4 @@ def probe_aggregate_section(analysis: Analysis) -> list[str]:
             for p in analysis.probe_improvement
         ]
         lines.append("")
-    return lines
+    return lines + profile_lines(analysis, figures)

@@ -30,6 +30,7 @@ from mlmclm.analysis.comparison import NOISE_RTOL
 from mlmclm.analysis.conditions import is_like_for_like, is_probe_metric
 from mlmclm.objectives import OBJECTIVES
 from mlmclm.report.labels import fmt
+from mlmclm.report.procedures import attainable_lines
 
 MIN_HIDDEN_SIZE = 128
 MIN_OPTIMIZER_STEPS = 1000
@@ -189,4 +190,4 @@ def banner_lines(analysis: Analysis, raw: Mapping[str, Any]) -> list[str]:
             "nothing.",
             "",
         ]
-    return lines
+    return lines + attainable_lines(analysis)

@@ -79,6 +79,7 @@ def analysis_document(analysis: Analysis, experiment_name: str) -> dict[str, Any
         "probe_aggregates": {
             "iqm": plain(analysis.probe_iqm),
             "probability_of_improvement": plain(analysis.probe_improvement),
+            "performance_profiles": plain(analysis.probe_profiles),
         },
         "divergence": {
             "rates": plain(analysis.divergence_rates),
@@ -99,4 +100,5 @@ def endpoint_records(analysis: Analysis) -> dict[str, Any]:
         "item_level": plain(analysis.item_level),
         "band_separations": plain(analysis.band_separations),
         "analysis_log": plain(analysis.analysis_log),
+        "attainable_p": plain(analysis.attainable_p),
     }

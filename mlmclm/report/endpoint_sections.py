@@ -68,8 +68,9 @@ def _omnibus_sentences(analysis: Analysis) -> list[str]:
             "; post-hoc (Holm): " + ", ".join(f"`{p.mechanism_a}` vs `{p.mechanism_b}`" for p in hits)
             if ranking.omnibus_significant and hits else ""
         )
+        blocks = f"{ranking.n_blocks} blocks" + (", each a seed's mean over the folds" if ranking.cv_statement else "")
         sentences.append(
-            f"Mechanisms under {ranking.objective.upper()} ({ranking.n_blocks} blocks): {verdict}; "
+            f"Mechanisms under {ranking.objective.upper()} ({blocks}): {verdict}; "
             f"average ranks (1 = best) {ranks}{pairs}."
         )
     return sentences

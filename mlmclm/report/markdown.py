@@ -37,6 +37,7 @@ FIGURE_SUFFIXES = {
     "training_curves": "training_curves.png",
     "effect_size_plot": "statistical_analysis.png",
     "critical_difference": "critical_difference.png",
+    "performance_profile": "performance_profile.png",
 }
 
 
@@ -716,7 +717,7 @@ def render_report(
         f"![Effect sizes]({figures['effect_size_plot']})",
         "",
     ]
-    lines += ranking_section(analysis, figures) + probe_aggregate_section(analysis)
+    lines += ranking_section(analysis, figures) + probe_aggregate_section(analysis, figures)
     lines += _summary_tables(analysis)
     lines += ["## Budget", "", "Every run had the same budget:", ""]
     lines += _mapping_table(raw.get("budget"), "No budget was recorded.")

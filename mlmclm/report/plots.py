@@ -1,5 +1,5 @@
-"""Four of the five figures of the report (the fifth: critical_difference.py), drawn on Agg-backed ``Figure``
-objects (no pyplot global state).
+"""Four of the six figures of the report (the others: critical_difference.py, performance_profile.py), drawn on
+Agg-backed ``Figure`` objects (no pyplot global state).
 
 Each function takes the :class:`~mlmclm.analysis.Analysis` (and runs' curves) and writes one PNG atomically.
 All of them cope with one objective, one mechanism, missing intervals and missing curves.

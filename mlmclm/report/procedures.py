@@ -6,10 +6,14 @@ from prose, so the methods section cannot drift from what the analysis did (docs
 
 from __future__ import annotations
 
+import dataclasses
+
 from mlmclm.analysis import Analysis
 from mlmclm.analysis.aso import DEFAULT_THRESHOLD
-from mlmclm.analysis.hypothesis_tests import CORRECTED_T, CORRECTED_WELCH, PERMUTATION, SIGN_FLIP
+from mlmclm.analysis.attainable import AttainablePValue
+from mlmclm.analysis.hypothesis_tests import CORRECTED_T, CORRECTED_WELCH, PERMUTATION, SIGN_FLIP, WILCOXON
 from mlmclm.analysis.resampled import NADEAU_BENGIO
+from mlmclm.report.labels import CORRECTION_NAMES
 
 _DESCRIPTIONS = {
     SIGN_FLIP: "sign-flip permutation test of the mean paired difference (exact under exchangeability of the "
@@ -75,3 +79,52 @@ def procedure_lines(analysis: Analysis) -> list[str]:
         "bootstrap interval, descriptive at small n."
     )
     return lines
+
+
+def _floor_sentence(floor: AttainablePValue, families: list[str]) -> str:
+    """One group of families with the same floor: what n they have, the floor, and the --num-runs that lifts it."""
+    unit = "paired runs" if SIGN_FLIP in floor.tests or WILCOXON in floor.tests else "runs per condition"
+    shown = ", ".join(f"`{family}`" for family in families[:3])
+    if len(families) > 3:
+        shown += f" and {len(families) - 3} more"
+    sentence = (
+        f"with n = {floor.n} {unit} the smallest attainable p is {floor.min_attainable_p:.3g} "
+        f"({', '.join(floor.tests)})"
+    )
+    if floor.min_attainable_p_adjusted > floor.min_attainable_p:
+        sentence += (
+            f", {min(floor.min_attainable_p_adjusted, 1.0):.3g} after {CORRECTION_NAMES[floor.correction]} "
+            f"correction over {floor.n_comparisons} comparisons"
+        )
+    advice = f"use --num-runs >= {floor.runs_needed}" if floor.runs_needed else "more runs are needed"
+    return (
+        f"{sentence} > α = {floor.alpha:g}: no comparison can be significant; {advice} "
+        f"({len(families)} famil{'y' if len(families) == 1 else 'ies'}: {shown})"
+    )
+
+
+def attainable_lines(analysis: Analysis) -> list[str]:
+    """The opening warning when some families cannot reach α at this n, whatever the effect (attainable.py)."""
+    blocked = [floor for floor in analysis.attainable_p if not floor.can_reach_alpha]
+    if not blocked:
+        return []
+    groups: dict[tuple, list[str]] = {}
+    first: dict[tuple, AttainablePValue] = {}
+    for floor in blocked:
+        key = (floor.n, floor.min_attainable_p, floor.min_attainable_p_adjusted, floor.n_comparisons, floor.runs_needed)
+        groups.setdefault(key, []).append(floor.family)
+        if key in first:  # same floor from other tests (e.g. sign-flip pairs and Wilcoxon post-hoc pairs)
+            tests = tuple(dict.fromkeys(first[key].tests + floor.tests))
+            first[key] = dataclasses.replace(first[key], tests=tests)
+        first.setdefault(key, floor)
+    scope = (
+        "No comparison in this report can be significant"
+        if len(blocked) == len(analysis.attainable_p)
+        else f"{len(blocked)} of {len(analysis.attainable_p)} families of comparisons cannot be significant"
+    )
+    sentences = "; ".join(_floor_sentence(first[key], families) for key, families in groups.items())
+    return [
+        f"> ⚠ **{scope} at this number of runs, whatever the effect.** Exact permutation tests have a floor on "
+        f"their p-value: {sentences}. Non-significant results here are not evidence of no difference.",
+        "",
+    ]

@@ -26,6 +26,8 @@ def _ranking_lines(ranking: MechanismRanking) -> list[str]:
     ]
     if ranking.note:
         lines[-2] += f" Note: {ranking.note}."
+    if ranking.cv_statement:
+        lines[-2] += f" Blocks under {ranking.cv_statement}."
     significant = [p for p in ranking.posthoc if p.significant]
     if significant:
         pairs = "; ".join(

@@ -20,6 +20,7 @@ from mlmclm.report import length_and_learning, plots
 from mlmclm.report.critical_difference import plot_critical_difference
 from mlmclm.report.documents import analysis_document, plain, summary_document
 from mlmclm.report.markdown import FIGURE_SUFFIXES, render_report
+from mlmclm.report.performance_profile import plot_performance_profiles
 
 
 def write_analysis(
@@ -32,7 +33,7 @@ def write_analysis(
     analyze_command: str | None = None,
     log_path: str | Path | None = None,
 ) -> dict[str, Path]:
-    """Write ``<prefix>_summary.json``, ``<prefix>_statistical_analysis.json``, ``<prefix>_report.md`` and five
+    """Write ``<prefix>_summary.json``, ``<prefix>_statistical_analysis.json``, ``<prefix>_report.md`` and six
     PNGs; the prefix is the experiment name unless ``file_prefix`` is given.
 
     Returns the written paths by kind. ``metrics`` defaults to the primary and secondary metrics plus every
@@ -64,6 +65,7 @@ def write_analysis(
         "training_curves": plots.plot_training_curves(analysis, runs, figures["training_curves"]),
         "effect_size_plot": plots.plot_effect_sizes(analysis, figures["effect_size_plot"]),
         "critical_difference": plot_critical_difference(analysis, figures["critical_difference"]),
+        "performance_profile": plot_performance_profiles(analysis, figures["performance_profile"]),
     }
     figure_names = {kind: path.name for kind, path in figures.items()}
     sections = _length_and_learning(analysis, raw_results, stats_cfg, output_dir, prefix, written)

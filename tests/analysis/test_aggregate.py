@@ -9,6 +9,7 @@ from rliable import metrics as rliable_metrics
 from mlmclm.analysis import analyze
 from mlmclm.analysis.aggregate import aggregate_iqm, probability_of_improvement
 from mlmclm.config import StatisticsConfig
+from tests.analysis.rliable_compat import rliable_library
 from tests.analysis.synthetic_results import make_raw_results
 
 TASKS = ("a", "b", "c")
@@ -39,6 +40,33 @@ def test_bootstrap_resamples_runs_within_each_task():
     scores = np.array([[0.1, 0.9], [0.2, 1.0], [0.3, 1.1]])
     result = aggregate_iqm("x", scores, ("a", "b"), **_kwargs())
     assert 0.5 <= result.ci.low and result.ci.high <= 0.7
+
+
+# Two independent percentile bootstraps of the same statistic differ only by Monte Carlo error: with B resamples a
+# 2.5% quantile moves by about sqrt(0.025·0.975/B)/f(q) — here well under 0.02 on a [0, 1] score scale.
+MC_TOLERANCE = 0.03
+
+
+def test_iqm_interval_matches_rliable_get_interval_estimates(monkeypatch):
+    library = rliable_library(monkeypatch)
+    scores = np.random.default_rng(0).uniform(size=(6, 3))
+    _, reference = library.get_interval_estimates(
+        {"x": scores}, lambda m: np.array([rliable_metrics.aggregate_iqm(m)]), reps=5000,
+        random_state=np.random.RandomState(0),
+    )
+    result = aggregate_iqm("x", scores, TASKS, **{**_kwargs(), "n_resamples": 5000})
+    assert [result.ci.low, result.ci.high] == pytest.approx(reference["x"][:, 0], abs=MC_TOLERANCE)
+
+
+def test_improvement_interval_matches_rliable_get_interval_estimates(monkeypatch):
+    library = rliable_library(monkeypatch)
+    rng = np.random.default_rng(1)
+    x, y = rng.uniform(size=(5, 3)) + 0.1, rng.uniform(size=(4, 3))
+    _, reference = library.get_interval_estimates(
+        {"xy": (x, y)}, rliable_metrics.probability_of_improvement, reps=1000, random_state=np.random.RandomState(0)
+    )
+    result = probability_of_improvement("x", x, "y", y, TASKS, **{**_kwargs(), "n_resamples": 5000})
+    assert [result.ci.low, result.ci.high] == pytest.approx(reference["xy"][:, 0], abs=MC_TOLERANCE)
 
 
 def test_complete_separation_gives_no_zero_width_interval():

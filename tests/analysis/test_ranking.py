@@ -3,6 +3,8 @@ and Demšar (2006)."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -93,3 +95,25 @@ def test_two_mechanisms_get_no_ranking_and_analyze_ranks_each_objective():
     assert _rank({k: v for k, v in list(_samples(matrix).items())[:2]}) is None
     analysis = analyze(make_raw_results(), StatisticsConfig(bootstrap_resamples=200), metrics=["val_loss"])
     assert [(r.objective, r.metric) for r in analysis.rankings] == [("mlm", "val_loss"), ("clm", "val_loss")]
+
+
+def test_critical_difference_separates_exactly_the_pairs_scikit_posthocs_nemenyi_rejects():
+    matrix = _matrix(4, blocks=30)
+    ranking = _rank(_samples(matrix))
+    nemenyi = sp.posthoc_nemenyi_friedman(matrix)  # blocks x groups, the same q_α as Demšar's CD
+    for i, j in itertools.combinations(range(4), 2):
+        apart = abs(ranking.average_ranks[i] - ranking.average_ranks[j]) > ranking.critical_difference
+        assert apart == (nemenyi.iloc[i, j] < 0.05)
+
+
+def test_ties_within_blocks_and_zero_differences_match_scipy_pandas_and_scikit_posthocs():
+    matrix = np.random.default_rng(5).integers(0, 4, size=(12, 4)).astype(float)  # many ties and zero differences
+    ranking = _rank(_samples(matrix))
+    assert ranking.statistic == pytest.approx(stats.friedmanchisquare(*matrix.T).statistic)  # tie-corrected
+    assert ranking.average_ranks == pytest.approx(pd.DataFrame(matrix).rank(axis=1).mean().to_numpy())
+    reference = sp.posthoc_wilcoxon(matrix.T.tolist(), p_adjust="holm")
+    tested = [pair for pair in ranking.posthoc if pair.p_value is not None]
+    assert tested
+    for pair in tested:
+        i, j = MECHANISMS.index(pair.mechanism_a), MECHANISMS.index(pair.mechanism_b)
+        assert pair.p_adjusted == pytest.approx(reference.iloc[i, j])

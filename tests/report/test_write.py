@@ -44,6 +44,7 @@ def test_all_files_are_written_with_the_experiment_prefix(written):
             "training_curves.png",
             "statistical_analysis.png",
             "critical_difference.png",
+            "performance_profile.png",
         )
     )
     for path in written.values():

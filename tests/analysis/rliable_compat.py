@@ -1,0 +1,36 @@
+"""Import ``rliable.library`` with the installed ``arch`` (a test-only shim).
+
+rliable 1.2 (the newest release) builds its stratified bootstraps on ``arch.bootstrap`` and always passes
+``random_state=`` to them. arch < 8 cannot be imported with pandas >= 3 (``arch/univariate/base.py`` calls
+``pandas.util._decorators.deprecate_kwarg("type", "plot_type")``, whose signature pandas 3 changed:
+"TypeError: deprecate_kwarg() missing 1 required positional argument: 'new_arg_name'"), and arch >= 8 removed
+the ``random_state`` keyword (rliable's call then fails with "Only NumPy arrays and pandas DataFrames and Series
+are supported in keyword arguments. Input `random_state` has type ..."). So the test extra pins ``arch>=8`` and
+this shim forwards ``random_state`` to arch's ``seed``, which accepts the same ``RandomState``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from types import ModuleType
+
+import arch.bootstrap as arch_bs
+import pytest
+
+
+def rliable_library(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """``rliable.library``, with arch's bootstraps accepting ``random_state`` for the test's duration."""
+    for cls in (arch_bs.IIDBootstrap, arch_bs.IndependentSamplesBootstrap):
+        original = cls.__init__
+        if "random_state" in inspect.signature(original).parameters:
+            continue  # arch < 8: nothing to forward
+
+        def init(self, *args, random_state=None, _original=original, **kwargs):
+            if random_state is not None:
+                kwargs["seed"] = random_state
+            _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "__init__", init)
+    from rliable import library
+
+    return library
