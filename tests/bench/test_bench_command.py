@@ -1,0 +1,48 @@
+"""``mlmclm bench``: the quick run's JSON holds both implementations for both objectives, bad flags are one line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlmclm.cli import main
+
+
+def test_quick_bench_json_has_both_implementations_for_both_objectives(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--scenarios", "impl", "pipeline", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    pairs = {(r["impl"], r["objective"]) for r in data["records"]}
+    assert pairs == {("mlmclm", "mlm"), ("transformers", "mlm"), ("mlmclm", "clm"), ("transformers", "clm")}
+    for record in data["records"]:
+        assert record["tokens_per_s"] > 0
+        ms = record["ms_per_step"]
+        assert ms["min"] <= ms["median"] <= ms["max"]
+        assert record["shape"]["seq"] * record["shape"]["batch"] / (ms["median"] / 1e3) == pytest.approx(
+            record["tokens_per_s"]
+        )
+        assert record["device"].startswith("cpu") and record["precision"] == "fp32"
+        assert 0 < record["mfu"] < 1
+    strategies = {r["strategy"] for r in data["pipeline"] if r["stage"] == "batches"}
+    assert {"mlm dynamic", "mlm span", "clm standard", "clm packed"} <= strategies
+    assert "| mlmclm | mlm | standard |" in capsys.readouterr().out
+
+
+def exit_code(argv: list[str]) -> int:
+    """The command's exit status, whether argparse exits or the handler returns it."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--preset", "huge"], ["--threads", "0"], ["--scenarios", "speed"], ["--precision", "fp16"],
+     ["--steps", "-1"], ["--device", "tpu"]],
+)
+def test_bad_bench_flags_are_one_error_line_and_exit_2(flags, capsys):
+    assert exit_code(["bench", "--quick", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
