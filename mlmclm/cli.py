@@ -73,6 +73,8 @@ def _train_parser(parser: argparse.ArgumentParser) -> None:
     add("--output-dir", metavar="DIR", help="where results go (default outputs)")
     add("--experiment-name", metavar="NAME", help="prefix of the output files (a plain file name)")
     add("--workers", type=int, metavar="N", help="runs executed at the same time (separate processes)")
+    add("--threads", type=int, metavar="N",
+        help="torch CPU threads per run (training.threads; default: 1 for small models, else cores / workers)")
     add("--executor", choices=["local", "ray"], help="local processes (default) or a Ray cluster")
     add("--ray-address", metavar="ADDRESS", help="existing Ray cluster to join (ray.address; default RAY_ADDRESS)")
     add("--max-retries", type=int, metavar="N",
@@ -121,6 +123,7 @@ _FLAG_TO_KEY = {
     "output_dir": "output_dir",
     "experiment_name": "experiment_name",
     "workers": "workers",
+    "threads": "training.threads",
     "executor": "executor",
     "ray_address": "ray.address",
     "max_retries": "ray.max_retries",
@@ -458,6 +461,9 @@ def configure_logging(debug: bool, quiet: bool) -> None:
 
 def main(argv: Sequence[str] | None = None, prog: str = "mlmclm") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from mlmclm.train.threads import yield_while_waiting
+
+    yield_while_waiting()  # before anything imports torch
     args = build_parser(prog).parse_args(argv)
     configure_logging(args.debug, args.quiet)
     command = shlex.join(["mlmclm", *argv])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import resource
 import sys
 from dataclasses import dataclass
@@ -76,22 +75,3 @@ def peak_memory_mb(device: torch.device) -> float:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
 
-
-# Below this width one intra-op thread trains as fast as two (the matmuls are too small to split well), and
-# it cannot be oversubscribed by a neighbour; docs/performance.md#cpu-threads has the measurement.
-ONE_THREAD_MAX_HIDDEN = 128
-
-
-def default_threads(workers: int, hidden_size: int | None = None, cores: int | None = None) -> int:
-    """Intra-op threads per run when ``training.threads`` is unset: the cores divided among the workers,
-    and one for small models."""
-    if hidden_size is not None and hidden_size <= ONE_THREAD_MAX_HIDDEN:
-        return 1
-    return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
-
-
-def yield_while_waiting() -> None:
-    """Ask OpenMP to sleep, not spin, when its threads wait (OMP_WAIT_POLICY=PASSIVE), unless the user set a
-    policy. libgomp reads it once, when it loads with torch: this process's pool keeps its policy, but every
-    worker process spawned afterwards inherits the variable and starts with it."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
