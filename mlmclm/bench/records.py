@@ -33,6 +33,7 @@ class StepRecord:
     flops_per_step: float
     mfu: float | None
     last_loss: float
+    cpu_ms_per_step: float  # median process CPU time per step (CPU runs; see bench/timing.py)
     relative: float | None = None
     note: str = ""
 
@@ -81,8 +82,8 @@ def step_table(records: list[StepRecord]) -> str:
     """One markdown table of step records, grouped as measured."""
     lines = [
         "| scenario | impl | objective | attention | seq×batch | tokens/s | ms/step (min–max) | relative | MFU "
-        "| peak MB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| CPU ms/step | peak MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
         ms = r.ms_per_step
@@ -91,7 +92,7 @@ def step_table(records: list[StepRecord]) -> str:
             f"| {r.shape.seq}×{r.shape.batch} | {r.tokens_per_s:,.0f} "
             f"| {ms['median']:.1f} ({ms['min']:.1f}–{ms['max']:.1f}) | {_fmt(r.relative, '.2f')}"
             f"{'×' if r.relative is not None else ''} | {_fmt(None if r.mfu is None else 100 * r.mfu, '.1f')}"
-            f"{'%' if r.mfu is not None else ''} | {_fmt(r.peak_memory_mb, ',.0f')} |"
+            f"{'%' if r.mfu is not None else ''} | {r.cpu_ms_per_step:.1f} | {_fmt(r.peak_memory_mb, ',.0f')} |"
         )
     return "\n".join(lines)
 

@@ -97,7 +97,7 @@ class Context:
             shape=shape, precision=self.options.precision, device=self.device_name, threads=self.threads,
             compiled=self.options.compile, tokens_per_s=shape.tokens / seconds,
             ms_per_step={"median": timing.ms_median, "min": timing.ms_min, "max": timing.ms_max},
-            peak_memory_mb=timing.peak_memory_mb, flops_per_step=flops,
+            peak_memory_mb=timing.peak_memory_mb, flops_per_step=flops, cpu_ms_per_step=timing.cpu_ms_median,
             mfu=None if self.peak is None else flops / seconds / self.peak, last_loss=timing.last_loss,
             relative=relative, note=note,
         )
@@ -154,12 +154,15 @@ def contention_scenario(ctx: Context) -> list[StepRecord]:
     records = []
     for beside in (False, True):
         samples: dict[int, list[float]] = {n: [] for n in counts}
+        cpu: dict[int, list[float]] = {n: [] for n in counts}
         with competing_cpu_job() if beside else contextlib.nullcontext():
             for repeat in range(repeats):
                 for n in counts[repeat % len(counts):] + counts[: repeat % len(counts)]:  # interleaved
                     torch.set_num_threads(n)
                     samples[n].append(runner.run(steps) / steps * 1e3)
-        timings = {n: Timing(statistics.median(ms), min(ms), max(ms), None, float(runner.loss))
+                    cpu[n].append(runner.cpu_seconds / steps * 1e3)
+        timings = {n: Timing(statistics.median(ms), min(ms), max(ms), None, float(runner.loss),
+                             statistics.median(cpu[n]))
                    for n, ms in samples.items()}
         for n in counts:
             note = f"{n} thread{'s' if n > 1 else ''} {'beside a CPU job' if beside else 'alone'}"

@@ -20,13 +20,17 @@ from mlmclm.bench.twins import Contender, LossFn, make_batches
 
 @dataclass(frozen=True)
 class Timing:
-    """Milliseconds per step over the repeats, the peak memory of the contender's steps, its last loss."""
+    """Milliseconds per step over the repeats, the peak memory of the contender's steps, its last loss.
+
+    ``cpu_ms_median`` is the process's CPU time per step (all its threads): with one thread on a shared
+    machine it is far less disturbed by neighbours than wall time, which is what a step costs *them*."""
 
     ms_median: float
     ms_min: float
     ms_max: float
     peak_memory_mb: float | None
     last_loss: float
+    cpu_ms_median: float = float("nan")
 
 
 def synchronize(device: torch.device) -> None:
@@ -59,6 +63,7 @@ class Runner:
         self.batches = [{k: v.to(device) for k, v in b.items()} for b in cpu_batches]
         self.step_index = 0
         self.loss = torch.zeros(())
+        self.cpu_seconds = 0.0
 
     def step(self) -> None:
         batch = self.batches[self.step_index % len(self.batches)]
@@ -71,12 +76,13 @@ class Runner:
         self.loss = loss.detach()
 
     def run(self, steps: int) -> float:
-        """Seconds for ``steps`` steps, synchronised at both ends."""
+        """Wall seconds for ``steps`` steps, synchronised at both ends; the CPU seconds go to ``cpu_seconds``."""
         synchronize(self.device)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(steps):
             self.step()
         synchronize(self.device)
+        self.cpu_seconds = time.process_time() - cpu_start
         return time.perf_counter() - start
 
 
@@ -113,10 +119,13 @@ def time_interleaved(
                 torch.cuda.empty_cache()
     live = [i for i, b in enumerate(built) if not isinstance(b, str)]
     samples: dict[int, list[float]] = {i: [] for i in live}
+    cpu: dict[int, list[float]] = {i: [] for i in live}
     for repeat in range(repeats):
         for offset in range(len(live)):
             index = live[(repeat + offset) % len(live)]
-            samples[index].append(built[index][0].run(steps) / steps * 1e3)
+            runner = built[index][0]
+            samples[index].append(runner.run(steps) / steps * 1e3)
+            cpu[index].append(runner.cpu_seconds / steps * 1e3)
     timings: list[Timing | str] = []
     for index, entry in enumerate(built):
         if isinstance(entry, str):
@@ -124,5 +133,6 @@ def time_interleaved(
             continue
         runner, peak = entry
         ms = samples[index]
-        timings.append(Timing(statistics.median(ms), min(ms), max(ms), peak, float(runner.loss)))
+        timings.append(Timing(statistics.median(ms), min(ms), max(ms), peak, float(runner.loss),
+                              statistics.median(cpu[index])))
     return timings

