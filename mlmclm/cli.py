@@ -375,6 +375,7 @@ def _bench_parser(parser: argparse.ArgumentParser) -> None:
     add("--seq-lengths", type=int, nargs="+", metavar="T", help="the sweep's sequence lengths")
     add("--contention", action="store_true", help="also time threads alone and beside a competing CPU job")
     add("--objectives", nargs="+", choices=["mlm", "clm"], help="default both")
+    add("--attention", nargs="+", metavar="NAME", help="mechanisms of the attention scenario (default: all)")
     add("--steps", type=int, metavar="N", help="timed steps per repeat (default 10; --quick 2)")
     add("--warmup", type=int, metavar="N", help="warm-up steps (default 3)")
     add("--repeats", type=int, metavar="N", help="interleaved repeats (default 5)")
@@ -396,6 +397,11 @@ def cmd_bench(args: argparse.Namespace, command: str) -> int:
             raise UserError(f"--{flag} must be a positive integer (got {getattr(args, flag)})")
     if args.seq_lengths and min(args.seq_lengths) < 2:
         raise UserError("--seq-lengths must be at least 2")
+    if args.attention:
+        from mlmclm.model.attention import ATTENTION_MECHANISMS
+
+        for name in args.attention:
+            ATTENTION_MECHANISMS.get(name)  # an unknown name is a one-line error listing the valid ones
     device = resolve_device(args.device)
     if args.precision == "fp16" and device.type == "cpu":
         raise UserError("--precision fp16 is for GPUs; on CPU use bf16 or fp32")
@@ -404,7 +410,7 @@ def cmd_bench(args: argparse.Namespace, command: str) -> int:
         threads=args.threads, compile=args.compile, scenarios=tuple(scenarios),
         objectives=tuple(args.objectives or ("mlm", "clm")), steps=args.steps, warmup=args.warmup,
         repeats=args.repeats, json_path=Path(args.json) if args.json else None,
-        sweep_seq_lengths=tuple(args.seq_lengths or SWEEP_SEQ_LENGTHS),
+        sweep_seq_lengths=tuple(args.seq_lengths or SWEEP_SEQ_LENGTHS), attention=tuple(args.attention or ()),
     )
     run_bench(options, device)
     return 0

@@ -45,6 +45,7 @@ class BenchOptions:
     repeats: int | None = None
     json_path: Path | None = None
     sweep_seq_lengths: tuple[int, ...] = SWEEP_SEQ_LENGTHS
+    attention: tuple[str, ...] = ()  # the attention scenario's mechanisms; empty: every registered one
     dropout: float = 0.1
 
     @property
@@ -118,7 +119,8 @@ def attention_scenario(ctx: Context) -> list[StepRecord]:
     """Every registered mechanism, per objective; relative = speed over ``standard``."""
     from mlmclm.model.attention import ATTENTION_MECHANISMS
 
-    shape, names = ctx.options.shape, ATTENTION_MECHANISMS.names()
+    shape = ctx.options.shape
+    names = ["standard"] + [n for n in ctx.options.attention or ATTENTION_MECHANISMS.names() if n != "standard"]
     records = []
     for objective in ctx.options.objectives:
         contenders = [mlmclm_contender(shape, objective, name, ctx.options.dropout) for name in names]
@@ -173,10 +175,14 @@ def contention_scenario(ctx: Context) -> list[StepRecord]:
 
 
 def environment(ctx: Context) -> dict:
-    import transformers
+    try:
+        import transformers
 
+        transformers_version = transformers.__version__
+    except ImportError:
+        transformers_version = None
     return {
-        "device": ctx.device_name, "torch": torch.__version__, "transformers": transformers.__version__,
+        "device": ctx.device_name, "torch": torch.__version__, "transformers": transformers_version,
         "cuda": torch.version.cuda, "threads": ctx.threads, "cpu_count": os.cpu_count(),
         "peak_flops": ctx.peak, "peak_source": "measured torch.mm" if ctx.device.type == "cpu" else "data sheet",
         "precision": ctx.options.precision, "compile": ctx.options.compile,

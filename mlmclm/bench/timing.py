@@ -113,7 +113,7 @@ def time_interleaved(
     for contender in contenders:
         try:
             built.append(warm_up(contender, shape, device, dtype, compile_model, warmup))
-        except (RuntimeError, NotImplementedError, ValueError) as exc:  # includes torch.OutOfMemoryError
+        except (RuntimeError, NotImplementedError, ValueError, ImportError) as exc:  # OutOfMemoryError too
             built.append(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
             if device.type == "cuda":
                 torch.cuda.empty_cache()
