@@ -15,7 +15,7 @@ import torch
 from mlmclm.bench.contention import competing_cpu_job
 from mlmclm.bench.flops import gpu_peak_flops, measured_cpu_peak_flops, step_flops
 from mlmclm.bench.records import BenchResult, StepRecord, pipeline_table, step_table
-from mlmclm.bench.shapes import PRESETS, QUICK, SWEEP_SEQ_LENGTHS, SWEEP_SIZES, BenchShape
+from mlmclm.bench.shapes import PRESETS, QUICK, QUICK_SWEEP_SIZES, SWEEP_SEQ_LENGTHS, SWEEP_SIZES, BenchShape
 from mlmclm.bench.timing import Runner, Timing, time_interleaved
 from mlmclm.bench.twins import (
     Contender,
@@ -133,7 +133,8 @@ def sweep_scenario(ctx: Context) -> list[StepRecord]:
     relative = cost per token over the first point (how cost grows)."""
     base, records = ctx.options.shape, []
     shapes = [(f"seq {n}", base.with_(seq=n, batch=max(1, base.tokens // n))) for n in ctx.options.sweep_seq_lengths]
-    shapes += [(name, base.with_(**sizes)) for name, sizes in SWEEP_SIZES.items()]
+    sizes = QUICK_SWEEP_SIZES if ctx.options.quick else SWEEP_SIZES
+    shapes += [(name, base.with_(**size)) for name, size in sizes.items()]
     for note, shape in shapes:
         contenders = [mlmclm_contender(shape, o, "standard", ctx.options.dropout) for o in ctx.options.objectives]
         records += ctx.time("sweep", shape, contenders, reference=None, note=note)
@@ -143,7 +144,7 @@ def sweep_scenario(ctx: Context) -> list[StepRecord]:
 def contention_scenario(ctx: Context) -> list[StepRecord]:
     """mlmclm MLM at the chosen thread count and at the old default (all cores), alone and beside a CPU job
     (issue 14, item 3); relative = speed over the old default in the same condition."""
-    from mlmclm.train.device import default_threads
+    from mlmclm.train.threads import default_threads
 
     shape = ctx.options.shape
     chosen = ctx.options.threads or default_threads(workers=1, hidden_size=shape.hidden)

@@ -43,3 +43,7 @@ SWEEP_SIZES: dict[str, dict[str, int]] = {
     "base (768x12)": {"hidden": 768, "layers": 12, "heads": 12, "ffn": 3072},
     "large (1024x24)": {"hidden": 1024, "layers": 24, "heads": 16, "ffn": 4096},
 }
+QUICK_SWEEP_SIZES: dict[str, dict[str, int]] = {
+    "quick (64x2)": {"hidden": 64, "layers": 2, "heads": 2, "ffn": 128},
+    "mini (128x4)": {"hidden": 128, "layers": 4, "heads": 4, "ffn": 512},
+}

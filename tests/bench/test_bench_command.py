@@ -46,3 +46,29 @@ def test_bad_bench_flags_are_one_error_line_and_exit_2(flags, capsys):
     assert exit_code(["bench", "--quick", *flags]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+
+
+def test_sweep_holds_tokens_per_step_and_covers_each_length(tmp_path):
+    out = tmp_path / "sweep.json"
+    argv = ["bench", "--quick", "--scenarios", "sweep", "--seq-lengths", "16", "64", "--objectives", "clm",
+            "--steps", "1", "--repeats", "1", "--json", str(out)]
+    assert main(argv) == 0
+    records = json.loads(out.read_text())["records"]
+    by_seq = {r["shape"]["seq"]: r["shape"]["batch"] for r in records if r["note"].startswith("seq")}
+    assert by_seq == {16: 8, 64: 2}  # QUICK's 4 x 32 = 128 tokens per step at every length
+    assert {r["note"] for r in records} >= {"quick (64x2)", "mini (128x4)"}  # --quick's sizes
+
+
+def test_contention_times_both_thread_counts_alone_and_beside_a_job(tmp_path):
+    import os
+
+    out = tmp_path / "threads.json"
+    argv = ["bench", "--quick", "--scenarios", "contention", "--threads", "1", "--steps", "1", "--repeats", "2",
+            "--json", str(out)]
+    assert main(argv) == 0
+    notes = {r["note"] for r in json.loads(out.read_text())["records"]}
+    cores = os.cpu_count()
+    expected = {f"1 thread {where}" for where in ("alone", "beside a CPU job")}
+    if cores > 1:
+        expected |= {f"{cores} threads {where}" for where in ("alone", "beside a CPU job")}
+    assert notes == expected
