@@ -6,13 +6,14 @@
 # Installs nothing. Needs python with a CUDA build of torch, and transformers for the twin comparison (without
 # it the transformers rows are skipped and noted). Every step runs under `timeout`, logs to $OUT/<step>.log and
 # the script carries on when one fails; $OUT/summary.txt lists each step's exit code (124 = timed out).
-# Steps, most important first, with their time limits (seconds):
+# Steps, most important first, with their time limits (seconds; 500 in all at worst, so the last step can be
+# dropped if the machine's time is shorter):
 #   env       versions, GPU, driver                                          30
-#   smoke     --quick on cuda: every CUDA-only path (sync, memory, autocast)  90
-#   impl      BERT-base bf16, seq 512: mlmclm vs BertForMaskedLM / BertLMHeadModel -> gpu_bench.json   120
-#   attention every mechanism vs standard, stickbreaking included -> gpu_attention.json                120
-#   sweep     sequence 128..2048 at constant tokens, and model sizes, fewer steps -> gpu_sweep.json     120
-#   compile   impl again under torch.compile -> gpu_bench_compile.json                                 150
+#   smoke     --quick on cuda: every CUDA-only path (sync, memory, autocast)  60
+#   impl      BERT-base bf16, seq 512: mlmclm vs BertForMaskedLM / BertLMHeadModel -> gpu_bench.json    90
+#   attention every mechanism vs standard, stickbreaking included -> gpu_attention.json                100
+#   sweep     sequence 128..2048 at constant tokens, and model sizes, fewer steps -> gpu_sweep.json     110
+#   compile   impl again under torch.compile -> gpu_bench_compile.json                                 110
 set -u
 OUT=${OUT:-./gpu_out}
 mkdir -p "$OUT"
@@ -50,13 +51,13 @@ if ! "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1
   exit 0
 fi
 
-step smoke 90 "${BENCH[@]}" --quick --device cuda --bf16 --scenarios impl attention --json "$OUT/gpu_smoke.json"
-step impl 120 "${BENCH[@]}" --preset bert-base --device cuda --bf16 --scenarios impl \
+step smoke 60 "${BENCH[@]}" --quick --device cuda --bf16 --scenarios impl attention --json "$OUT/gpu_smoke.json"
+step impl 90 "${BENCH[@]}" --preset bert-base --device cuda --bf16 --scenarios impl \
   --steps 10 --warmup 3 --repeats 5 --json "$OUT/gpu_bench.json"
-step attention 120 "${BENCH[@]}" --preset bert-base --device cuda --bf16 --scenarios attention \
+step attention 100 "${BENCH[@]}" --preset bert-base --device cuda --bf16 --scenarios attention \
   --steps 5 --warmup 2 --repeats 3 --json "$OUT/gpu_attention.json"
-step sweep 120 "${BENCH[@]}" --preset bert-base --device cuda --bf16 --scenarios sweep \
+step sweep 110 "${BENCH[@]}" --preset bert-base --device cuda --bf16 --scenarios sweep \
   --seq-lengths 128 256 512 1024 2048 --steps 3 --warmup 2 --repeats 2 --json "$OUT/gpu_sweep.json"
-step compile 150 "${BENCH[@]}" --preset bert-base --device cuda --bf16 --scenarios impl --compile \
+step compile 110 "${BENCH[@]}" --preset bert-base --device cuda --bf16 --scenarios impl --compile \
   --steps 10 --warmup 3 --repeats 3 --json "$OUT/gpu_bench_compile.json"
 echo "done; files in $OUT" | tee -a "$SUMMARY"

@@ -66,6 +66,7 @@ class Context:
         self.options, self.device = options, device
         self.dtype = PRECISIONS[options.precision]
         self.threads = torch.get_num_threads()
+        self.result = BenchResult({})
         if device.type == "cuda":
             self.device_name = torch.cuda.get_device_name(device)
             self.peak = gpu_peak_flops(self.device_name, self.dtype is not None)
@@ -86,7 +87,17 @@ class Context:
                 print(f"note: {contender.label} at {shape} was not timed: {timing}")
                 continue
             records.append(self.record(scenario, shape, contender, timing, ref, note))
+        self.keep(records)
         return records
+
+    def keep(self, records: list[StepRecord]) -> None:
+        """Print and save every group as it completes: a step killed by a time limit keeps what it measured."""
+        if not records:
+            return
+        self.result.steps += records
+        print("\n" + step_table(records), flush=True)
+        if self.options.json_path is not None:
+            self.result.write_json(self.options.json_path)
 
     def record(self, scenario, shape, contender, timing, ref, note) -> StepRecord:
         scored = scored_positions(make_batches(shape, contender.objective))
@@ -172,6 +183,7 @@ def contention_scenario(ctx: Context) -> list[StepRecord]:
             record = ctx.record("contention", shape, contender, timings[n], timings[old_default], note)
             records.append(dataclasses.replace(record, threads=n))
     torch.set_num_threads(ctx.threads)
+    ctx.keep(records)
     return records
 
 
@@ -197,7 +209,8 @@ def run_bench(options: BenchOptions, device: torch.device) -> BenchResult:
     if options.threads:
         torch.set_num_threads(options.threads)
     ctx = Context(options, device)
-    result = BenchResult(environment(ctx))
+    result = ctx.result
+    result.environment = environment(ctx)
     print(f"device: {ctx.device_name}; torch {torch.__version__}; {ctx.threads} threads; "
           f"precision {options.precision}; shape {options.shape}")
     if ctx.peak:
@@ -207,19 +220,17 @@ def run_bench(options: BenchOptions, device: torch.device) -> BenchResult:
     for name in SCENARIOS:
         if name not in options.scenarios:
             continue
+        print(f"\n## {name}", flush=True)
         if name == "pipeline":
             from mlmclm.bench.pipeline import measure_pipeline
 
             quick = options.quick
             result.pipeline = measure_pipeline(200 if quick else 3000, 64 if quick else 128, 16, 5 if quick else 50)
-            print("\n## data pipeline\n\n" + pipeline_table(result.pipeline))
-            continue
-        if name == "contention" and device.type != "cpu":
+            print("\n" + pipeline_table(result.pipeline))
+        elif name == "contention" and device.type != "cpu":
             print("note: the contention scenario is for CPU runs; skipped")
-            continue
-        records = scenarios[name](ctx)
-        result.steps += records
-        print(f"\n## {name}\n\n" + step_table(records))
+        else:
+            scenarios[name](ctx)
     if options.json_path is not None:
         result.write_json(options.json_path)
         print(f"\nJSON: {options.json_path}")
