@@ -6,14 +6,15 @@
 # Installs nothing. Needs python with a CUDA build of torch, and transformers for the twin comparison (without
 # it the transformers rows are skipped and noted). Every step runs under `timeout`, logs to $OUT/<step>.log and
 # the script carries on when one fails; $OUT/summary.txt lists each step's exit code (124 = timed out).
-# Steps, most important first, with their time limits (seconds; 500 in all at worst, so the last step can be
-# dropped if the machine's time is shorter):
-#   env       versions, GPU, driver                                          30
-#   smoke     --quick on cuda: every CUDA-only path (sync, memory, autocast)  60
-#   impl      BERT-base bf16, seq 512: mlmclm vs BertForMaskedLM / BertLMHeadModel -> gpu_bench.json    90
-#   attention every mechanism vs standard, stickbreaking included -> gpu_attention.json                100
-#   sweep     sequence 128..2048 at constant tokens, and model sizes, fewer steps -> gpu_sweep.json     110
-#   compile   impl again under torch.compile -> gpu_bench_compile.json                                 110
+# Steps, most important first, with their time limits in seconds (580 in all at worst; typical runs are far
+# shorter, and the last steps can be dropped if the machine's time is short):
+#   env        versions, GPU, driver                                                                  30
+#   smoke      --quick on cuda: every CUDA-only path (sync, memory, autocast)                          60
+#   impl       BERT-base bf16, seq 512: mlmclm vs BertForMaskedLM / BertLMHeadModel -> gpu_bench.json  90
+#   attention  standard, rope and stickbreaking -> gpu_attention.json                                 100
+#   sweep      sequence 128..2048 at constant tokens, and model sizes, fewer steps -> gpu_sweep.json  110
+#   compile    impl again under torch.compile -> gpu_bench_compile.json                               110
+#   attention_rest  absolute, alibi, exposb, nope against standard -> gpu_attention_rest.json          80
 set -u
 OUT=${OUT:-./gpu_out}
 mkdir -p "$OUT"
@@ -55,9 +56,11 @@ step smoke 60 "${BENCH[@]}" --quick --device cuda --bf16 --scenarios impl attent
 step impl 90 "${BENCH[@]}" --preset bert-base --device cuda --bf16 --scenarios impl \
   --steps 10 --warmup 3 --repeats 5 --json "$OUT/gpu_bench.json"
 step attention 100 "${BENCH[@]}" --preset bert-base --device cuda --bf16 --scenarios attention \
-  --steps 5 --warmup 2 --repeats 3 --json "$OUT/gpu_attention.json"
+  --attention rope stickbreaking --steps 5 --warmup 2 --repeats 3 --json "$OUT/gpu_attention.json"
 step sweep 110 "${BENCH[@]}" --preset bert-base --device cuda --bf16 --scenarios sweep \
   --seq-lengths 128 256 512 1024 2048 --steps 3 --warmup 2 --repeats 2 --json "$OUT/gpu_sweep.json"
 step compile 110 "${BENCH[@]}" --preset bert-base --device cuda --bf16 --scenarios impl --compile \
   --steps 10 --warmup 3 --repeats 3 --json "$OUT/gpu_bench_compile.json"
+step attention_rest 80 "${BENCH[@]}" --preset bert-base --device cuda --bf16 --scenarios attention \
+  --attention absolute alibi exposb nope --steps 5 --warmup 2 --repeats 3 --json "$OUT/gpu_attention_rest.json"
 echo "done; files in $OUT" | tee -a "$SUMMARY"
