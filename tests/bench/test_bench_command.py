@@ -6,6 +6,7 @@ import json
 import os
 
 import pytest
+import torch
 
 from mlmclm.cli import main
 from mlmclm.model.attention import ATTENTION_MECHANISMS
@@ -51,6 +52,12 @@ def test_bad_bench_flags_are_one_error_line_and_exit_2(flags, capsys):
     assert exit_code(["bench", "--quick", *flags]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_absent_cuda_is_one_error_line(capsys):
+    assert exit_code(["bench", "--quick", "--device", "cuda"]) == 2
+    assert capsys.readouterr().err.startswith("error: --device cuda was requested")
 
 
 def test_sweep_holds_tokens_per_step_and_covers_each_length(tmp_path):
