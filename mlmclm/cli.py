@@ -1,8 +1,9 @@
 """Command line: argument parsing and sub-commands only; the science lives in the packages it calls.
 
 ``mlmclm train`` (also ``python train.py``), ``mlmclm analyze``, ``mlmclm setup-tokenizer`` (also
-``python setup_tokenizer.py``), ``mlmclm export`` and ``mlmclm validate`` (docs/validation.md). A bad input
-ends with one ``error:`` line on stderr and exit code 2; ``--debug`` shows the traceback instead.
+``python setup_tokenizer.py``), ``mlmclm export``, ``mlmclm validate`` (docs/validation.md) and ``mlmclm bench``
+(docs/performance.md). A bad input ends with one ``error:`` line on stderr and exit code 2; ``--debug`` shows the
+traceback instead.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def _train_parser(parser: argparse.ArgumentParser) -> None:
     add("--output-dir", metavar="DIR", help="where results go (default outputs)")
     add("--experiment-name", metavar="NAME", help="prefix of the output files (a plain file name)")
     add("--workers", type=int, metavar="N", help="runs executed at the same time (separate processes)")
+    add("--threads", type=int, metavar="N",
+        help="torch CPU threads per run (training.threads; default: 1 for small models, else cores / workers)")
     add("--executor", choices=["local", "ray"], help="local processes (default) or a Ray cluster")
     add("--ray-address", metavar="ADDRESS", help="existing Ray cluster to join (ray.address; default RAY_ADDRESS)")
     add("--max-retries", type=int, metavar="N",
@@ -132,6 +135,7 @@ _FLAG_TO_KEY = {
     "output_dir": "output_dir",
     "experiment_name": "experiment_name",
     "workers": "workers",
+    "threads": "training.threads",
     "executor": "executor",
     "ray_address": "ray.address",
     "max_retries": "ray.max_retries",
@@ -391,6 +395,64 @@ def cmd_validate(args: argparse.Namespace, command: str) -> int:
     return 0 if passed == len(results) else 1
 
 
+def _bench_parser(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--preset", choices=["tiny", "small", "bert-base"], default="tiny",
+        help="shapes: tiny = 256x4, seq 128 (the CPU target); bert-base = 768x12, seq 512 (the GPU target)")
+    add("--quick", action="store_true", help="tiny shapes and few steps: every path in seconds (CI)")
+    add("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"], help="default cpu")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="autocast dtype (default fp32)")
+    precision.add_argument("--bf16", action="store_const", const="bf16", dest="precision", help="= --precision bf16")
+    add("--threads", type=int, metavar="N", help="torch intra-op threads (default: torch's)")
+    add("--compile", action="store_true", help="torch.compile every contender's loss")
+    add("--scenarios", nargs="+", metavar="NAME", help="impl attention pipeline sweep contention "
+        "(default: impl attention pipeline)")
+    add("--sweep", action="store_true", help="also sweep sequence length (128-2048) and model size")
+    add("--seq-lengths", type=int, nargs="+", metavar="T", help="the sweep's sequence lengths")
+    add("--contention", action="store_true", help="also time threads alone and beside a competing CPU job")
+    add("--objectives", nargs="+", choices=["mlm", "clm"], help="default both")
+    add("--attention", nargs="+", metavar="NAME", help="mechanisms of the attention scenario (default: all)")
+    add("--steps", type=int, metavar="N", help="timed steps per repeat (default 10; --quick 2)")
+    add("--warmup", type=int, metavar="N", help="warm-up steps (default 3)")
+    add("--repeats", type=int, metavar="N", help="interleaved repeats (default 5)")
+    add("--json", metavar="PATH", help="also write the records as JSON")
+    _add_common(parser)
+
+
+def cmd_bench(args: argparse.Namespace, command: str) -> int:
+    from mlmclm.bench.run import DEFAULT_SCENARIOS, SCENARIOS, SWEEP_SEQ_LENGTHS, BenchOptions, run_bench
+    from mlmclm.train.device import resolve_device
+
+    scenarios = list(args.scenarios or DEFAULT_SCENARIOS)
+    unknown = sorted(set(scenarios) - set(SCENARIOS))
+    if unknown:
+        raise UserError(f"unknown --scenarios {', '.join(unknown)} (valid: {', '.join(SCENARIOS)})")
+    scenarios += ["sweep"] * args.sweep + ["contention"] * args.contention
+    for flag in ("threads", "steps", "warmup", "repeats"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise UserError(f"--{flag} must be a positive integer (got {getattr(args, flag)})")
+    if args.seq_lengths and min(args.seq_lengths) < 2:
+        raise UserError("--seq-lengths must be at least 2")
+    if args.attention:
+        from mlmclm.model.attention import ATTENTION_MECHANISMS
+
+        for name in args.attention:
+            ATTENTION_MECHANISMS.get(name)  # an unknown name is a one-line error listing the valid ones
+    device = resolve_device(args.device)
+    if args.precision == "fp16" and device.type == "cpu":
+        raise UserError("--precision fp16 is for GPUs; on CPU use bf16 or fp32")
+    options = BenchOptions(
+        preset=args.preset, quick=args.quick, device=args.device, precision=args.precision or "fp32",
+        threads=args.threads, compile=args.compile, scenarios=tuple(scenarios),
+        objectives=tuple(args.objectives or ("mlm", "clm")), steps=args.steps, warmup=args.warmup,
+        repeats=args.repeats, json_path=Path(args.json) if args.json else None,
+        sweep_seq_lengths=tuple(args.seq_lengths or SWEEP_SEQ_LENGTHS), attention=tuple(args.attention or ()),
+    )
+    run_bench(options, device)
+    return 0
+
+
 def build_parser(prog: str = "mlmclm") -> argparse.ArgumentParser:
     from mlmclm.config import CORRECTIONS, TEST_CHOICES
 
@@ -438,6 +500,9 @@ def build_parser(prog: str = "mlmclm") -> argparse.ArgumentParser:
     validate.add_argument("--workers", type=int, metavar="N", help="runs trained at the same time (default 1)")
     _add_common(validate)
     validate.set_defaults(handler=cmd_validate)
+    bench = sub.add_parser("bench", help="training-step throughput against transformers, per mechanism, pipeline")
+    _bench_parser(bench)
+    bench.set_defaults(handler=cmd_bench)
     return parser
 
 
@@ -450,6 +515,9 @@ def configure_logging(debug: bool, quiet: bool) -> None:
 
 def main(argv: Sequence[str] | None = None, prog: str = "mlmclm") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from mlmclm.train.threads import yield_while_waiting
+
+    yield_while_waiting()  # before anything imports torch
     args = build_parser(prog).parse_args(argv)
     configure_logging(args.debug, args.quiet)
     command = shlex.join(["mlmclm", *argv])

@@ -23,6 +23,7 @@ from mlmclm.data import ExperimentData
 from mlmclm.errors import ConfigError
 from mlmclm.grid.records import RunRecord
 from mlmclm.grid.worker import RunJob, WorkerContext, execute_run, init_worker_process, init_worker_with_data
+from mlmclm.train.threads import default_threads
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,8 @@ class LocalExecutor:
             yield execute_run(job, self.context)
 
 
-def threads_per_worker(workers: int, requested: int | None) -> int:
-    return requested or max(1, (os.cpu_count() or 1) // workers)
+def threads_per_worker(workers: int, requested: int | None, hidden_size: int | None = None) -> int:
+    return requested or default_threads(workers, hidden_size)
 
 
 class ProcessExecutor:
@@ -56,7 +57,7 @@ class ProcessExecutor:
     def __init__(self, config_dict: dict, workers: int, threads: int | None) -> None:
         self.config_dict = config_dict
         self.workers = workers
-        self.threads = threads_per_worker(workers, threads)
+        self.threads = threads_per_worker(workers, threads, config_dict["model"]["hidden_size"])
 
     def run(self, jobs: list[RunJob]) -> Iterator[RunRecord]:
         ctx = multiprocessing.get_context("spawn")  # fork after torch threads start is unsafe
@@ -180,6 +181,7 @@ def make_executor(config, data, on_step_factory=None) -> Executor:
         return RayExecutor(config_dict, data, config.training.threads)
     if config.workers > 1:
         return ProcessExecutor(config_dict, config.workers, config.training.threads)
+    torch.set_num_threads(threads_per_worker(1, config.training.threads, config.model.hidden_size))
     context = WorkerContext.prepare(config, data)
     context.on_step_factory = on_step_factory
     return LocalExecutor(context)

@@ -128,7 +128,7 @@ def test_loss_with_no_labelled_positions_is_zero_not_nan():
 def test_loss_sends_only_labelled_positions_through_the_vocabulary_projection():
     model = tiny_model("clm", "rope")
     seen = []
-    model.head.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape))
+    model.head.dense.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape))
     ids = random_ids(2, MAX_SEQ_LENGTH, seed=8)
     labels = torch.full_like(ids, -100)
     labels[0, 3] = labels[1, 7] = 4

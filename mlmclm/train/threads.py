@@ -1,0 +1,32 @@
+"""CPU threads that survive a shared machine: how many intra-op threads a run gets, and how they wait.
+
+Importing this module does not import torch, so :func:`yield_while_waiting` can run before torch's OpenMP
+runtime (libgomp) loads and reads its environment. docs/performance.md#cpu-threads has the measurements.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Up to this width one intra-op thread trains as fast as two on the quick test's shapes (its matmuls are too
+# small to split well), and a single thread cannot be oversubscribed by a neighbour.
+ONE_THREAD_MAX_HIDDEN = 128
+
+
+def default_threads(workers: int, hidden_size: int | None = None, cores: int | None = None) -> int:
+    """Intra-op threads per run when ``training.threads`` is unset: one for small models, else the cores
+    divided among the runs that train at the same time."""
+    if hidden_size is not None and hidden_size <= ONE_THREAD_MAX_HIDDEN:
+        return 1
+    return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
+
+
+def yield_while_waiting() -> None:
+    """Let waiting OpenMP threads sleep instead of spin (``OMP_WAIT_POLICY=PASSIVE``) unless the user chose.
+
+    libgomp, which torch's Linux wheels use, reads the variable once, when it loads with torch: set before
+    the first ``import torch`` it governs this process, and every worker process inherits it. Spinning
+    threads take the cores a neighbouring job (or a sibling worker) needs, which is what collapses throughput
+    on a busy machine; ``KMP_BLOCKTIME`` is Intel OpenMP's knob and does nothing under libgomp.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

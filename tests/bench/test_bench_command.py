@@ -1,0 +1,84 @@
+"""``mlmclm bench``: the quick run's JSON holds both implementations for both objectives, bad flags are one line."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from mlmclm.cli import main
+from mlmclm.model.attention import ATTENTION_MECHANISMS
+
+
+def test_quick_bench_json_has_both_implementations_for_both_objectives(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--json", str(out)]) == 0  # what CI runs
+    data = json.loads(out.read_text())
+    impl = [r for r in data["records"] if r["scenario"] == "impl"]
+    pairs = {(r["impl"], r["objective"]) for r in impl}
+    assert pairs == {("mlmclm", "mlm"), ("transformers", "mlm"), ("mlmclm", "clm"), ("transformers", "clm")}
+    attention = {(r["objective"], r["attention"]) for r in data["records"] if r["scenario"] == "attention"}
+    assert attention == {(o, name) for o in ("mlm", "clm") for name in ATTENTION_MECHANISMS.names()}
+    for record in data["records"]:
+        assert record["tokens_per_s"] > 0
+        ms = record["ms_per_step"]
+        assert ms["min"] <= ms["median"] <= ms["max"]
+        assert record["shape"]["seq"] * record["shape"]["batch"] / (ms["median"] / 1e3) == pytest.approx(
+            record["tokens_per_s"]
+        )
+        assert record["device"].startswith("cpu") and record["precision"] == "fp32"
+        assert 0 < record["mfu"] < 1
+    strategies = {r["strategy"] for r in data["pipeline"] if r["stage"] == "batches"}
+    assert {"mlm dynamic", "mlm span", "clm standard", "clm packed"} <= strategies
+    assert "| mlmclm | mlm | standard |" in capsys.readouterr().out
+
+
+def exit_code(argv: list[str]) -> int:
+    """The command's exit status, whether argparse exits or the handler returns it."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--preset", "huge"], ["--threads", "0"], ["--scenarios", "speed"], ["--precision", "fp16"],
+     ["--steps", "-1"], ["--device", "tpu"]],
+)
+def test_bad_bench_flags_are_one_error_line_and_exit_2(flags, capsys):
+    assert exit_code(["bench", "--quick", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_absent_cuda_is_one_error_line(capsys):
+    assert exit_code(["bench", "--quick", "--device", "cuda"]) == 2
+    assert capsys.readouterr().err.startswith("error: --device cuda was requested")
+
+
+def test_sweep_holds_tokens_per_step_and_covers_each_length(tmp_path):
+    out = tmp_path / "sweep.json"
+    argv = ["bench", "--quick", "--scenarios", "sweep", "--seq-lengths", "16", "64", "--objectives", "clm",
+            "--steps", "1", "--repeats", "1", "--json", str(out)]
+    assert main(argv) == 0
+    records = json.loads(out.read_text())["records"]
+    by_seq = {r["shape"]["seq"]: r["shape"]["batch"] for r in records if r["note"].startswith("seq")}
+    assert by_seq == {16: 8, 64: 2}  # QUICK's 4 x 32 = 128 tokens per step at every length
+    assert {r["note"] for r in records} >= {"quick (64x2)", "mini (128x4)"}  # --quick's sizes
+
+
+def test_contention_times_both_thread_counts_alone_and_beside_a_job(tmp_path):
+    out = tmp_path / "threads.json"
+    argv = ["bench", "--quick", "--scenarios", "contention", "--threads", "1", "--steps", "1", "--repeats", "2",
+            "--json", str(out)]
+    assert main(argv) == 0
+    notes = {r["note"] for r in json.loads(out.read_text())["records"]}
+    cores = os.cpu_count()
+    expected = {f"1 thread {where}" for where in ("alone", "beside a CPU job")}
+    if cores > 1:
+        expected |= {f"{cores} threads {where}" for where in ("alone", "beside a CPU job")}
+    assert notes == expected
