@@ -15,8 +15,9 @@ from pathlib import Path
 
 from mlmclm.bench.records import PipelineRecord
 from mlmclm.config import DataConfig
-from mlmclm.data import strategies
 from mlmclm.data.batches import TrainStream
+from mlmclm.data.masking import MLM_STRATEGIES
+from mlmclm.data.sequences import CLM_STRATEGIES
 from mlmclm.data.stdlib_corpus import extract_stdlib_documents
 from mlmclm.data.token_cache import cached_tokenization, tokenize_documents
 from mlmclm.data.tokenizer import load_tokenizer, train_tokenizer
@@ -40,9 +41,9 @@ def measure_pipeline(documents: int, seq_len: int, batch_size: int, max_batches:
         ]
         base = DataConfig(max_seq_length=seq_len)
         runs = [("mlm", dataclasses.replace(base, mlm_strategy=s), f"mlm {s}")
-                for s in strategies.MLM_STRATEGIES.names()]
+                for s in MLM_STRATEGIES.names()]
         runs += [("clm", dataclasses.replace(base, clm_strategy=s), f"clm {s}")
-                 for s in strategies.CLM_STRATEGIES.names()]
+                 for s in CLM_STRATEGIES.names()]
         for objective, data_cfg, name in runs:
             records.append(_time_batches(objective, docs, data_cfg, info, batch_size, max_batches, name))
     return records
