@@ -549,3 +549,7 @@ def train_main() -> None:
 def setup_tokenizer_main() -> None:
     """``python setup_tokenizer.py ...`` is ``mlmclm setup-tokenizer ...``."""
     sys.exit(main(["setup-tokenizer", *sys.argv[1:]]))
+
+
+if __name__ == "__main__":  # ``python -m mlmclm.cli ...`` (the same as ``mlmclm ...``), not a silent no-op
+    sys.exit(main())

@@ -294,3 +294,14 @@ def test_analyze_refuses_a_name_that_overwrites_or_escapes(capsys, trained, name
     assert code == 2
     _assert_one_line(err, message)
     assert training_report.read_bytes() == before
+
+
+@pytest.mark.parametrize("module", ["mlmclm", "mlmclm.cli"])
+def test_python_dash_m_runs_the_cli_instead_of_exiting_silently(module):
+    """``python -m mlmclm.cli`` used to import the module and exit 0 having done nothing."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", module, "train", "--num-runs", "0"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: num_runs must be > 0, got 0"
