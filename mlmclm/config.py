@@ -32,7 +32,9 @@ from mlmclm.objectives import OBJECTIVES, uses_masking
 
 log = logging.getLogger(__name__)
 DEVICES = ("auto", "cpu", "cuda", "mps")
-CORRECTIONS = ("holm", "bonferroni", "fdr_bh", "none")
+# statistics.correction: name -> how the report names it. Every name but "none" is a method of statsmodels'
+# multipletests (analysis/multiple_comparisons.py applies it by name), so a correction is added here alone.
+CORRECTIONS = {"holm": "Holm", "bonferroni": "Bonferroni", "fdr_bh": "Benjamini-Hochberg", "none": "no"}
 TEST_CHOICES = ("default", "aso")  # aso: also Almost Stochastic Order per comparison (analysis/aso.py)
 PROBE_EVAL_UNITS = ("steps", "tokens")  # what probes.eval_every counts
 # data.format of a corpus file by its extension (data/sources.py reads files by it); "auto" looks it up here.

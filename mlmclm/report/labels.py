@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from mlmclm.analysis.metrics import metric_info
+from mlmclm.config import CORRECTIONS
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision deficiencies.
 OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442", "#000000")
-# Display names of the p-value corrections (analysis/multiple_comparisons.py), read by every report section.
-CORRECTION_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "fdr_bh": "Benjamini-Hochberg", "none": "no"}
+CORRECTION_NAMES = CORRECTIONS  # display names of the p-value corrections, defined once beside the setting
 OBJECTIVE_COLOURS = {"mlm": "#0072B2", "clm": "#D55E00", "clm_mlm": "#009E73", "mntp": "#CC79A7"}
 
 def metric_label(metric: str) -> str:

@@ -65,3 +65,27 @@ def test_holm_keeps_familywise_error_at_alpha_under_the_null():
     assert familywise_rate("holm") <= ALPHA + tolerance
     # The same p-values without correction exceed alpha, so the check above is able to fail.
     assert familywise_rate("none") > ALPHA + tolerance
+
+
+def test_a_correction_is_added_by_one_entry_in_the_config_table(monkeypatch):
+    """The done-when of issue 16: a new correction touches one module. Benjamini-Yekutieli, added to the table
+    alone, is validated, applied (checked against statsmodels) and named in the report."""
+    from mlmclm import config
+    from mlmclm.report.labels import CORRECTION_NAMES
+
+    monkeypatch.setitem(config.CORRECTIONS, "fdr_by", "Benjamini-Yekutieli")
+    pvalues = [0.01, 0.02, 0.03, 0.5]
+    adjusted = adjust_pvalues(pvalues, method="fdr_by", alpha=0.05)
+    expected = multipletests(pvalues, alpha=0.05, method="fdr_by")[1]
+    assert adjusted.p_adjusted == pytest.approx(tuple(expected))
+    assert CORRECTION_NAMES["fdr_by"] == "Benjamini-Yekutieli"
+    config.validate_statistics(config.StatisticsConfig(correction="fdr_by"))  # the setting accepts it
+
+
+def test_every_correction_but_none_is_a_statsmodels_method():
+    from mlmclm.config import CORRECTIONS
+
+    for name in set(CORRECTIONS) - {"none"}:
+        assert adjust_pvalues([0.01, 0.04], method=name, alpha=0.05).p_adjusted == pytest.approx(
+            tuple(multipletests([0.01, 0.04], alpha=0.05, method=name)[1])
+        )
