@@ -67,6 +67,11 @@ class DivergenceComparison:
     correction: str
     alpha: float
 
+    @property
+    def scope(self) -> str:
+        """``mlm_vs_clm`` or ``attention_within_<objective>``: the family without this module's prefix."""
+        return self.family.removeprefix(f"{DIVERGENCE}/")
+
 
 def divergence_rate(
     objective: str, attention: str, runs: Iterable[RunRecord], confidence_level: float

@@ -162,7 +162,7 @@ def divergence_lines(analysis: Analysis) -> list[str]:
     lines += _table(
         ["family", "a vs b", "diverged a / b", "p (Fisher)", f"p adj ({correction})"],
         [
-            [c.family.split("/", 1)[1], f"`{c.group_a}` vs `{c.group_b}`",
+            [c.scope, f"`{c.group_a}` vs `{c.group_b}`",
              f"{c.diverged_a}/{c.finished_a} vs {c.diverged_b}/{c.finished_b}", fmt_p(c.p_value),
              f"**{fmt_p(c.p_adjusted)}**" if c.significant else fmt_p(c.p_adjusted)]
             for c in tested
