@@ -92,9 +92,9 @@ def test_ray_workers_get_the_prepared_data_from_the_object_store_not_from_the_ca
     jobs = [RunJob(spec, run_directory(tmp_path / "out", spec), 4, config_fingerprint(config.to_dict()), "tiny")
             for spec in plan_runs(config)]
     records = list(RayExecutor(config.to_dict(), data, threads=1).run(jobs))
-    assert sorted(r["status"] for r in records) == ["completed", "completed"], [r.get("error") for r in records]
+    assert sorted(r.status for r in records) == ["completed", "completed"], [r.error for r in records]
     assert not cache_dir.exists()  # nothing re-read the corpus into a new cache
-    assert all((Path(r["model_dir"]) / "tokenizer.json").is_file() for r in records)
+    assert all((Path(r.model_dir) / "tokenizer.json").is_file() for r in records)
 
 
 def processes_writing(path: Path) -> list[int]:
