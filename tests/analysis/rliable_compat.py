@@ -5,8 +5,9 @@ rliable 1.2 (the newest release) builds its stratified bootstraps on ``arch.boot
 ``pandas.util._decorators.deprecate_kwarg("type", "plot_type")``, whose signature pandas 3 changed:
 "TypeError: deprecate_kwarg() missing 1 required positional argument: 'new_arg_name'"), and arch >= 8 removed
 the ``random_state`` keyword (rliable's call then fails with "Only NumPy arrays and pandas DataFrames and Series
-are supported in keyword arguments. Input `random_state` has type ..."). So the test extra pins ``arch>=8`` and
-this shim forwards ``random_state`` to arch's ``seed``, which accepts the same ``RandomState``.
+are supported in keyword arguments. Input `random_state` has type ..."). rliable 1.2 itself requires arch < 8, so
+the test extra pins ``pandas<3`` (arch 7 then imports); where arch >= 8 is installed anyway, this shim forwards
+``random_state`` to arch's ``seed``, which accepts the same ``RandomState``.
 """
 
 from __future__ import annotations
