@@ -16,6 +16,7 @@ import inspect
 from types import ModuleType
 
 import arch.bootstrap as arch_bs
+import numpy as np
 import pytest
 
 
@@ -34,4 +35,8 @@ def rliable_library(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
         monkeypatch.setattr(cls, "__init__", init)
     from rliable import library
 
+    # Under arch 7 rliable's ``random_state`` does not reach every bootstrap: the reference drew from NumPy's
+    # global state and its interval bounds moved by up to 0.03 between calls (seen 0.767-0.800), so a comparison
+    # could pass or fail by chance. Seeding the global state makes the reference reproducible.
+    np.random.seed(0)
     return library
