@@ -16,17 +16,17 @@ from pathlib import Path
 from mlmclm.bench.records import PipelineRecord
 from mlmclm.config import DataConfig
 from mlmclm.data.batches import TrainStream
+from mlmclm.data.builtin_corpus import builtin_documents
 from mlmclm.data.masking import MLM_STRATEGIES
 from mlmclm.data.sequences import CLM_STRATEGIES
-from mlmclm.data.stdlib_corpus import extract_stdlib_documents
 from mlmclm.data.token_cache import cached_tokenization, tokenize_documents
 from mlmclm.data.tokenizer import load_tokenizer, train_tokenizer
 
 
 def measure_pipeline(documents: int, seq_len: int, batch_size: int, max_batches: int, vocab: int = 2000
                      ) -> list[PipelineRecord]:
-    """Tokenize + cache ``documents`` stdlib documents, then time ``max_batches`` batches per strategy."""
-    texts = [" ".join(d.split()) for d in itertools.islice(extract_stdlib_documents(), documents) if d.strip()]
+    """Tokenize + cache the built-in corpus's first ``documents`` documents; time ``max_batches`` per strategy."""
+    texts = builtin_documents()[:documents]
     with tempfile.TemporaryDirectory(prefix="mlmclm-bench-") as tmp:
         info = load_tokenizer(train_tokenizer(texts, vocab, Path(tmp) / "tokenizer"))
         start = time.perf_counter()

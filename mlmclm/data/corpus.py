@@ -17,8 +17,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from mlmclm.config import DataConfig
+from mlmclm.data.builtin_corpus import BUILTIN_CORPUS_NAME, BUILTIN_CORPUS_SOURCE, default_corpus_file
 from mlmclm.data.sources import iter_raw_documents
-from mlmclm.data.stdlib_corpus import default_corpus_file, default_corpus_name
 from mlmclm.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def load_corpus(data_cfg: DataConfig) -> Corpus:
     """Read ``data.path`` (or the built-in corpus when it is None) and clean it."""
     if data_cfg.path is None:
         path = default_corpus_file(Path(data_cfg.cache_dir))
-        name, source = default_corpus_name(), "builtin:python-stdlib-docs"
+        name, source = BUILTIN_CORPUS_NAME, BUILTIN_CORPUS_SOURCE
         raw = iter_raw_documents(str(path), "txt", data_cfg.text_field, "line")
     else:
         name = _corpus_name(data_cfg.path)

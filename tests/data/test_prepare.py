@@ -11,9 +11,10 @@ import mlmclm.data.prepare as prepare_module
 import mlmclm.data.token_cache as token_cache
 from mlmclm.components import resolve_config
 from mlmclm.data import prepare_data, setup_tokenizer
-from mlmclm.data.stdlib_corpus import default_corpus_file, default_corpus_name, extract_stdlib_documents
+from mlmclm.data.builtin_corpus import BUILTIN_CORPUS_NAME, builtin_documents, default_corpus_file, shipped_corpus_bytes
 from mlmclm.data.token_cache import tokenize_documents
 from mlmclm.data.tokenizer import train_tokenizer
+from mlmclm.errors import DataError
 
 from .conftest import synthetic_texts
 
@@ -111,19 +112,40 @@ def test_word_starts_come_from_the_tokenizer_word_ids(tiny_tokenizer):
     assert docs.word_starts.tolist() == expected and sum(expected) < len(expected)
 
 
-@pytest.mark.slow
-def test_default_corpus_is_deterministic_and_substantial(tmp_path):
+def test_the_builtin_corpus_is_the_shipped_file_and_large_enough_to_learn_from(tmp_path):
     cached = default_corpus_file(tmp_path).read_text(encoding="utf-8").splitlines()
-    again = [" ".join(doc.split()) for doc in extract_stdlib_documents() if doc.strip()]
-    assert cached == again
-    assert len(cached) > 5000 and sum(len(doc.split()) for doc in cached) > 200_000
+    assert cached == builtin_documents()
+    # issue 11: the old corpus (335k words) was too small for probes to rise above random init
+    assert len(cached) > 40_000 and sum(len(doc.split()) for doc in cached) > 1_300_000
     config = resolve_config(
         overrides={"data": {"cache_dir": str(tmp_path), "vocab_size": 500, "max_documents": 600}}
     )
     data = prepare_data(config)  # reads the cached corpus file
-    assert data.manifest["corpus_name"] == default_corpus_name()
+    assert data.manifest["corpus_name"] == BUILTIN_CORPUS_NAME
     assert data.manifest["documents"]["kept"] == 600
     assert data.texts("train")[0] in cached
+
+
+def test_a_damaged_builtin_corpus_is_refused(monkeypatch, tmp_path):
+    from importlib import resources
+
+    good = shipped_corpus_bytes()
+    real_files = resources.files
+
+    class Damaged:
+        def __truediv__(self, name):
+            return self
+
+        def read_bytes(self):
+            return good[:-1] + bytes([good[-1] ^ 1])
+
+    def files(package):
+        return Damaged() if package == "mlmclm.data" else real_files(package)
+
+    monkeypatch.setattr(resources, "files", files)
+    with pytest.raises(DataError, match="damaged"):
+        default_corpus_file(tmp_path)
+    assert not (tmp_path / "corpora").exists() or not list((tmp_path / "corpora").iterdir())
 
 
 def test_the_default_cache_lives_beside_the_outputs_whatever_the_working_directory(tmp_path, monkeypatch):
