@@ -143,7 +143,7 @@ def finetune_probe(
 
     def logits_of(sequences: Sequence[list[int]]) -> torch.Tensor:
         input_ids, attention_mask = pad_batch(sequences, pad_id, device)
-        hidden = encoder.encode(input_ids, attention_mask, has_padding=has_padding(sequences))
+        hidden = encoder.encode(input_ids, attention_mask if has_padding(sequences) else None)
         return head(pool(hidden, attention_mask, pooling).float())
 
     for _ in range(epochs):
