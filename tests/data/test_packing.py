@@ -46,9 +46,11 @@ def test_micro_batches_cut_the_order_at_row_boundaries():
     assert [piece.tolist() for piece in pieces] == [[0, 1, 2, 3], [4, 5, 6], [7]]
 
 
-@pytest.mark.parametrize("objective", ["mlm", "clm"])
-def test_an_epoch_packs_every_sequence_exactly_once_in_the_epoch_order(objective, tiny_documents, tiny_tokenizer,
-                                                                      packed_cfg):
+@pytest.mark.parametrize(("objective", "clm_strategy"),
+                         [("mlm", "standard"), ("clm", "standard"), ("clm", "packed"), ("clm", "sliding_window")])
+def test_an_epoch_packs_every_sequence_exactly_once_in_the_epoch_order(objective, clm_strategy, tiny_documents,
+                                                                      tiny_tokenizer, packed_cfg):
+    packed_cfg = packed_cfg.replace(clm_strategy=clm_strategy)
     stream = TrainStream(objective, tiny_documents, packed_cfg, tiny_tokenizer, batch_size=4, seed=2)
     pieces = stream.epoch_ids(1)
     order = np.random.default_rng([2, 0, 1]).permutation(len(stream.sequences))  # TrainStream's _ORDER tag

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
+import torch
 
 import mlmclm.train.trainer as trainer_module
 from mlmclm.components import resolve_config
-from mlmclm.data import prepare_data
+from mlmclm.data import build_eval_batches, prepare_data
 from mlmclm.grid.plan import RunSpec
+from mlmclm.model import Transformer
 from mlmclm.train.budget import compute_budget
+from mlmclm.train.device import Precision
+from mlmclm.train.evaluate import evaluate
 from mlmclm.train.trainer import train_run
 
 OVERRIDES = {
@@ -71,3 +77,21 @@ def test_packing_puts_more_real_tokens_in_a_step_and_its_epochs_are_counted_in_r
     assert packed_budget.train_rows < plain_budget.train_sequences
     assert packed_budget.steps_per_epoch < plain_budget.steps_per_epoch
     assert "train_rows" not in plain_budget.to_dict() and packed_budget.to_dict()["packing"] is True
+
+
+@pytest.mark.parametrize(("objective", "attention"), [("mlm", "exposb"), ("clm", "stickbreaking"), ("mntp", "rope")])
+def test_packed_evaluation_scores_what_the_unpacked_one_does(configs, objective, attention):
+    plain_config, packed_config, data = configs
+    fold = data.fold(None)
+    torch.manual_seed(0)
+    wide_init = dataclasses.replace(packed_config.model, initializer_range=0.2)  # attention matters at once
+    model = Transformer(wide_init, objective=objective, attention=attention,
+                        vocab_size=data.tokenizer.vocab_size, max_seq_length=256, pad_token_id=data.tokenizer.pad_id)
+    results = []
+    for config in (plain_config, packed_config):
+        whole_documents = dataclasses.replace(config.data, max_seq_length=256)  # short ones share rows
+        batches = build_eval_batches(objective, fold.validation, whole_documents, data.tokenizer, 8, 4)
+        results.append(evaluate(model, batches, torch.device("cpu"), Precision(None, False)))
+    assert results[0].num_predicted == results[1].num_predicted > 0
+    assert results[1].loss == pytest.approx(results[0].loss, rel=1e-5)
+    assert results[1].accuracy == results[0].accuracy
