@@ -414,6 +414,12 @@ def control_notes(data_cfg: DataConfig, objectives: list[str]) -> list[str]:
             f"MLM strategy {data_cfg.mlm_strategy!r}: {masking_regime(data_cfg)}; evaluation masks are fixed "
             f"by data.eval_seed={data_cfg.eval_seed}."
         )
+    if data_cfg.packing:
+        notes.append(
+            "Batches are packed (data.packing) for every arm alike: whole sequences, in each epoch's order, fill "
+            f"padding-free rows of {data_cfg.max_seq_length} tokens, attention stays within each sequence and "
+            "positions restart at each; a step holds training.batch_size rows, so more sequences than that."
+        )
     return notes
 
 

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from mlmclm.config import TrainingConfig
-from mlmclm.data.batches import TrainStream, budget_units, build_eval_batches, make_batch, objective_schedule
+from mlmclm.data.batches import (
+    TrainStream,
+    budget_units,
+    build_eval_batches,
+    control_notes,
+    make_batch,
+    objective_schedule,
+)
 from mlmclm.data.packing import pack_rows, split_rows
 from mlmclm.data.sequences import shared_lengths, shared_segmentation
 
@@ -169,3 +176,8 @@ def test_unpacked_batches_have_no_packing_keys(tiny_documents, tiny_tokenizer, d
     ids = stream.epoch_ids(0)[0]
     batch = make_batch("clm", stream.sequences, ids, data_cfg, tiny_tokenizer, None)
     assert set(batch) == {"input_ids", "attention_mask", "labels"}
+
+
+def test_the_report_notes_packing_only_when_it_is_on(data_cfg, packed_cfg):
+    assert not any("packed (data.packing)" in note for note in control_notes(data_cfg, ["mlm", "clm"]))
+    assert any("packed (data.packing)" in note for note in control_notes(packed_cfg, ["mlm", "clm"]))
