@@ -156,3 +156,19 @@ def test_an_unpadded_batch_said_to_have_no_padding_equals_one_read_as_padded():
         fused = model.encode(ids, mask, has_padding=False)
         masked = model.encode(ids, mask)
     torch.testing.assert_close(fused, masked, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
+def test_encode_reads_nothing_back_from_the_device(packed):
+    """No host sync in the forward pass: ``bool(attention_mask.all())`` was one per forward, and a torch.compile
+    graph break; whether there is padding now comes from the caller (``has_padding``)."""
+    model = tiny_model("clm", "alibi")
+    tokens = sequences()
+    batch = packed_batch(tokens, [torch.full_like(t, -100) for t in tokens])
+    if packed:
+        layout = {"segment_ids": batch["segment_ids"], "position_ids": batch["position_ids"]}
+    else:
+        layout = {"has_padding": True}
+    explanation = torch._dynamo.explain(model.encode)(batch["input_ids"], batch["attention_mask"], **layout)
+    torch._dynamo.reset()
+    assert explanation.graph_break_count == 0, explanation.break_reasons
