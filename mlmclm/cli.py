@@ -266,10 +266,14 @@ def _dry_run(config) -> int:
 def _describe_budget(budget, from_max_steps: bool) -> str:
     """The step budget, the epochs it amounts to, and which setting decided it."""
     source = "training.max_steps" if from_max_steps else "training.epochs"
+    if budget.packing:
+        of = (f"{budget.train_sequences} training sequences packed into {budget.train_rows} rows at "
+              f"{budget.sequences_per_step} rows per step")
+    else:
+        of = f"{budget.train_sequences} training sequences at {budget.sequences_per_step} sequences per step"
     return (
         f"{budget.optimizer_steps} optimizer steps per run (set by {source}) = {budget.epochs:.2f} epochs of "
-        f"{budget.train_sequences} training sequences at {budget.sequences_per_step} sequences per step "
-        f"({budget.steps_per_epoch} steps per epoch)"
+        f"{of} ({budget.steps_per_epoch} steps per epoch)"
     )
 
 

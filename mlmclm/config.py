@@ -179,6 +179,7 @@ class DataConfig(ComponentSection):
     # strategy name; YAML: data.<strategy>_<field>, e.g. data.static_mask_copies, data.sliding_window_stride.
     strategies: dict[str, Any] = field(default_factory=lambda: default_settings("data"))
     eval_seed: int = 2024  # fixes the evaluation masks so every MLM run is scored on the same positions
+    packing: bool = False  # padding-free rows of whole sequences, attention kept within each (docs/data.md)
     cache_dir: str | None = None  # None: <output_dir>/cache (see default_cache_dir)
 
 

@@ -6,7 +6,14 @@ The MLM strategies live in ``masking.py`` (``MLM_STRATEGIES``) and the CLM strat
 
 from __future__ import annotations
 
-from mlmclm.data.batches import TrainStream, budget_sequences, build_eval_batches, control_notes
+from mlmclm.data.batches import (
+    TrainStream,
+    budget_sequences,
+    budget_units,
+    build_eval_batches,
+    control_notes,
+    model_inputs,
+)
 from mlmclm.data.corpus import Corpus, load_corpus
 from mlmclm.data.prepare import ExperimentData, FoldData, prepare_data, setup_tokenizer
 from mlmclm.data.splits import Splits, split_documents
@@ -22,6 +29,8 @@ __all__ = [
     "TokenizerInfo",
     "TrainStream",
     "budget_sequences",
+    "budget_units",
+    "model_inputs",
     "build_eval_batches",
     "control_notes",
     "load_corpus",

@@ -9,6 +9,10 @@ one kind per micro-batch as their :class:`ObjectiveSchedule` says: ``causal`` (C
 masks and labels) or ``masked_shifted`` (MLM masks, labels moved one position left: GPT-BERT's masked next-token
 prediction, Charpentier & Samuel 2024, Fig. 1). Their batches carry ``"causal"``, a 0-dim bool tensor naming
 the attention mask the model must use (``batch_causal``); plain MLM/CLM batches do not need it.
+
+With ``data.packing`` the same sequences are packed into padding-free rows (mlmclm/data/packing.py) and the
+batch gains ``"segment_ids"`` and ``"position_ids"``; :func:`model_inputs` turns any batch into the keyword
+arguments of :meth:`mlmclm.model.transformer.Transformer.loss`.
 """
 
 from __future__ import annotations
@@ -16,18 +20,21 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from mlmclm.config import DataConfig, TrainingConfig
 from mlmclm.data.masking import MLM_STRATEGIES, MaskingStrategy, apply_masking
+from mlmclm.data.packing import POSITION_KEY, SEGMENT_KEY, num_rows, pack_batch, split_rows
 from mlmclm.data.sequences import (
     CLM_STRATEGIES,
     SequenceSet,
     collate_sequences,
     next_token_labels,
     num_shared_chunks,
+    shared_lengths,
     shared_segmentation,
 )
 from mlmclm.data.token_cache import TokenizedDocuments
@@ -35,7 +42,7 @@ from mlmclm.data.tokenizer import TokenizerInfo
 from mlmclm.objectives import CAUSAL, MASKED, MASKED_SHIFTED, OBJECTIVE_DEFINITIONS, uses_masking
 
 # Domain tags keep the generators of static masks, dynamic masks, evaluation masks and order apart.
-_ORDER, _STATIC_MASK, _DYNAMIC_MASK, _EVAL_MASK = 0, 1, 2, 3
+_ORDER, _STATIC_MASK, _DYNAMIC_MASK, _EVAL_MASK, _BUDGET_ORDER = 0, 1, 2, 3, 4
 CAUSAL_KEY = "causal"
 # A batch kind's labels score the token this many positions after the label's own (TargetCoverage.mark).
 _TARGET_SHIFT = {MASKED: 0, CAUSAL: 1, MASKED_SHIFTED: 1}
@@ -55,6 +62,36 @@ def budget_sequences(docs: TokenizedDocuments, data_cfg: DataConfig) -> int:
     return int(num_shared_chunks(docs, data_cfg.max_seq_length).sum())
 
 
+def budget_units(docs: TokenizedDocuments, data_cfg: DataConfig) -> int:
+    """What a micro-batch holds ``batch_size`` of, counted over the shared segmentation's training sequences.
+
+    Unpacked: sequences. Packed (``data.packing``): rows, as many as the sequences fill in one fixed reshuffle
+    that depends on no run's seed, so every run of a comparison gets the same steps per epoch. A run's own
+    epochs are other reshuffles and fill a few rows more or fewer (next-fit packing depends on the order).
+    """
+    if not data_cfg.packing:
+        return budget_sequences(docs, data_cfg)
+    lengths = shared_lengths(docs, data_cfg.max_seq_length)
+    order = np.random.default_rng([_BUDGET_ORDER]).permutation(len(lengths))
+    return num_rows(lengths[order], data_cfg.max_seq_length)
+
+
+def model_inputs(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, Any]:
+    """The keyword arguments of :meth:`Transformer.loss` for a CPU batch, its tensors moved to ``device``.
+
+    Whether the batch has padding is read here, from the CPU tensor, so the forward pass needs no host sync
+    (nor torch.compile a graph break) to choose SDPA's fused unmasked kernels.
+    """
+    inputs: dict[str, Any] = {
+        key: batch[key].to(device, non_blocking=True)
+        for key in ("input_ids", "attention_mask", "labels", SEGMENT_KEY, POSITION_KEY)
+        if key in batch
+    }
+    inputs["causal"] = batch_causal(batch)
+    inputs["has_padding"] = not bool(batch["attention_mask"].all())
+    return inputs
+
+
 def make_batch(
     objective: str,
     sequences: SequenceSet,
@@ -62,9 +99,13 @@ def make_batch(
     data_cfg: DataConfig,
     info: TokenizerInfo,
     mask_seeds: list[list[int]] | None,
+    width: int | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Gather sequences ``ids`` and add labels: masks seeded per example (MLM) or shifted targets (CLM)."""
-    input_ids, attention_mask, word_starts, score_from = collate_sequences(sequences, ids, info.pad_id)
+    """Gather sequences ``ids`` and add labels: masks seeded per example (MLM) or shifted targets (CLM).
+
+    ``width``: columns of the padded batch (default: its longest sequence). A mask depends on its seed and on
+    the width, which sets how many draws precede the 80/10/10 decisions; packed batches use max_seq_length."""
+    input_ids, attention_mask, word_starts, score_from = collate_sequences(sequences, ids, info.pad_id, width)
     if objective == "mlm":
         strategy: MaskingStrategy = MLM_STRATEGIES.get(data_cfg.mlm_strategy)
         maskable = attention_mask.astype(bool) & ~np.isin(input_ids, np.asarray(info.special_ids))
@@ -86,6 +127,7 @@ def make_kind_batch(
     data_cfg: DataConfig,
     info: TokenizerInfo,
     mask_seeds: list[list[int]] | None,
+    width: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """A hybrid arm's batch of one kind, labelled with the attention mask it needs (``"causal"``).
 
@@ -94,9 +136,9 @@ def make_kind_batch(
     positions and targets are those of the ``masked`` batch from the same seeds; only the read-out moves.
     """
     if kind == CAUSAL:
-        batch = make_batch("clm", sequences, ids, data_cfg, info, None)
+        batch = make_batch("clm", sequences, ids, data_cfg, info, None, width)
     else:
-        batch = make_batch("mlm", sequences, ids, data_cfg, info, mask_seeds)
+        batch = make_batch("mlm", sequences, ids, data_cfg, info, mask_seeds, width)
         if kind == MASKED_SHIFTED:
             labels = torch.full_like(batch["labels"], -100)
             labels[:, :-1] = batch["labels"][:, 1:]  # position 0 is [CLS], never masked: nothing is lost
@@ -206,6 +248,10 @@ class TrainStream:
     non-pad tokens of a shared micro-batch (``batch_size`` x the mean shared sequence length), so with the
     shared step budget every arm processes about the same real tokens: without this, packed 512-token
     blocks carry ~8x the tokens of the shared segmentation's short sequences per step.
+
+    With ``data.packing`` every objective's micro-batch is ``batch_size`` packed rows of its own sequences,
+    in the epoch's order (mlmclm/data/packing.py); a row then holds several shared sequences or one packed
+    CLM block, so the arms again process about the same real tokens per step. Epochs differ by a few rows.
     """
 
     def __init__(
@@ -224,12 +270,17 @@ class TrainStream:
         self.info = tokenizer_info
         self.batch_size = batch_size
         self.seed = seed
+        self.packing = data_cfg.packing
         self.sequences = build_sequences(objective, docs, data_cfg, tokenizer_info, evaluation=False)
         shared = budget_sequences(docs, data_cfg)
         # [CLS] chunk [SEP]: every shared sequence adds two tokens to the document tokens
-        self.shared_tokens_per_batch = batch_size * (docs.num_tokens + 2 * shared) / max(shared, 1)
+        shared_tokens = docs.num_tokens + 2 * shared
+        self.shared_tokens_per_batch = batch_size * shared_tokens / max(budget_units(docs, data_cfg), 1)
         self.tokens_per_batch = None
-        if objective == "clm" and CLM_STRATEGIES.get(data_cfg.clm_strategy).changes_sequences:
+        self._epoch_batches: dict[int, int] = {}  # packed: micro-batches of each epoch seen so far
+        if self.packing:
+            self.batches_per_epoch = len(self.epoch_ids(0))  # epoch 0's; later epochs differ by a few rows
+        elif objective == "clm" and CLM_STRATEGIES.get(data_cfg.clm_strategy).changes_sequences:
             self.tokens_per_batch = self.shared_tokens_per_batch
             self.batches_per_epoch = max(1, round(self.sequences.num_tokens / self.tokens_per_batch))
         else:
@@ -252,23 +303,43 @@ class TrainStream:
         the micro-batches a single process would build.
         """
         order = np.random.default_rng([self.seed, _ORDER, epoch_index]).permutation(len(self.sequences))
-        return self._split(order)
+        pieces = self._split(order)
+        if self.packing:
+            self._epoch_batches[epoch_index] = len(pieces)
+        return pieces
 
     def build(self, epoch_index: int, ids: np.ndarray, index: int) -> dict[str, torch.Tensor]:
         """Micro-batch ``index`` of epoch ``epoch_index`` (sequences ``ids``); its targets are added to ``coverage``.
 
         A hybrid objective's schedule decides from the micro-batch's position in the run whether it is causal
         or masked, so a resumed or data-parallel run builds the same kinds."""
+        width = self.data_cfg.max_seq_length if self.packing else None
         if self.schedule is not None:
-            kind = self.schedule.kind(epoch_index * self.batches_per_epoch + index)
+            kind = self.schedule.kind(self.run_index(epoch_index, index))
             seeds = None if kind == CAUSAL else self._mask_seeds(ids, epoch_index)
-            batch = make_kind_batch(kind, self.sequences, ids, self.data_cfg, self.info, seeds)
+            batch = make_kind_batch(kind, self.sequences, ids, self.data_cfg, self.info, seeds, width)
             self.coverage.mark(self.sequences.starts[ids], batch["labels"].numpy(), _TARGET_SHIFT[kind])
-            return batch
+            return self._packed(batch, ids)
         seeds = self._mask_seeds(ids, epoch_index) if self.objective == "mlm" else None
-        batch = make_batch(self.objective, self.sequences, ids, self.data_cfg, self.info, seeds)
+        batch = make_batch(self.objective, self.sequences, ids, self.data_cfg, self.info, seeds, width)
         self.coverage.mark(self.sequences.starts[ids], batch["labels"].numpy(), int(self.objective == "clm"))
-        return batch
+        return self._packed(batch, ids)
+
+    def run_index(self, epoch_index: int, index: int) -> int:
+        """Micro-batch ``index`` of epoch ``epoch_index`` counted from the start of the run.
+
+        Packed epochs hold slightly different numbers of micro-batches, so they are counted (and remembered)."""
+        if not self.packing:
+            return epoch_index * self.batches_per_epoch + index
+        for epoch in range(epoch_index):
+            if epoch not in self._epoch_batches:
+                self.epoch_ids(epoch)
+        return sum(self._epoch_batches[epoch] for epoch in range(epoch_index)) + index
+
+    def _packed(self, batch: dict[str, torch.Tensor], ids: np.ndarray) -> dict[str, torch.Tensor]:
+        if not self.packing:
+            return batch
+        return pack_batch(batch, self.sequences.lengths[ids], self.data_cfg.max_seq_length, self.info.pad_id)
 
     def _mask_seeds(self, ids: np.ndarray, epoch_index: int) -> list[list[int]]:
         strategy: MaskingStrategy = MLM_STRATEGIES.get(self.data_cfg.mlm_strategy)
@@ -277,7 +348,10 @@ class TrainStream:
         return [[self.seed, domain, copy, int(i)] for i in ids]
 
     def _split(self, order: np.ndarray) -> list[np.ndarray]:
-        """``batch_size`` sequences per micro-batch, or whole sequences up to ``tokens_per_batch`` each."""
+        """``batch_size`` sequences (or packed rows) per micro-batch, or whole sequences up to
+        ``tokens_per_batch`` each."""
+        if self.packing:
+            return split_rows(order, self.sequences.lengths, self.data_cfg.max_seq_length, self.batch_size)
         if self.tokens_per_batch is None:
             return [order[begin : begin + self.batch_size] for begin in range(0, len(order), self.batch_size)]
         if len(order) == 0:
@@ -302,6 +376,9 @@ def build_eval_batches(
     A hybrid objective is evaluated on batches of ``kind``, by default its own evaluation task
     (:attr:`mlmclm.objectives.Objective.evaluation`): ``clm_mlm`` as MLM, ``mntp`` in its masked (shifted) view;
     ``kind="causal"`` gives ``mntp``'s causal view. Masked kinds use the very masks the MLM runs are scored on.
+
+    With ``data.packing`` each of these batches is packed into rows as it is (same sequences, masks and labels,
+    fewer rows): the scores are those of the unpacked batches up to float rounding, without the padding FLOPs.
     """
     definition = OBJECTIVE_DEFINITIONS[objective]
     if definition.hybrid or kind is not None:
@@ -316,9 +393,12 @@ def build_eval_batches(
         ids = np.arange(begin, min(begin + batch_size, len(sequences)))
         seeds = [[data_cfg.eval_seed, _EVAL_MASK, int(i)] for i in ids]
         if kind is None:
-            batches.append(make_batch(objective, sequences, ids, data_cfg, tokenizer_info, seeds))
+            batch = make_batch(objective, sequences, ids, data_cfg, tokenizer_info, seeds)
         else:
-            batches.append(make_kind_batch(kind, sequences, ids, data_cfg, tokenizer_info, seeds))
+            batch = make_kind_batch(kind, sequences, ids, data_cfg, tokenizer_info, seeds)
+        if data_cfg.packing:
+            batch = pack_batch(batch, sequences.lengths[ids], data_cfg.max_seq_length, tokenizer_info.pad_id)
+        batches.append(batch)
     return batches
 
 
@@ -333,6 +413,12 @@ def control_notes(data_cfg: DataConfig, objectives: list[str]) -> list[str]:
         notes.append(
             f"MLM strategy {data_cfg.mlm_strategy!r}: {masking_regime(data_cfg)}; evaluation masks are fixed "
             f"by data.eval_seed={data_cfg.eval_seed}."
+        )
+    if data_cfg.packing:
+        notes.append(
+            "Batches are packed (data.packing) for every arm alike: whole sequences, in each epoch's order, fill "
+            f"padding-free rows of {data_cfg.max_seq_length} tokens, attention stays within each sequence and "
+            "positions restart at each; a step holds training.batch_size rows, so more sequences than that."
         )
     return notes
 

@@ -72,6 +72,15 @@ def num_shared_chunks(docs: TokenizedDocuments, max_seq_length: int) -> np.ndarr
     return -(-docs.lengths // (max_seq_length - 2))
 
 
+def shared_lengths(docs: TokenizedDocuments, max_seq_length: int) -> np.ndarray:
+    """Sequence lengths of :func:`shared_segmentation`, without materialising its token stream."""
+    chunk = max_seq_length - 2
+    per_doc = num_shared_chunks(docs, max_seq_length)
+    doc_of = np.repeat(np.arange(len(docs)), per_doc)
+    index_in_doc = np.arange(len(doc_of)) - np.repeat(np.cumsum(per_doc) - per_doc, per_doc)
+    return np.minimum(chunk, docs.lengths[doc_of] - index_in_doc * chunk) + 2
+
+
 def shared_segmentation(docs: TokenizedDocuments, max_seq_length: int, info: TokenizerInfo) -> SequenceSet:
     """Every document cut into chunks of ``max_seq_length - 2`` tokens, each wrapped as [CLS] chunk [SEP]."""
     chunk = max_seq_length - 2
@@ -143,10 +152,14 @@ def sliding_windows(
     )
 
 
-def collate_sequences(sequences: SequenceSet, ids: np.ndarray, pad_id: int) -> tuple[np.ndarray, ...]:
-    """Right-padded ``input_ids``, ``attention_mask``, ``word_starts`` [B, T] and ``score_from`` [B]."""
+def collate_sequences(
+    sequences: SequenceSet, ids: np.ndarray, pad_id: int, width: int | None = None
+) -> tuple[np.ndarray, ...]:
+    """Right-padded ``input_ids``, ``attention_mask``, ``word_starts`` [B, T] and ``score_from`` [B].
+
+    T is ``width``, by default the longest sequence's length."""
     lengths = sequences.lengths[ids]
-    width = int(lengths.max())
+    width = int(lengths.max()) if width is None else width
     positions = np.arange(width)
     real = positions[None, :] < lengths[:, None]
     gather = np.where(real, sequences.starts[ids][:, None] + positions[None, :], 0)

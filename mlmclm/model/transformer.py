@@ -20,6 +20,7 @@ from torch.utils.checkpoint import checkpoint
 from mlmclm.config import ModelConfig
 from mlmclm.errors import ConfigError
 from mlmclm.model.attention import ATTENTION_MECHANISMS, AttentionMechanism
+from mlmclm.model.attention.base import TokenLayout
 from mlmclm.model.fused_loss import linear_cross_entropy
 from mlmclm.objectives import OBJECTIVE_DEFINITIONS, OBJECTIVES
 
@@ -32,6 +33,26 @@ class LossOutput(NamedTuple):
     loss: torch.Tensor
     num_correct: torch.Tensor  # scored positions whose target has the highest logit (a tie counts as correct)
     num_predicted: torch.Tensor
+
+
+def token_layout(
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    has_padding: bool | None,
+    segment_ids: torch.Tensor | None,
+    position_ids: torch.Tensor | None,
+) -> TokenLayout:
+    """The batch's :class:`TokenLayout`; no device read: whether there is padding is the caller's to say."""
+    if (segment_ids is None) != (position_ids is None):
+        raise ValueError("packed rows need both segment_ids and position_ids")
+    padded = attention_mask is not None and has_padding is not False
+    return TokenLayout(
+        seq_len=input_ids.shape[1],
+        device=input_ids.device,
+        key_padding_mask=attention_mask.bool() if padded else None,
+        segment_ids=segment_ids,
+        position_ids=position_ids,
+    )
 
 
 class SelfAttention(nn.Module):
@@ -166,21 +187,30 @@ class Transformer(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def encode(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, causal: bool | None = None
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        causal: bool | None = None,
+        *,
+        segment_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        has_padding: bool | None = None,
     ) -> torch.Tensor:
         """Final hidden states ``[B, T, hidden]``; ``attention_mask``: 1 = real token, 0 = (right) padding;
-        ``causal``: the attention mask of this forward pass, None for the model's own (:attr:`causal`)."""
-        seq_len, device = input_ids.shape[1], input_ids.device
+        ``causal``: the attention mask of this forward pass, None for the model's own (:attr:`causal`).
+
+        ``segment_ids``/``position_ids``: packed rows (:class:`~mlmclm.model.attention.base.TokenLayout`).
+        ``has_padding``: whether ``attention_mask`` has a 0, as the caller knows it on the host
+        (:func:`mlmclm.data.batches.model_inputs`); False lets SDPA use its fused (causal) kernels. None with a
+        mask is taken as padding: reading the mask here would cost a host sync (and a torch.compile graph break)
+        on every forward pass."""
+        layout = token_layout(input_ids, attention_mask, has_padding, segment_ids, position_ids)
         x = self.token_embeddings(input_ids)
-        positions = self.mechanism.embed_positions(seq_len, device)
+        positions = self.mechanism.embed_positions(layout)
         if positions is not None:
             x = x + positions
         x = self.embedding_dropout(self.embedding_norm(x))
-        # Without padding SDPA can use its fused (causal) kernels; the check costs one host sync per forward.
-        key_padding_mask = None
-        if attention_mask is not None and not bool(attention_mask.all()):
-            key_padding_mask = attention_mask.bool()
-        state = self._prepare_attention(seq_len, key_padding_mask, device, causal)
+        state = self._prepare_attention(layout, causal)
         for block in self.blocks:
             if self.gradient_checkpointing and torch.is_grad_enabled():
                 x = checkpoint(block, x, self.mechanism, state, use_reentrant=False)
@@ -188,26 +218,28 @@ class Transformer(nn.Module):
                 x = block(x, self.mechanism, state)
         return self.final_norm(x)
 
-    def _prepare_attention(
-        self, seq_len: int, key_padding_mask: torch.Tensor | None, device: torch.device, causal: bool | None
-    ) -> Any:
+    def _prepare_attention(self, layout: TokenLayout, causal: bool | None) -> Any:
         """The mechanism's per-forward state under the requested mask. Mechanisms read their ``causal`` flag
         only while preparing (masks, visiting orders), so a hybrid's view is set for exactly that call; what a
         mechanism lays out at construction (exposb's bucket table) stays the bidirectional layout."""
         if causal is None or causal == self.mechanism.causal:
-            return self.mechanism.prepare(seq_len, key_padding_mask, device)
+            return self.mechanism.prepare(layout)
         default = self.mechanism.causal
         self.mechanism.causal = causal
         try:
-            return self.mechanism.prepare(seq_len, key_padding_mask, device)
+            return self.mechanism.prepare(layout)
         finally:
             self.mechanism.causal = default
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, causal: bool | None = None
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        causal: bool | None = None,
+        **layout: Any,
     ) -> torch.Tensor:
-        """Vocabulary logits ``[B, T, vocab]`` at every position."""
-        return self.head(self.encode(input_ids, attention_mask, causal), self.token_embeddings.weight)
+        """Vocabulary logits ``[B, T, vocab]`` at every position; ``layout``: :meth:`encode`'s keywords."""
+        return self.head(self.encode(input_ids, attention_mask, causal, **layout), self.token_embeddings.weight)
 
     def loss(
         self,
@@ -215,9 +247,12 @@ class Transformer(nn.Module):
         attention_mask: torch.Tensor | None,
         labels: torch.Tensor,
         causal: bool | None = None,
+        **layout: Any,
     ) -> LossOutput:
-        """Mean cross-entropy where ``labels != -100``; only those positions reach the vocabulary layer."""
-        hidden = self.encode(input_ids, attention_mask, causal)
+        """Mean cross-entropy where ``labels != -100``; only those positions reach the vocabulary layer.
+
+        ``layout``: :meth:`encode`'s keywords (``segment_ids``, ``position_ids``, ``has_padding``)."""
+        hidden = self.encode(input_ids, attention_mask, causal, **layout)
         scored = labels != IGNORE_INDEX
         targets = labels[scored]
         transformed = self.head.transform(hidden[scored])

@@ -22,7 +22,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, Stratifi
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlmclm.probes.features import pad_batch, pool
+from mlmclm.probes.features import has_padding, pad_batch, pool
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,8 @@ def finetune_probe(
 
     def logits_of(sequences: Sequence[list[int]]) -> torch.Tensor:
         input_ids, attention_mask = pad_batch(sequences, pad_id, device)
-        return head(pool(encoder.encode(input_ids, attention_mask), attention_mask, pooling).float())
+        hidden = encoder.encode(input_ids, attention_mask if has_padding(sequences) else None)
+        return head(pool(hidden, attention_mask, pooling).float())
 
     for _ in range(epochs):
         for batch in torch.randperm(len(train_labels), generator=generator).split(FINETUNE_BATCH_SIZE):

@@ -86,6 +86,12 @@ def encode_examples(
     return sequences
 
 
+def has_padding(sequences: Sequence[list[int]]) -> bool:
+    """Whether :func:`pad_batch` pads: known on the host, so the encoder gets a mask only when it needs one
+    (without it, the fused SDPA kernels run and the encoder never reads a mask back from the device)."""
+    return len({len(ids) for ids in sequences}) > 1
+
+
 def pad_batch(
     sequences: Sequence[list[int]], pad_id: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,7 +134,7 @@ def frozen_representations(
     for start in range(0, len(order), batch_size):
         batch = [sequences[i] for i in order[start : start + batch_size]]
         input_ids, attention_mask = pad_batch(batch, pad_id, device)
-        hidden = model.encode(input_ids, attention_mask)
+        hidden = model.encode(input_ids, attention_mask if has_padding(batch) else None)
         for name in poolings:
             chunks[name].append(pool(hidden, attention_mask, name).float().cpu())
     inverse = torch.empty(len(order), dtype=torch.long)

@@ -137,8 +137,8 @@ class LossModule(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids, attention_mask, labels, causal=None):
-        return self.model.loss(input_ids, attention_mask, labels, causal=causal)
+    def forward(self, input_ids, attention_mask, labels, causal=None, **layout):
+        return self.model.loss(input_ids, attention_mask, labels, causal=causal, **layout)
 
 
 def wrap_for_training(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mlmclm.data.batches import batch_causal
+from mlmclm.data.batches import model_inputs
 from mlmclm.train.device import Precision
 
 
@@ -31,10 +31,9 @@ def evaluate(
     predicted = 0
     for batch in batches:
         predicted += int((batch["labels"] != -100).sum())  # counted on the CPU batch
-        causal = batch_causal(batch)  # hybrids' batches name their attention mask
-        batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+        inputs = model_inputs(batch, device)  # hybrids' batches name their attention mask, packed ones their rows
         with precision.autocast(device):
-            out = model.loss(batch["input_ids"], batch["attention_mask"], batch["labels"], causal=causal)
+            out = model.loss(**inputs)
         loss_sums.append(out.loss.detach().float() * out.num_predicted)
         correct.append(out.num_correct)
     model.train(was_training)

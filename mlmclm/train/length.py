@@ -80,7 +80,8 @@ def evaluate_lengths(
             )
             results.append(LengthResult(multiplier, length, NOT_APPLICABLE, math.nan, math.nan, math.nan, 0, reason))
             continue
-        longer = dataclasses.replace(data_cfg, max_seq_length=length)
+        # unpacked: each batch row is one sequence, which the length record's counts below rely on
+        longer = dataclasses.replace(data_cfg, max_seq_length=length, packing=False)
         batches = build_eval_batches(objective, docs, longer, tokenizer, batch_size, max_batches)
         scored = evaluate(model, batches, device, precision)
         sequences = sum(int(batch["attention_mask"].shape[0]) for batch in batches)

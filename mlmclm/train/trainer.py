@@ -30,7 +30,7 @@ import torch
 
 from mlmclm.atomic import atomic_write_text
 from mlmclm.config import ExperimentConfig, TrainingConfig
-from mlmclm.data import ExperimentData, TrainStream, build_eval_batches
+from mlmclm.data import ExperimentData, TrainStream, build_eval_batches, model_inputs
 from mlmclm.data.batches import ObjectiveSchedule, batch_causal, objective_schedule
 from mlmclm.data.prepare import FoldData
 from mlmclm.data.tokenizer import TokenizerInfo
@@ -350,6 +350,7 @@ def _record_extra(run: Run, stop_early: bool, probe_items: dict[str, str], lengt
         "device": str(run.device),
         "early_stopped": stop_early,
         "resumed_from_step": run.resumed_from_step,
+        "packing": run.config.data.packing,
         "tokens": run.tokens(),
     }
     if run.schedule is not None:
@@ -480,20 +481,20 @@ def _optimizer_step(
         scored.append(int((batch["labels"] != -100).sum()))
         views.append(batch_causal(batch))
         tokens += int(batch["attention_mask"].sum())
-        micro.append({key: value.to(device, non_blocking=True) for key, value in batch.items()})
+        micro.append(model_inputs(batch, device))
     step_scored, tokens = (int(v) for v in distributed.sum_over_ranks([sum(scored), tokens], device))
     state.tokens_scored += step_scored
     total_scored = max(1, step_scored)
     if any(view is not None for view in views):  # hybrids: which mask each step trained under (this rank's)
         state.curves.setdefault("train_causal_fraction", []).append(sum(map(bool, views)) / len(views))
     loss_sum = torch.zeros((), device=device)
-    for position, (batch, n, causal) in enumerate(zip(micro, scored, views, strict=True)):
+    for position, (inputs, n) in enumerate(zip(micro, scored, strict=True)):
         # DDP reduces the gradients once per step, on the last micro-batch.
         sync = position == len(micro) - 1 or not hasattr(trainable, "no_sync")
         with contextlib.nullcontext() if sync else trainable.no_sync():
             with precision.autocast(device):
                 loss_of = trainable if world > 1 else trainable.loss
-                out = loss_of(batch["input_ids"], batch["attention_mask"], batch["labels"], causal=causal)
+                out = loss_of(**inputs)
             # Weight each micro-batch by its share of scored tokens: the step equals one big batch.
             scaler.scale(out.loss * (n * world / total_scored)).backward()
         loss_sum += out.loss.detach().float() * (n / total_scored)
@@ -517,7 +518,8 @@ def token_record(state: TrainState, stream: TrainStream, accumulation: int) -> d
     """What the run saw and learned from (``tokens`` in the run record; docs/training.md).
 
     ``processed_vs_shared`` divides the non-pad tokens processed by the expected tokens of as many
-    micro-batches of the shared segmentation: about 1 when the arm is token-matched to it.
+    micro-batches of the shared segmentation: about 1 when the arm is token-matched to it. ``per_step``: the
+    non-pad tokens of an optimizer step on average, what ``data.packing`` raises.
     """
     micro_batches = state.step * accumulation
     expected = micro_batches * stream.shared_tokens_per_batch
@@ -527,6 +529,7 @@ def token_record(state: TrainState, stream: TrainStream, accumulation: int) -> d
         "targetable": stream.coverage.targetable_tokens,
         "distinct_target_fraction": stream.coverage.fraction,
         "processed_vs_shared": state.tokens_seen / expected if expected else math.nan,
+        "per_step": state.tokens_seen / state.step if state.step else math.nan,
     }
 
 

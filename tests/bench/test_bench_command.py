@@ -31,7 +31,10 @@ def test_quick_bench_json_has_both_implementations_for_both_objectives(tmp_path,
         assert record["device"].startswith("cpu") and record["precision"] == "fp32"
         assert 0 < record["mfu"] < 1
     strategies = {r["strategy"] for r in data["pipeline"] if r["stage"] == "batches"}
-    assert {"mlm dynamic", "mlm span", "clm standard", "clm packed"} <= strategies
+    assert {"mlm dynamic", "mlm span", "clm standard", "clm packed", "mlm dynamic, packed"} <= strategies
+    per_batch = {r["strategy"]: r["tokens_per_s"] / r["batches_per_s"] for r in data["pipeline"]
+                 if r["stage"] == "batches"}
+    assert per_batch["mlm dynamic, packed"] > per_batch["mlm dynamic"]  # packed rows hold more real tokens
     assert "| mlmclm | mlm | standard |" in capsys.readouterr().out
 
 

@@ -1,8 +1,9 @@
 """The bench's equivalences: padding costs FLOPs but never changes the loss, and compiling changes nothing.
 
-mlmclm has no unpadded (varlen / packed-with-boundaries) path yet, so the padding test checks the strongest
-equivalent that exists: a right-padded batch gives the same loss and gradients as each sequence run alone,
-unpadded, at its own length, the computation a padding-free path would do.
+The padding test: a right-padded batch gives the same loss and gradients as each sequence run alone, unpadded,
+at its own length. (The padding-free packed path, ``data.packing``, is checked against padded batches in
+tests/model/test_packing.py.) The bench's own loss says its batches have no padding, so the test scores the
+padded batch through ``Transformer.loss`` with its mask read as padding.
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ def _loss_and_grads(model, loss_fn, batch):
 @pytest.mark.parametrize("objective", ["mlm", "clm"])
 def test_padded_batch_equals_each_sequence_unpadded(objective, attention):
     torch.manual_seed(0)
-    model, loss_fn = mlmclm_contender(QUICK, objective, attention, dropout=0.0).build(torch.device("cpu"))
+    model, _ = mlmclm_contender(QUICK, objective, attention, dropout=0.0).build(torch.device("cpu"))
+
+    def loss_fn(b):
+        return model.loss(b["input_ids"], b["attention_mask"], b["labels"]).loss
+
     batch = _padded_batch(objective)
     padded_loss, padded_grads = _loss_and_grads(model, loss_fn, batch)
 

@@ -10,10 +10,16 @@ import torch
 from mlmclm.config import ModelConfig
 from mlmclm.errors import UserError
 from mlmclm.model import ATTENTION_MECHANISMS, Transformer
+from mlmclm.model.attention.base import TokenLayout
 from mlmclm.model.attention.exposb import distance_buckets
 from tests.model.tiny import MAX_SEQ_LENGTH, MECHANISMS, tiny_config
 
 BATCH, HEADS, SEQ, HEAD_DIM = 2, 2, 7, 4
+
+
+def layout_of(seq_len: int, key_mask: torch.Tensor | None = None) -> TokenLayout:
+    """An unpacked batch's layout on the CPU: right padding ``key_mask`` (True = real) or none."""
+    return TokenLayout(seq_len, torch.device("cpu"), key_padding_mask=key_mask)
 
 
 def make_mechanism(name: str, causal: bool, **overrides):
@@ -168,7 +174,7 @@ def test_attention_matches_naive_reference_in_values_and_gradients(name, causal,
             mechanism.bucket_bias.normal_(generator=torch.Generator().manual_seed(7))
     q, k, v = random_qkv(seed=1)
     key_mask = padding(padded)
-    state = mechanism.prepare(SEQ, key_mask, torch.device("cpu"))
+    state = mechanism.prepare(layout_of(SEQ, key_mask))
     ours = mechanism.attend(q, k, v, state, dropout_p=0.0)
     expected = naive_attention(name, mechanism, q, k, v, causal, key_mask)
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-6)
@@ -192,7 +198,7 @@ def test_stickbreaking_weights_equal_sequential_stick_and_rows_plus_remainder_su
     )
     q, k, _ = random_qkv(seed=3)
     key_mask = padding(True)
-    weights = mechanism.attention_weights(q, k, mechanism.prepare(SEQ, key_mask, torch.device("cpu")))
+    weights = mechanism.attention_weights(q, k, mechanism.prepare(layout_of(SEQ, key_mask)))
     expected_stick, expected_remainder = sequential_stick_weights(q, k, causal, key_mask, include_self, decay)
     torch.testing.assert_close(weights.stick, expected_stick, rtol=1e-6, atol=1e-9)
     torch.testing.assert_close(weights.remainder, expected_remainder, rtol=1e-6, atol=1e-9)
@@ -212,10 +218,10 @@ def test_stickbreaking_gives_the_unused_stick_to_the_query_so_position_zero_is_n
     """Issue 10.3: without the remainder, causal position 0 with include_self false attended to nothing."""
     mechanism = make_mechanism("stickbreaking", causal=True, stickbreaking_include_self=include_self)
     q, k, v = random_qkv(seed=4)
-    out = mechanism.attend(q, k, v, mechanism.prepare(SEQ, None, torch.device("cpu")), dropout_p=0.0)
+    out = mechanism.attend(q, k, v, mechanism.prepare(layout_of(SEQ, None)), dropout_p=0.0)
     torch.testing.assert_close(out[..., 0, :], v[..., 0, :])  # position 0 has no one else to attend to
     ones = torch.ones(1, 1, SEQ, 1, dtype=torch.float64)
-    constant = mechanism.attend(q, k, ones.expand_as(v), mechanism.prepare(SEQ, None, torch.device("cpu")), 0.0)
+    constant = mechanism.attend(q, k, ones.expand_as(v), mechanism.prepare(layout_of(SEQ, None)), 0.0)
     torch.testing.assert_close(constant, torch.ones_like(constant), msg="weights plus remainder must sum to one")
 
 
@@ -223,7 +229,7 @@ def test_stickbreaking_visits_left_neighbour_before_right_one():
     """With every β = 1/2 the stick halves at each step: self 1/2, left 1/4, right 1/8, next left 1/16."""
     mechanism = make_mechanism("stickbreaking", causal=False)
     zeros = torch.zeros(1, HEADS, SEQ, HEAD_DIM, dtype=torch.float64)
-    weights = mechanism.attention_weights(zeros, zeros, mechanism.prepare(SEQ, None, torch.device("cpu")))
+    weights = mechanism.attention_weights(zeros, zeros, mechanism.prepare(layout_of(SEQ, None)))
     row = weights.stick[0, 0, 3]
     torch.testing.assert_close(
         row[[3, 2, 4, 1, 5]], torch.tensor([1 / 2, 1 / 4, 1 / 8, 1 / 16, 1 / 32]).double()
@@ -235,7 +241,7 @@ def test_rope_scores_depend_only_on_the_offset():
     mechanism = make_mechanism("rope", causal=False)
     generator = torch.Generator().manual_seed(5)
     q, k = torch.randn(2, HEAD_DIM, generator=generator, dtype=torch.float64)
-    state = mechanism.prepare(SEQ + 6, None, torch.device("cpu"))
+    state = mechanism.prepare(layout_of(SEQ + 6, None))
     from mlmclm.model.attention.rope import apply_rotary
 
     rotated_q = apply_rotary(q.expand(SEQ + 6, HEAD_DIM), state.cos, state.sin)
@@ -285,7 +291,7 @@ def test_exposb_initial_bias_is_minus_head_slope_times_bin_distance(causal):
 
 def test_sinusoidal_positions_follow_vaswani_formula_at_the_embedding_scale():
     mechanism = make_mechanism("absolute", causal=False, initializer_range=0.05)
-    table = mechanism.embed_positions(SEQ, torch.device("cpu"))
+    table = mechanism.embed_positions(layout_of(SEQ))
     dim = HEADS * HEAD_DIM
     scale = math.sqrt(2) * 0.05  # entries of root-mean-square initializer_range, as the token embeddings
     for p in range(SEQ):
@@ -305,7 +311,7 @@ def test_absolute_positions_do_not_drown_the_tokens_at_bert_size():
     )
     with torch.no_grad():
         tokens = model.token_embeddings.weight[1:]  # 200 rows; row 0 is the (zero) padding embedding
-        positions = model.mechanism.embed_positions(64, torch.device("cpu"))
+        positions = model.mechanism.embed_positions(layout_of(64))
         ratio = tokens.norm(dim=-1).mean() / positions.norm(dim=-1).mean()
         first = model.embedding_norm(tokens[:100, None, :] + positions)
         second = model.embedding_norm(tokens[100:, None, :] + positions)
@@ -316,9 +322,9 @@ def test_absolute_positions_do_not_drown_the_tokens_at_bert_size():
 
 def test_standard_positions_refuse_sequences_longer_than_trained():
     mechanism = make_mechanism("standard", causal=False)
-    assert mechanism.embed_positions(MAX_SEQ_LENGTH, torch.device("cpu")).shape == (MAX_SEQ_LENGTH, 8)
+    assert mechanism.embed_positions(layout_of(MAX_SEQ_LENGTH)).shape == (MAX_SEQ_LENGTH, 8)
     with pytest.raises(UserError, match="exceeds the 12 learned positions"):
-        mechanism.embed_positions(MAX_SEQ_LENGTH + 1, torch.device("cpu"))
+        mechanism.embed_positions(layout_of(MAX_SEQ_LENGTH + 1))
 
 
 @pytest.mark.parametrize("num_buckets", [2, 7])
@@ -336,8 +342,8 @@ def test_bias_is_built_once_in_the_autocast_dtype_so_layers_share_one_mask(name)
     config = tiny_config(hidden_size=HEADS * HEAD_DIM, num_heads=HEADS)
     mechanism = ATTENTION_MECHANISMS.get(name)(config, max_seq_length=MAX_SEQ_LENGTH, causal=False)
     key_mask = padding(True)
-    assert mechanism.prepare(SEQ, key_mask, torch.device("cpu")).attn_mask.dtype == torch.float32
+    assert mechanism.prepare(layout_of(SEQ, key_mask)).attn_mask.dtype == torch.float32
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        state = mechanism.prepare(SEQ, key_mask, torch.device("cpu"))
+        state = mechanism.prepare(layout_of(SEQ, key_mask))
     assert state.attn_mask.dtype == torch.bfloat16 and state.attn_mask.shape == (BATCH, HEADS, SEQ, SEQ)
     assert torch.isinf(state.attn_mask[1, :, :, 4:]).all(), "padded keys stay -inf after the cast"

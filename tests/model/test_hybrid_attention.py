@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from mlmclm.model.attention.base import TokenLayout
 from tests.model.test_transformer import random_ids
 from tests.model.tiny import MAX_SEQ_LENGTH, VOCAB_SIZE, tiny_model
 
@@ -47,8 +48,9 @@ def test_exposb_keeps_its_bidirectional_bucket_layout_under_the_causal_mask():
     with torch.no_grad():
         model.mechanism.bucket_bias.copy_(torch.randn_like(model.mechanism.bucket_bias))
     seq_len = 6
-    causal = model._prepare_attention(seq_len, None, torch.device("cpu"), causal=True).attn_mask[0]
-    bidirectional = model._prepare_attention(seq_len, None, torch.device("cpu"), causal=False).attn_mask[0]
+    layout = TokenLayout(seq_len, torch.device("cpu"))
+    causal = model._prepare_attention(layout, causal=True).attn_mask[0]
+    bidirectional = model._prepare_attention(layout, causal=False).attn_mask[0]
     left = torch.ones(seq_len, seq_len, dtype=torch.bool).tril()
     torch.testing.assert_close(causal[:, left], bidirectional[:, left], rtol=0, atol=0)
     assert torch.isinf(causal[:, ~left]).all() and torch.isfinite(bidirectional).all()

@@ -44,7 +44,8 @@ def test_clm_nope_features_differ_because_the_causal_mask_leaks_order():
 
 def test_position_information_leaking_into_nope_breaks_the_invariance(monkeypatch):
     """The broken condition the check must catch: ``nope`` handed sinusoidal positions (Vaswani et al. 2017)."""
-    def leaky_positions(self, seq_len, device):
+    def leaky_positions(self, layout):
+        seq_len, device = layout.seq_len, layout.device
         position = torch.arange(seq_len, device=device, dtype=torch.float32)[:, None]
         return torch.sin(position * torch.arange(1, HIDDEN + 1, device=device)[None, :] * 0.3)
 

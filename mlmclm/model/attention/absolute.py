@@ -21,7 +21,7 @@ import math
 import torch
 
 from mlmclm.config import ModelConfig
-from mlmclm.model.attention.base import ATTENTION_MECHANISMS, AttentionMechanism
+from mlmclm.model.attention.base import ATTENTION_MECHANISMS, AttentionMechanism, TokenLayout
 
 
 def sinusoidal_positions(seq_len: int, dim: int, device: torch.device) -> torch.Tensor:
@@ -48,5 +48,8 @@ class SinusoidalPositions(AttentionMechanism):
         # sin² + cos² = 1 per pair, so entries have mean square 1/2; √2·σ gives them the token embeddings' σ.
         self.scale = math.sqrt(2.0) * config.initializer_range
 
-    def embed_positions(self, seq_len: int, device: torch.device) -> torch.Tensor:
-        return self.scale * sinusoidal_positions(seq_len, self.num_heads * self.head_dim, device)
+    def embed_positions(self, layout: TokenLayout) -> torch.Tensor:
+        table = self.scale * sinusoidal_positions(layout.seq_len, self.num_heads * self.head_dim, layout.device)
+        if layout.position_ids is not None:  # packed rows: each token's position in its own sequence
+            return table[layout.position_ids]
+        return table

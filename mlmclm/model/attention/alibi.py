@@ -7,13 +7,12 @@ No trained position parameters.
 
 from __future__ import annotations
 
-import torch
-
 from mlmclm.config import ModelConfig
 from mlmclm.model.attention.base import (
     ATTENTION_MECHANISMS,
     AttentionMechanism,
     SoftmaxMask,
+    TokenLayout,
     build_softmax_mask,
     head_slopes,
     relative_positions,
@@ -31,9 +30,8 @@ class LinearBiases(AttentionMechanism):
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)
         self.register_buffer("slopes", head_slopes(config.num_heads), persistent=False)
 
-    def prepare(
-        self, seq_len: int, key_padding_mask: torch.Tensor | None, device: torch.device
-    ) -> SoftmaxMask:
-        distance = relative_positions(seq_len, device).abs().float()
-        bias = -self.slopes.to(device)[:, None, None] * distance
-        return build_softmax_mask(seq_len, key_padding_mask, self.causal, device, bias=bias)
+    def prepare(self, layout: TokenLayout) -> SoftmaxMask:
+        # Row offsets j - i: inside a packed sequence they are its own offsets; the mask drops the others.
+        distance = relative_positions(layout.seq_len, layout.device).abs().float()
+        bias = -self.slopes.to(layout.device)[:, None, None] * distance
+        return build_softmax_mask(layout, self.causal, bias=bias)

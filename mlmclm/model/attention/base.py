@@ -2,12 +2,18 @@
 
 A mechanism has three hooks, called by :class:`~mlmclm.model.transformer.Transformer`:
 
-* ``embed_positions(seq_len, device)``: absolute position vectors added to the token embeddings (or None);
-* ``prepare(seq_len, key_padding_mask, device)``: per-forward state every layer reuses (masks, biases,
-  rotation tables), built once per forward pass instead of once per layer;
+* ``embed_positions(layout)``: absolute position vectors added to the token embeddings (or None);
+* ``prepare(layout)``: per-forward state every layer reuses (masks, biases, rotation tables), built once per
+  forward pass instead of once per layer;
 * ``attend(q, k, v, state, dropout_p)``: queries, keys and values ``[B, heads, T, head_dim]`` to outputs.
 
 The defaults give position-free softmax attention, so a mechanism overrides only what it changes.
+
+``layout`` (:class:`TokenLayout`) says where the tokens sit in the ``[B, T]`` rows: right padding, and for
+packed rows (``data.packing``) which sequence each token belongs to and its position inside it. A mechanism
+that works with absolute positions reads :attr:`TokenLayout.position_ids`; one that works with offsets j - i
+needs nothing more than :meth:`TokenLayout.allowed`, because inside a packed sequence the offsets are those
+of the same sequence alone, and the mask removes every pair of tokens from two sequences.
 """
 
 from __future__ import annotations
@@ -28,6 +34,44 @@ ATTENTION_MECHANISMS: Registry = Registry("attention mechanism", settings_sectio
 
 
 @dataclass(frozen=True)
+class TokenLayout:
+    """Where a batch's tokens sit in its ``[B, T]`` rows; the one argument of the position and mask hooks.
+
+    ``key_padding_mask``: ``[B, T]`` bool, True = real token, or None when the batch has no padding (decided on
+    the host when the batch is built, so the forward pass needs no device sync). ``segment_ids`` and
+    ``position_ids`` (``[B, T]`` long) come only with packed rows: segment 1..n is the n-th sequence of the row,
+    0 the padding; a position counts from 0 at its sequence's first token. Unpacked, both are None and a
+    token's position is its column.
+    """
+
+    seq_len: int
+    device: torch.device
+    key_padding_mask: torch.Tensor | None = None
+    segment_ids: torch.Tensor | None = None
+    position_ids: torch.Tensor | None = None
+
+    @property
+    def restricted(self) -> bool:
+        """Whether some query may not see some key in a bidirectional pass (padding or several sequences)."""
+        return self.key_padding_mask is not None or self.segment_ids is not None
+
+    def allowed(self, causal: bool) -> torch.Tensor | None:
+        """``[B or 1, 1, T, T]`` bool, True where query i may attend to key j; None when every pair may.
+
+        Packed: same segment (and j <= i when causal); a padding query sees only the padding of its row, so
+        no row of the mask is empty. Unpacked: real keys only (padded queries see the real keys)."""
+        allowed = None
+        if self.segment_ids is not None:
+            allowed = (self.segment_ids[:, :, None] == self.segment_ids[:, None, :])[:, None]
+        elif self.key_padding_mask is not None:
+            allowed = self.key_padding_mask[:, None, None, :]
+        if causal:
+            lower = torch.ones(self.seq_len, self.seq_len, dtype=torch.bool, device=self.device).tril()
+            allowed = lower if allowed is None else allowed & lower
+        return allowed
+
+
+@dataclass(frozen=True)
 class SoftmaxMask:
     """What ``scaled_dot_product_attention`` needs to know about who may attend to whom.
 
@@ -40,22 +84,11 @@ class SoftmaxMask:
     is_causal: bool
 
 
-def build_softmax_mask(
-    seq_len: int,
-    key_padding_mask: torch.Tensor | None,
-    causal: bool,
-    device: torch.device,
-    bias: torch.Tensor | None = None,
-) -> SoftmaxMask:
-    """Combine padding (``[B, T]``, True = real token), causality and an optional ``[heads, T, T]`` bias."""
-    if bias is None and key_padding_mask is None:
+def build_softmax_mask(layout: TokenLayout, causal: bool, bias: torch.Tensor | None = None) -> SoftmaxMask:
+    """Combine padding or packed sequences (``layout``), causality and an optional ``[heads, T, T]`` bias."""
+    if bias is None and not layout.restricted:
         return SoftmaxMask(None, causal)
-    allowed = None
-    if key_padding_mask is not None:
-        allowed = key_padding_mask[:, None, None, :]
-    if causal:
-        lower = torch.ones(seq_len, seq_len, dtype=torch.bool, device=device).tril()
-        allowed = lower if allowed is None else allowed & lower
+    allowed = layout.allowed(causal)
     if bias is None:
         return SoftmaxMask(allowed, False)
     bias = bias.unsqueeze(0)
@@ -63,8 +96,8 @@ def build_softmax_mask(
         bias = bias.masked_fill(~allowed, float("-inf"))
     # SDPA wants the bias in q's dtype, which is autocast's when it is on. Casting here, once per forward, lets
     # every layer share one tensor; a cast per layer would keep one [B, heads, T, T] copy per layer for backward.
-    if torch.is_autocast_enabled(device.type):
-        bias = bias.to(torch.get_autocast_dtype(device.type))
+    if torch.is_autocast_enabled(layout.device.type):
+        bias = bias.to(torch.get_autocast_dtype(layout.device.type))
     return SoftmaxMask(bias, False)
 
 
@@ -114,13 +147,14 @@ class AttentionMechanism(nn.Module):
         self.num_heads = config.num_heads
         self.head_dim = config.hidden_size // config.num_heads
 
-    def embed_positions(self, seq_len: int, device: torch.device) -> torch.Tensor | None:
-        """Absolute position vectors ``[T, hidden]`` added to the token embeddings, or None."""
+    def embed_positions(self, layout: TokenLayout) -> torch.Tensor | None:
+        """Absolute position vectors (``[T, hidden]``, or ``[B, T, hidden]`` for packed rows) added to the
+        token embeddings, or None."""
         return None
 
-    def prepare(self, seq_len: int, key_padding_mask: torch.Tensor | None, device: torch.device) -> Any:
-        """Per-forward state shared by all layers; ``key_padding_mask`` is ``[B, T]`` bool or None."""
-        return build_softmax_mask(seq_len, key_padding_mask, self.causal, device)
+    def prepare(self, layout: TokenLayout) -> Any:
+        """Per-forward state shared by all layers."""
+        return build_softmax_mask(layout, self.causal)
 
     def attend(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: Any, dropout_p: float

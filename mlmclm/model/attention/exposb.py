@@ -34,6 +34,7 @@ from mlmclm.model.attention.base import (
     ATTENTION_MECHANISMS,
     AttentionMechanism,
     SoftmaxMask,
+    TokenLayout,
     build_softmax_mask,
     head_slopes,
     relative_positions,
@@ -105,14 +106,13 @@ class ExponentialScalingBinning(AttentionMechanism):
         distances = bucket_distances(self.num_buckets, causal=causal, max_distance=self.max_distance)
         self.bucket_bias = nn.Parameter(-head_slopes(config.num_heads)[:, None] * distances[None, :])
 
-    def prepare(
-        self, seq_len: int, key_padding_mask: torch.Tensor | None, device: torch.device
-    ) -> SoftmaxMask:
+    def prepare(self, layout: TokenLayout) -> SoftmaxMask:
+        # Row offsets j - i: inside a packed sequence they are its own offsets; the mask drops the others.
         buckets = distance_buckets(
-            relative_positions(seq_len, device),
+            relative_positions(layout.seq_len, layout.device),
             causal=self.causal_layout,
             num_buckets=self.num_buckets,
             max_distance=self.max_distance,
         )
         bias = self.bucket_bias[:, buckets]  # [H, T, T]; gradients flow back to the table
-        return build_softmax_mask(seq_len, key_padding_mask, self.causal, device, bias=bias)
+        return build_softmax_mask(layout, self.causal, bias=bias)

@@ -17,6 +17,7 @@ from mlmclm.model.attention.base import (
     ATTENTION_MECHANISMS,
     AttentionMechanism,
     SoftmaxMask,
+    TokenLayout,
     build_softmax_mask,
     softmax_attention,
 )
@@ -25,7 +26,7 @@ from mlmclm.model.attention.base import (
 @dataclass(frozen=True)
 class RotaryState:
     mask: SoftmaxMask
-    cos: torch.Tensor  # [T, head_dim], float32
+    cos: torch.Tensor  # [T, head_dim] float32, or [B, 1, T, head_dim] for packed rows
     sin: torch.Tensor
 
 
@@ -68,11 +69,13 @@ class RotaryPositions(AttentionMechanism):
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)
         self.base = config.settings("rope").base
 
-    def prepare(
-        self, seq_len: int, key_padding_mask: torch.Tensor | None, device: torch.device
-    ) -> RotaryState:
-        cos, sin = rotary_tables(seq_len, self.head_dim, self.base, device)
-        return RotaryState(build_softmax_mask(seq_len, key_padding_mask, self.causal, device), cos, sin)
+    def prepare(self, layout: TokenLayout) -> RotaryState:
+        cos, sin = rotary_tables(layout.seq_len, self.head_dim, self.base, layout.device)
+        if layout.position_ids is not None:
+            # Packed rows: each token turns by its position in its own sequence. Only offsets matter, but
+            # the very angles of the unpacked sequence give the very same numbers, not merely equal maths.
+            cos, sin = cos[layout.position_ids][:, None], sin[layout.position_ids][:, None]
+        return RotaryState(build_softmax_mask(layout, self.causal), cos, sin)
 
     def attend(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: RotaryState, dropout_p: float

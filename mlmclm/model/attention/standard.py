@@ -7,7 +7,7 @@ from torch import nn
 
 from mlmclm.config import ModelConfig
 from mlmclm.errors import UserError
-from mlmclm.model.attention.base import ATTENTION_MECHANISMS, AttentionMechanism
+from mlmclm.model.attention.base import ATTENTION_MECHANISMS, AttentionMechanism, TokenLayout
 
 
 @ATTENTION_MECHANISMS.register("standard")
@@ -21,10 +21,13 @@ class LearnedAbsolutePositions(AttentionMechanism):
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)
         self.position_embeddings = nn.Embedding(max_seq_length, config.hidden_size)
 
-    def embed_positions(self, seq_len: int, device: torch.device) -> torch.Tensor:
+    def embed_positions(self, layout: TokenLayout) -> torch.Tensor:
+        seq_len = layout.seq_len
         if seq_len > self.max_seq_length:
             raise UserError(
                 f"sequence length {seq_len} exceeds the {self.max_seq_length} learned positions of this "
                 "'standard' model; truncate the input or train with a larger data.max_seq_length"
             )
+        if layout.position_ids is not None:  # packed rows: each token's position in its own sequence
+            return self.position_embeddings(layout.position_ids)
         return self.position_embeddings.weight[:seq_len]

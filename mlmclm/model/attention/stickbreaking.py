@@ -38,7 +38,13 @@ import torch
 import torch.nn.functional as F
 
 from mlmclm.config import ExperimentConfig, ModelConfig
-from mlmclm.model.attention.base import ATTENTION_MECHANISMS, AttentionMechanism, head_slopes, relative_positions
+from mlmclm.model.attention.base import (
+    ATTENTION_MECHANISMS,
+    AttentionMechanism,
+    TokenLayout,
+    head_slopes,
+    relative_positions,
+)
 
 
 @dataclass(frozen=True)
@@ -91,16 +97,16 @@ class StickBreaking(AttentionMechanism):
         self.distance_decay = settings.distance_decay
         self.register_buffer("slopes", head_slopes(config.num_heads), persistent=False)
 
-    def prepare(
-        self, seq_len: int, key_padding_mask: torch.Tensor | None, device: torch.device
-    ) -> StickBreakingState:
+    def prepare(self, layout: TokenLayout) -> StickBreakingState:
+        """Row offsets give the visiting order; in a packed row the keys of other sequences are not allowed, so
+        they take nothing and the order restricted to the query's own sequence is that sequence's order."""
+        seq_len, device = layout.seq_len, layout.device
         offset = relative_positions(seq_len, device)
-        allowed = offset <= 0 if self.causal else torch.ones_like(offset, dtype=torch.bool)
+        allowed = layout.allowed(self.causal)
+        if allowed is None:
+            allowed = torch.ones(1, 1, seq_len, seq_len, dtype=torch.bool, device=device)
         if not self.include_self:
             allowed = allowed & (offset != 0)
-        allowed = allowed[None, None]
-        if key_padding_mask is not None:
-            allowed = allowed & key_padding_mask[:, None, None, :]
         order, rank = visiting_order(seq_len, self.causal, device)
         return StickBreakingState(allowed, order, rank, offset.abs().float())
 
