@@ -8,7 +8,11 @@ encoder of the same shape, by
 
 * ``linear``: 5-fold cross-validated logistic regression (scikit-learn, C chosen by inner CV) on
   standardised mean-pooled features of the last layer (``last``) or of every layer concatenated (``all``);
-* ``finetune``: the whole encoder plus a linear head fine-tuned with AdamW on 80% and scored on 20%.
+* ``finetune``: the whole encoder plus a linear head fine-tuned with AdamW on 80% and scored on 20%;
+* ``minimal_pairs``: no probe at all: how often the model itself scores the original above its perturbed twin
+  (BLiMP-style minimal pairs, Warstadt et al. 2020): summed next-token log-likelihood for CLM, pseudo-log-
+  likelihood (each token masked in turn, Salazar et al. 2020) for MLM. The two are not like for like across
+  objectives; each is compared with its own random-init encoder.
 
     python benchmarks/validation/order_probe_sensitivity.py RUN_DIR --task shuffle --mode finetune
 
@@ -33,31 +37,75 @@ from mlmclm.data.builtin_corpus import builtin_documents
 from mlmclm.model.serialization import load_model
 
 
-def labelled_sentences(task: str, tokenizer: Tokenizer, count: int, seed: int) -> tuple[list[list[int]], np.ndarray]:
-    """Half originals, half perturbed, from 8-25-word sentences of the corpus's last 15,000 documents."""
-    rng = np.random.default_rng(seed)
+def corpus_sentences(seed: int) -> list[str]:
+    """8-25-word sentences of the corpus's last 15,000 documents, shuffled."""
     sentences = [
         s for d in builtin_documents()[-15000:] for s in re.split(r"(?<=[.!?])\s+", d) if 8 <= len(s.split()) <= 25
     ]
-    rng.shuffle(sentences)
+    np.random.default_rng(seed).shuffle(sentences)
+    return sentences
+
+
+def perturbed(words: list[str], task: str, rng: np.random.Generator) -> list[str] | None:
+    """``bshift``: two adjacent alphabetic interior words swapped; ``shuffle``: all interior words shuffled."""
+    swappable = [
+        j for j in range(1, len(words) - 2)
+        if words[j].isalpha() and words[j + 1].isalpha() and words[j].casefold() != words[j + 1].casefold()
+    ]
+    if not swappable:
+        return None
+    words = list(words)
+    if task == "bshift":
+        j = swappable[rng.integers(len(swappable))]
+        words[j], words[j + 1] = words[j + 1], words[j]
+    else:
+        middle = words[1:-1]
+        rng.shuffle(middle)
+        words[1:-1] = middle
+    return words
+
+
+def labelled_sentences(task: str, tokenizer: Tokenizer, count: int, seed: int) -> tuple[list[list[int]], np.ndarray]:
+    """Half originals, half perturbed (each source sentence used once)."""
+    rng = np.random.default_rng(seed)
     ids, labels = [], []
-    for i, sentence in enumerate(sentences[:count]):
-        words = sentence.split()
-        swappable = [j for j in range(1, len(words) - 2) if words[j].isalpha() and words[j + 1].isalpha()]
-        if i % 2 and not swappable:
-            continue
-        if i % 2 and task == "bshift":
-            j = swappable[rng.integers(len(swappable))]
-            words[j], words[j + 1] = words[j + 1], words[j]
-        elif i % 2:
-            middle = words[1:-1]
-            rng.shuffle(middle)
-            words[1:-1] = middle
-        encoded = tokenizer.encode(" ".join(words)).ids
-        if len(encoded) <= 64:
+    for i, sentence in enumerate(corpus_sentences(seed)[:count]):
+        words = perturbed(sentence.split(), task, rng) if i % 2 else sentence.split()
+        encoded = tokenizer.encode(" ".join(words)).ids if words else []
+        if 0 < len(encoded) <= 64:
             ids.append(encoded)
             labels.append(i % 2)
     return ids, np.asarray(labels)
+
+
+def minimal_pairs(task: str, tokenizer: Tokenizer, count: int, seed: int) -> list[tuple[list[int], list[int]]]:
+    """(original, perturbed) token ids with [CLS] ... [SEP], both at most 64 tokens and different."""
+    rng, vocab, pairs = np.random.default_rng(seed), tokenizer.get_vocab(), []
+    for sentence in corpus_sentences(seed):
+        twin = perturbed(sentence.split(), task, rng)
+        if twin is None:
+            continue
+        a, b = ([vocab["[CLS]"], *tokenizer.encode(t, add_special_tokens=False).ids, vocab["[SEP]"]]
+                for t in (sentence, " ".join(twin)))
+        if a != b and len(a) <= 64 and len(b) <= 64:
+            pairs.append((a, b))
+        if len(pairs) == count:
+            break
+    return pairs
+
+
+def sentence_score(model: torch.nn.Module, ids: list[int], mask_id: int) -> float:
+    """CLM: Σ log p(x_t | x_<t); MLM: pseudo-log-likelihood Σ log p(x_t | x with x_t masked), [CLS]/[SEP] unscored."""
+    x = torch.tensor([ids])
+    with torch.no_grad():
+        if model.config["objective"] == "clm":
+            log_probs = torch.log_softmax(model(x)[0, :-1], -1)
+            return float(log_probs.gather(1, x[0, 1:, None]).sum())
+        inner = torch.arange(1, len(ids) - 1)
+        masked = x.repeat(len(inner), 1)
+        masked[torch.arange(len(inner)), inner] = mask_id
+        log_probs = torch.log_softmax(model(masked), -1)
+        return float(log_probs[torch.arange(len(inner)), inner, x[0, inner]].sum())
 
 
 def pooled_layers(model: torch.nn.Module, ids: list[list[int]]) -> list[torch.Tensor]:
@@ -114,7 +162,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir")
     parser.add_argument("--task", choices=("bshift", "shuffle"), default="bshift")
-    parser.add_argument("--mode", choices=("linear", "finetune"), default="linear")
+    parser.add_argument("--mode", choices=("linear", "finetune", "minimal_pairs"), default="linear")
     parser.add_argument("--sentences", type=int, default=3000)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--epochs", type=int, default=5)
@@ -126,6 +174,13 @@ def main() -> None:
     untrained.apply(untrained._init_weights)
     tokenizer = Tokenizer.from_file(f"{args.run_dir}/tokenizer.json")
     ids, labels = labelled_sentences(args.task, tokenizer, args.sentences, args.seed)
+    if args.mode == "minimal_pairs":
+        pairs = minimal_pairs(args.task, tokenizer, min(args.sentences, 400), args.seed)
+        mask_id = tokenizer.get_vocab()["[MASK]"]
+        for name, model in (("trained", trained), ("random init", untrained)):
+            wins = np.mean([sentence_score(model, a, mask_id) > sentence_score(model, b, mask_id) for a, b in pairs])
+            print(f"{args.task} minimal pairs {name}: original preferred in {wins:.3f} (n={len(pairs)})")
+        return
     for name, model in (("trained", trained), ("random init", untrained)):
         if args.mode == "finetune":
             accuracy = finetune_accuracy(model, ids, labels, args.lr, args.epochs, args.seed)
