@@ -192,3 +192,20 @@ def test_a_model_trained_through_the_blocked_kernel_gets_the_reference_loss_and_
     torch.testing.assert_close(losses[1], losses[0])
     for got, want in zip(grads[1], grads[0], strict=True):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])
+def test_blocked_kernel_under_bf16_autocast_matches_the_reference_to_bf16_rounding(causal):
+    """As in mixed-precision training: bf16 q, k, v in, bf16 out, gradients back to the float32 leaves."""
+    results = []
+    for mechanism in mechanism_pair(causal, True, True, 4, torch.float32):
+        q, k, v = qkv(11, torch.float32)
+        state = mechanism.prepare(token_layout("packed", 11))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = mechanism.attend(*(t.bfloat16() for t in (q, k, v)), state, 0.0)
+        results.append((out, torch.autograd.grad(out.float().sum(), (q, k, v))))
+    (expected, expected_grads), (got, grads) = results
+    assert got.dtype == expected.dtype == torch.bfloat16
+    torch.testing.assert_close(got, expected, rtol=2e-2, atol=2e-2)
+    for grad, want in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(grad, want, rtol=5e-2, atol=5e-2)
