@@ -26,6 +26,10 @@ reference).
 
 Optional (``model.stickbreaking_distance_decay``): β_ij = σ(z_ij − m_h·|i − j|) with ALiBi's fixed slopes
 m_h = 2^(−8h/H); for small β this multiplies the break probability by the exponential decay e^(−m_h|i−j|).
+
+This computation is the tested reference. ``model.stickbreaking_kernel`` may instead run the same function in
+query blocks that keep only q, k, v for backward (``stickbreaking_blocked.py``, issue 14); see
+:meth:`StickBreaking.uses_blocked` for when ``auto`` does.
 """
 
 from __future__ import annotations
