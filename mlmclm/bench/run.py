@@ -135,8 +135,21 @@ def attention_scenario(ctx: Context) -> list[StepRecord]:
     records = []
     for objective in ctx.options.objectives:
         contenders = [mlmclm_contender(shape, objective, name, ctx.options.dropout) for name in names]
+        if "stickbreaking" in names:
+            contenders.append(other_stickbreaking_kernel(ctx, shape, objective))
         records += ctx.time("attention", shape, contenders, reference=names.index("standard"))
     return records
+
+
+def other_stickbreaking_kernel(ctx: Context, shape: BenchShape, objective: str) -> Contender:
+    """``stickbreaking`` runs the kernel ``auto`` picks for training here (model.stickbreaking_kernel); this
+    contender, ``stickbreaking[<kernel>]``, runs the other one, so the table shows both (issue 14)."""
+    from mlmclm.model.attention.stickbreaking import BLOCKED_FROM_LENGTH
+
+    auto_blocked = ctx.device.type == "cuda" or shape.seq >= BLOCKED_FROM_LENGTH
+    kernel = "reference" if auto_blocked else "blocked"
+    return mlmclm_contender(shape, objective, "stickbreaking", ctx.options.dropout,
+                            label=f"stickbreaking[{kernel}]", stickbreaking_kernel=kernel)
 
 
 def sweep_scenario(ctx: Context) -> list[StepRecord]:

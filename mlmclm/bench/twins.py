@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -66,12 +67,19 @@ def scored_positions(batches: list[dict[str, torch.Tensor]]) -> float:
     return sum(int((b["labels"] != -100).sum()) for b in batches) / len(batches)
 
 
-def mlmclm_contender(shape: BenchShape, objective: str, attention: str, dropout: float = 0.1) -> Contender:
+def mlmclm_contender(
+    shape: BenchShape, objective: str, attention: str, dropout: float = 0.1, label: str | None = None, **settings: Any
+) -> Contender:
+    """mlmclm's model; ``settings`` are mechanism keys users write (``stickbreaking_kernel="blocked"``), and
+    ``label`` names the contender in the tables (default: the mechanism)."""
+
     def build(device: torch.device) -> tuple[torch.nn.Module, LossFn]:
         config = ModelConfig(
             hidden_size=shape.hidden, num_layers=shape.layers, num_heads=shape.heads,
             intermediate_size=shape.ffn, hidden_dropout=dropout, attention_dropout=dropout,
         )
+        if settings:
+            config = config.replace(**settings)
         model = Transformer(
             config, objective=objective, attention=attention, vocab_size=shape.vocab,
             max_seq_length=shape.seq, pad_token_id=0,
@@ -79,7 +87,7 @@ def mlmclm_contender(shape: BenchShape, objective: str, attention: str, dropout:
         # the batches are unpadded: say so, so the fused (causal) SDPA kernels run as in training
         return model, lambda b: model.loss(b["input_ids"], b["attention_mask"], b["labels"], has_padding=False).loss
 
-    return Contender("mlmclm", objective, attention, build)
+    return Contender("mlmclm", objective, label or attention, build)
 
 
 def transformers_contender(shape: BenchShape, objective: str, dropout: float = 0.1) -> Contender:

@@ -26,6 +26,10 @@ reference).
 
 Optional (``model.stickbreaking_distance_decay``): β_ij = σ(z_ij − m_h·|i − j|) with ALiBi's fixed slopes
 m_h = 2^(−8h/H); for small β this multiplies the break probability by the exponential decay e^(−m_h|i−j|).
+
+This computation is the tested reference. ``model.stickbreaking_kernel`` may instead run the same function in
+query blocks that keep only q, k, v for backward (``stickbreaking_blocked.py``, issue 14); see
+:meth:`StickBreaking.uses_blocked` for when ``auto`` does.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from mlmclm.config import ExperimentConfig, ModelConfig
+from mlmclm.config import ExperimentConfig, ModelConfig, require_choice, require_positive
 from mlmclm.model.attention.base import (
     ATTENTION_MECHANISMS,
     AttentionMechanism,
@@ -45,11 +49,17 @@ from mlmclm.model.attention.base import (
     head_slopes,
     relative_positions,
 )
+from mlmclm.model.attention.stickbreaking_blocked import StickLayout, blocked_stick_attention
+
+KERNELS = ("auto", "reference", "blocked")
+# auto: the blocked kernel on CPU too from this length on, where the reference's saved [B, H, T, T] tensors
+# (several per layer) dominate a training step's memory.
+BLOCKED_FROM_LENGTH = 1024
 
 
 @dataclass(frozen=True)
 class StickBreakingState:
-    allowed: torch.Tensor  # [B or 1, 1, T, T] bool: key j may take from query i's stick
+    allowed: torch.Tensor  # [B or 1, 1, T or 1, T] bool: key j may take from query i's stick
     order: torch.Tensor  # [T, T]: order[i, r] is the key query i visits r-th
     rank: torch.Tensor  # [T, T]: rank[i, j] is when query i visits key j (the inverse permutation)
     distance: torch.Tensor  # [T, T] float |i − j|
@@ -82,19 +92,24 @@ class StickBreaking(AttentionMechanism):
 
     @dataclass(frozen=True)
     class Config:
-        """``model.stickbreaking_include_self`` and ``model.stickbreaking_distance_decay`` (module docstring)."""
+        """``model.stickbreaking_include_self`` and ``_distance_decay`` (module docstring); ``_kernel`` and
+        ``_block_size`` choose how it is computed (:meth:`StickBreaking.uses_blocked`), not what."""
 
         include_self: bool = True
         distance_decay: bool = False
+        kernel: str = "auto"  # auto | reference | blocked
+        block_size: int = 128  # query rows per block of the blocked kernel
 
         def check(self, config: ExperimentConfig) -> None:
-            """Both are booleans, which the config's types already ensure."""
+            require_choice("model.stickbreaking_kernel", self.kernel, KERNELS)
+            require_positive("model.stickbreaking_block_size", self.block_size)
 
     def __init__(self, config: ModelConfig, *, max_seq_length: int, causal: bool) -> None:
         super().__init__(config, max_seq_length=max_seq_length, causal=causal)
         settings = config.settings("stickbreaking")
         self.include_self = settings.include_self
         self.distance_decay = settings.distance_decay
+        self.kernel, self.block_size = settings.kernel, settings.block_size
         self.register_buffer("slopes", head_slopes(config.num_heads), persistent=False)
 
     def prepare(self, layout: TokenLayout) -> StickBreakingState:
@@ -113,11 +128,26 @@ class StickBreaking(AttentionMechanism):
     def attend(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: StickBreakingState, dropout_p: float
     ) -> torch.Tensor:
+        if self.uses_blocked(q):
+            layout = StickLayout(
+                state.allowed, state.order, state.rank, state.distance,
+                self.slopes if self.distance_decay else None, self.causal,
+            )
+            return blocked_stick_attention(q, k, v, layout, self.block_size, dropout_p)
         weights = self.attention_weights(q, k, state)
         stick = weights.stick
         if dropout_p > 0:
             stick = F.dropout(stick, dropout_p)
         return stick.to(v.dtype) @ v + weights.remainder.to(v.dtype)[..., None] * v
+
+    def uses_blocked(self, q: torch.Tensor) -> bool:
+        """``auto``: the blocked kernel when autograd records this forward (training) on CUDA, where memory
+        is what binds, or at ``BLOCKED_FROM_LENGTH`` tokens anywhere; the reference otherwise, which keeps
+        CPU runs (and their tested numbers) on the ground truth and inference on the fewest kernel launches."""
+        if self.kernel != "auto":
+            return self.kernel == "blocked"
+        recording = torch.is_grad_enabled() and q.requires_grad
+        return recording and (q.device.type == "cuda" or q.shape[-2] >= BLOCKED_FROM_LENGTH)
 
     def attention_weights(self, q: torch.Tensor, k: torch.Tensor, state: StickBreakingState) -> StickWeights:
         """A_ij ``[B, H, T, T]`` and the remainder R_i ``[B, H, T]``, in (at least) float32; Σ_j A_ij + R_i = 1."""
