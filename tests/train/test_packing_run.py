@@ -10,6 +10,7 @@ import torch
 import mlmclm.train.trainer as trainer_module
 from mlmclm.components import resolve_config
 from mlmclm.data import build_eval_batches, prepare_data
+from mlmclm.data.builtin_corpus import builtin_documents
 from mlmclm.grid.plan import RunSpec
 from mlmclm.model import Transformer
 from mlmclm.train.budget import compute_budget
@@ -30,10 +31,13 @@ OVERRIDES = {
 
 @pytest.fixture(scope="module")
 def configs(tmp_path_factory):
-    cache = str(tmp_path_factory.mktemp("cache"))
-    plain = resolve_config(overrides={**OVERRIDES, "data": {**OVERRIDES["data"], "cache_dir": cache}})
-    packed = resolve_config(overrides={**OVERRIDES, "data": {**OVERRIDES["data"], "cache_dir": cache,
-                                                             "packing": True}})
+    """Short real documents (4-8 words), so several sequences fit one 64-token row whatever the corpus."""
+    cache = tmp_path_factory.mktemp("cache")
+    corpus = cache / "short_documents.txt"
+    corpus.write_text("\n".join([d for d in builtin_documents() if 4 <= len(d.split()) <= 8][:200]) + "\n")
+    data = {**OVERRIDES["data"], "cache_dir": str(cache), "path": str(corpus)}
+    plain = resolve_config(overrides={**OVERRIDES, "data": data})
+    packed = resolve_config(overrides={**OVERRIDES, "data": {**data, "packing": True}})
     return plain, packed, prepare_data(packed)
 
 
