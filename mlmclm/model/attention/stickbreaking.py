@@ -34,9 +34,7 @@ query blocks that keep only q, k, v for backward (``stickbreaking_blocked.py``, 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -49,27 +47,18 @@ from mlmclm.model.attention.base import (
     head_slopes,
     relative_positions,
 )
-from mlmclm.model.attention.stickbreaking_blocked import StickLayout, blocked_stick_attention
+from mlmclm.model.attention.stickbreaking_blocked import (
+    Block,
+    BlockWeights,
+    StickLayout,
+    block_weights,
+    blocked_stick_attention,
+)
 
 KERNELS = ("auto", "reference", "blocked")
 # auto: the blocked kernel on CPU too from this length on, where the reference's saved [B, H, T, T] tensors
 # (several per layer) dominate a training step's memory.
 BLOCKED_FROM_LENGTH = 1024
-
-
-@dataclass(frozen=True)
-class StickBreakingState:
-    allowed: torch.Tensor  # [B or 1, 1, T or 1, T] bool: key j may take from query i's stick
-    order: torch.Tensor  # [T, T]: order[i, r] is the key query i visits r-th
-    rank: torch.Tensor  # [T, T]: rank[i, j] is when query i visits key j (the inverse permutation)
-    distance: torch.Tensor  # [T, T] float |i − j|
-
-
-class StickWeights(NamedTuple):
-    """One forward's stick-breaking weights: what each key takes, and what is left for the query itself."""
-
-    stick: torch.Tensor  # [B, H, T, T] A_ij
-    remainder: torch.Tensor  # [B, H, T] R_i = ∏_j (1 − β_ij), given to v_i
 
 
 def visiting_order(seq_len: int, causal: bool, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,9 +101,10 @@ class StickBreaking(AttentionMechanism):
         self.kernel, self.block_size = settings.kernel, settings.block_size
         self.register_buffer("slopes", head_slopes(config.num_heads), persistent=False)
 
-    def prepare(self, layout: TokenLayout) -> StickBreakingState:
+    def prepare(self, layout: TokenLayout) -> StickLayout:
         """Row offsets give the visiting order; in a packed row the keys of other sequences are not allowed, so
-        they take nothing and the order restricted to the query's own sequence is that sequence's order."""
+        they take nothing and the order restricted to the query's own sequence is that sequence's order. The
+        mask view (``causal``) is the one of this forward pass, which a hybrid sets only while preparing."""
         seq_len, device = layout.seq_len, layout.device
         offset = relative_positions(seq_len, device)
         allowed = layout.allowed(self.causal)
@@ -123,17 +113,14 @@ class StickBreaking(AttentionMechanism):
         if not self.include_self:
             allowed = allowed & (offset != 0)
         order, rank = visiting_order(seq_len, self.causal, device)
-        return StickBreakingState(allowed, order, rank, offset.abs().float())
+        slopes = self.slopes if self.distance_decay else None
+        return StickLayout(allowed, order, rank, offset.abs().float(), slopes, self.causal)
 
     def attend(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: StickBreakingState, dropout_p: float
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: StickLayout, dropout_p: float
     ) -> torch.Tensor:
         if self.uses_blocked(q):
-            layout = StickLayout(
-                state.allowed, state.order, state.rank, state.distance,
-                self.slopes if self.distance_decay else None, self.causal,
-            )
-            return blocked_stick_attention(q, k, v, layout, self.block_size, dropout_p)
+            return blocked_stick_attention(q, k, v, state, self.block_size, dropout_p)
         weights = self.attention_weights(q, k, state)
         stick = weights.stick
         if dropout_p > 0:
@@ -149,16 +136,8 @@ class StickBreaking(AttentionMechanism):
         recording = torch.is_grad_enabled() and q.requires_grad
         return recording and (q.device.type == "cuda" or q.shape[-2] >= BLOCKED_FROM_LENGTH)
 
-    def attention_weights(self, q: torch.Tensor, k: torch.Tensor, state: StickBreakingState) -> StickWeights:
-        """A_ij ``[B, H, T, T]`` and the remainder R_i ``[B, H, T]``, in (at least) float32; Σ_j A_ij + R_i = 1."""
-        logits = q @ k.transpose(-1, -2)
-        logits = logits.to(torch.promote_types(logits.dtype, torch.float32)) / math.sqrt(q.shape[-1])
-        if self.distance_decay:
-            logits = logits - self.slopes[:, None, None] * state.distance
-        log_keep = F.logsigmoid(-logits).masked_fill(~state.allowed, 0.0)
-        in_order = log_keep.gather(-1, state.order.expand_as(log_keep))
-        taken_before = F.pad(in_order[..., :-1], (1, 0)).cumsum(-1)  # exclusive prefix sum in visiting order
-        taken_before = taken_before.gather(-1, state.rank.expand_as(taken_before))
-        stick = torch.exp(F.logsigmoid(logits) + taken_before).masked_fill(~state.allowed, 0.0)
-        # ∏_j (1 − β_ij) from the log-space sum, not 1 − Σ_j A_ij, which cancels badly when R is small.
-        return StickWeights(stick, torch.exp(log_keep.sum(-1)))
+    def attention_weights(self, q: torch.Tensor, k: torch.Tensor, state: StickLayout) -> BlockWeights:
+        """A_ij ``[B, H, T, T]`` (``.stick``) and the remainder R_i ``[B, H, T]``, in (at least) float32, with
+        Σ_j A_ij + R_i = 1: the whole sequence as one block, differentiated by autograd (the reference)."""
+        seq_len = q.shape[-2]
+        return block_weights(q, k, state, Block(0, 0, seq_len, seq_len))

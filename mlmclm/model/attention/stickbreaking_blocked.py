@@ -1,8 +1,9 @@
 """A memory-lean stick-breaking attention: queries in blocks, weights recomputed in backward (issue 14).
 
-The reference (:meth:`StickBreaking.attention_weights` with autograd) keeps several ``[B, H, T, T]`` float32
-tensors per layer for backward. Here a custom :class:`torch.autograd.Function` keeps only q, k, v (O(T) per
-row) and, in backward, rebuilds one block of query rows at a time and applies the analytic gradient:
+The reference (:meth:`StickBreaking.attention_weights`: :func:`block_weights` over the whole sequence, with
+autograd) keeps several ``[B, H, T, T]`` float32 tensors per layer for backward. Here a custom
+:class:`torch.autograd.Function` keeps only q, k, v (O(T) per row) and, in backward, rebuilds one block of
+query rows at a time and applies the analytic gradient:
 
 With z_ij the (scaled, possibly distance-decayed) logit, β = σ(z), ℓ_ij = log(1 − β_ij) on allowed pairs
 (0 elsewhere), and S_ij = Σ_{k visited before j} ℓ_ik (an exclusive prefix sum in query i's visiting order),
@@ -35,7 +36,8 @@ from torch.autograd.function import once_differentiable
 
 
 class StickLayout(NamedTuple):
-    """The per-forward tensors that say who visits whom (from ``StickBreakingState``) plus decay slopes."""
+    """One forward pass's stick-breaking state (:meth:`StickBreaking.prepare`), shared by every layer: who may
+    visit whom and in which order, the decay slopes, and the mask view (causal or not) of this pass."""
 
     allowed: torch.Tensor  # [B or 1, 1, T or 1, T] bool
     order: torch.Tensor  # [T, T] long: order[i, r] is the key query i visits r-th
@@ -75,7 +77,9 @@ class BlockWeights(NamedTuple):
 
 
 def block_weights(q: torch.Tensor, k: torch.Tensor, layout: StickLayout, block: Block) -> BlockWeights:
-    """The reference's log-space computation (stickbreaking.py) restricted to one block of rows."""
+    """Stick-breaking weights of one block of query rows, in log space (stickbreaking.py's module docstring).
+
+    The reference (:meth:`StickBreaking.attention_weights`) is this for the whole sequence as one block."""
     rows, keys = slice(block.start, block.end), slice(0, block.keys)
     logits = q[..., rows, :] @ k[..., keys, :].transpose(-1, -2)
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32)) / math.sqrt(q.shape[-1])
@@ -87,6 +91,7 @@ def block_weights(q: torch.Tensor, k: torch.Tensor, layout: StickLayout, block: 
     taken_before = F.pad(log_keep.gather(-1, order)[..., :-1], (1, 0)).cumsum(-1)
     taken_before = taken_before.gather(-1, layout.rank[rows, keys].expand_as(logits))
     stick = torch.exp(F.logsigmoid(logits) + taken_before).masked_fill(~allowed, 0.0)
+    # ∏_j (1 − β_ij) from the log-space sum, not 1 − Σ_j A_ij, which cancels badly when R is small.
     return BlockWeights(logits, stick, torch.exp(log_keep.sum(-1)))
 
 
