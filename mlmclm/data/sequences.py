@@ -72,23 +72,24 @@ def num_shared_chunks(docs: TokenizedDocuments, max_seq_length: int) -> np.ndarr
     return -(-docs.lengths // (max_seq_length - 2))
 
 
-def shared_lengths(docs: TokenizedDocuments, max_seq_length: int) -> np.ndarray:
-    """Sequence lengths of :func:`shared_segmentation`, without materialising its token stream."""
-    chunk = max_seq_length - 2
-    per_doc = num_shared_chunks(docs, max_seq_length)
-    doc_of = np.repeat(np.arange(len(docs)), per_doc)
-    index_in_doc = np.arange(len(doc_of)) - np.repeat(np.cumsum(per_doc) - per_doc, per_doc)
-    return np.minimum(chunk, docs.lengths[doc_of] - index_in_doc * chunk) + 2
-
-
-def shared_segmentation(docs: TokenizedDocuments, max_seq_length: int, info: TokenizerInfo) -> SequenceSet:
-    """Every document cut into chunks of ``max_seq_length - 2`` tokens, each wrapped as [CLS] chunk [SEP]."""
+def _shared_chunks(docs: TokenizedDocuments, max_seq_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where every shared chunk starts in ``docs.tokens`` and how long it is, in document order."""
     chunk = max_seq_length - 2
     per_doc = num_shared_chunks(docs, max_seq_length)
     doc_of = np.repeat(np.arange(len(docs)), per_doc)
     index_in_doc = np.arange(len(doc_of)) - np.repeat(np.cumsum(per_doc) - per_doc, per_doc)
     source = docs.offsets[:-1][doc_of] + index_in_doc * chunk
-    chunk_lengths = np.minimum(chunk, docs.offsets[1:][doc_of] - source)
+    return source, np.minimum(chunk, docs.offsets[1:][doc_of] - source)
+
+
+def shared_lengths(docs: TokenizedDocuments, max_seq_length: int) -> np.ndarray:
+    """Sequence lengths of :func:`shared_segmentation`, without materialising its token stream."""
+    return _shared_chunks(docs, max_seq_length)[1] + 2
+
+
+def shared_segmentation(docs: TokenizedDocuments, max_seq_length: int, info: TokenizerInfo) -> SequenceSet:
+    """Every document cut into chunks of ``max_seq_length - 2`` tokens, each wrapped as [CLS] chunk [SEP]."""
+    source, chunk_lengths = _shared_chunks(docs, max_seq_length)
     return _wrap_chunks(docs, source, chunk_lengths, info)
 
 

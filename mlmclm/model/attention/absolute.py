@@ -49,7 +49,5 @@ class SinusoidalPositions(AttentionMechanism):
         self.scale = math.sqrt(2.0) * config.initializer_range
 
     def embed_positions(self, layout: TokenLayout) -> torch.Tensor:
-        table = self.scale * sinusoidal_positions(layout.seq_len, self.num_heads * self.head_dim, layout.device)
-        if layout.position_ids is not None:  # packed rows: each token's position in its own sequence
-            return table[layout.position_ids]
-        return table
+        table = sinusoidal_positions(layout.seq_len, self.num_heads * self.head_dim, layout.device)
+        return layout.per_token(self.scale * table)

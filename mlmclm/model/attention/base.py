@@ -50,6 +50,11 @@ class TokenLayout:
     segment_ids: torch.Tensor | None = None
     position_ids: torch.Tensor | None = None
 
+    def per_token(self, table: torch.Tensor) -> torch.Tensor:
+        """Rows of a per-position ``table`` (``[T, ...]``) for each token: the table itself when a token's position
+        is its column, ``[B, T, ...]`` gathered by ``position_ids`` for packed rows."""
+        return table if self.position_ids is None else table[self.position_ids]
+
     @property
     def restricted(self) -> bool:
         """Whether some query may not see some key in a bidirectional pass (padding or several sequences)."""

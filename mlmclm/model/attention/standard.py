@@ -28,6 +28,4 @@ class LearnedAbsolutePositions(AttentionMechanism):
                 f"sequence length {seq_len} exceeds the {self.max_seq_length} learned positions of this "
                 "'standard' model; truncate the input or train with a larger data.max_seq_length"
             )
-        if layout.position_ids is not None:  # packed rows: each token's position in its own sequence
-            return self.position_embeddings(layout.position_ids)
-        return self.position_embeddings.weight[:seq_len]
+        return layout.per_token(self.position_embeddings.weight[:seq_len])
