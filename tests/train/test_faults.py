@@ -55,19 +55,10 @@ def _parts(config, data, total_steps=4):
     return model, optimizer, scheduler, torch.amp.GradScaler("cpu", enabled=False)
 
 
-def _checkpoint_after_two_steps(tiny, run_dir: Path, monkeypatch) -> Path:
+def _checkpoint_after_two_steps(tiny, run_dir: Path, interrupt) -> Path:
     """Train 4 steps but stop (as a kill would) right after the step-2 checkpoint is written."""
     config, data = tiny
-    real_save = trainer_module.save_checkpoint
-
-    def save_then_die(*args, **kwargs):
-        real_save(*args, **kwargs)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(trainer_module, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        train_run(SPEC, config, data, run_dir, total_steps=4)
-    monkeypatch.setattr(trainer_module, "save_checkpoint", real_save)
+    interrupt(SPEC, config, data, run_dir, total_steps=4)
     return run_dir / CHECKPOINT_NAME
 
 
@@ -115,11 +106,11 @@ def test_a_checkpoint_with_pickled_code_is_refused_without_running_it(tiny, tmp_
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "garbage"])
 def test_a_run_with_a_damaged_checkpoint_restarts_from_scratch_with_the_clean_numbers(
-    tiny, tmp_path, monkeypatch, damage
+    tiny, tmp_path, interrupt_after_checkpoint, damage
 ):
     config, data = tiny
     clean = train_run(SPEC, config, data, tmp_path / "clean", total_steps=4)
-    checkpoint = _checkpoint_after_two_steps(tiny, tmp_path / "resumed", monkeypatch)
+    checkpoint = _checkpoint_after_two_steps(tiny, tmp_path / "resumed", interrupt_after_checkpoint)
     content = checkpoint.read_bytes()
     if damage == "truncate":
         checkpoint.write_bytes(content[: len(content) // 3])
@@ -134,10 +125,10 @@ def test_a_run_with_a_damaged_checkpoint_restarts_from_scratch_with_the_clean_nu
     assert not checkpoint.exists()
 
 
-def test_an_intact_checkpoint_still_resumes_mid_run(tiny, tmp_path, monkeypatch):
+def test_an_intact_checkpoint_still_resumes_mid_run(tiny, tmp_path, monkeypatch, interrupt_after_checkpoint):
     config, data = tiny
     clean = train_run(SPEC, config, data, tmp_path / "clean", total_steps=4)
-    _checkpoint_after_two_steps(tiny, tmp_path / "resumed", monkeypatch)
+    _checkpoint_after_two_steps(tiny, tmp_path / "resumed", interrupt_after_checkpoint)
     steps = []
     real_step = trainer_module._optimizer_step
     monkeypatch.setattr(trainer_module, "_optimizer_step", lambda *a, **k: steps.append(1) or real_step(*a, **k))

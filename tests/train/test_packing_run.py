@@ -7,7 +7,6 @@ import dataclasses
 import pytest
 import torch
 
-import mlmclm.train.trainer as trainer_module
 from mlmclm.components import resolve_config
 from mlmclm.data import build_eval_batches, prepare_data
 from mlmclm.data.builtin_corpus import builtin_documents
@@ -43,7 +42,7 @@ def configs(tmp_path_factory):
 
 @pytest.mark.parametrize("objective", ["mlm", pytest.param("clm_mlm", marks=pytest.mark.slow)])
 def test_a_packed_run_records_packing_and_resumes_mid_run_with_the_same_numbers(
-    configs, tmp_path, monkeypatch, objective
+    configs, tmp_path, interrupt_after_checkpoint, objective
 ):
     _, config, data = configs
     spec = RunSpec(objective, "rope", None, seed=3, run_index=0)
@@ -52,16 +51,7 @@ def test_a_packed_run_records_packing_and_resumes_mid_run_with_the_same_numbers(
     tokens = clean.extra["tokens"]
     assert tokens["per_step"] == tokens["processed"] / 4
 
-    real_save = trainer_module.save_checkpoint
-
-    def save_then_die(*args, **kwargs):
-        real_save(*args, **kwargs)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(trainer_module, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        train_run(spec, config, data, tmp_path / "resumed", total_steps=4)
-    monkeypatch.setattr(trainer_module, "save_checkpoint", real_save)
+    interrupt_after_checkpoint(spec, config, data, tmp_path / "resumed", total_steps=4)
     resumed = train_run(spec, config, data, tmp_path / "resumed", total_steps=4)
     assert resumed.extra["resumed_from_step"] == 2
     assert resumed.curves["train_loss"] == clean.curves["train_loss"]
