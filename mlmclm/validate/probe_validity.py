@@ -2,8 +2,16 @@
 
 Every run's probe results carry a random-init baseline and a control task (:mod:`mlmclm.probes.baselines`).
 Expected: the trained encoders beat random init on the primary endpoint (``probe_accuracy_gain``, the mean
-gain the report leads with) for MLM-``standard`` (the ``standard`` grid), and on each
-probe task the control-task accuracy is not above the control task's chance (majority control label).
+gain the report leads with) for MLM-``standard`` (the ``standard`` grid), and on each probe task the probe is
+*selective*: its accuracy is above its control-task accuracy (Hewitt & Liang's criterion).
+
+Why selectivity and not "control accuracy at chance": a control task's labels are a fixed function of the
+input type (here the first word), so a probe that can read the type learns the control above chance by
+construction; how far above is the probe's capacity to memorise, which Hewitt & Liang report for linear
+probes too (their control accuracies are far above chance). Measured here: above chance at ``cpu_small``
+(sentence length 0.344 vs 0.287) and for CLM at ``gpu_base`` (0.70 vs about 0.5). A probe is trustworthy
+when the real task beats that memorisation, so the verdict reads selectivity; control accuracy against its
+chance is reported beside it.
 """
 
 from __future__ import annotations
@@ -25,7 +33,8 @@ def evaluate(raws: dict, preset: ValidationPreset, control_chance: Mapping[str, 
     tasks = list((raw.get("config") or {}).get("probes", {}).get("tasks") or raw.get("probe_tasks", {}))
     control_chance = control_chance or {}
     metrics = ["probe_accuracy_gain", *(f"probe/{task}/control_accuracy" for task in tasks),
-               *(f"probe/{task}/gain_over_random_init" for task in tasks)]
+               *(f"probe/{task}/gain_over_random_init" for task in tasks),
+               *(f"probe/{task}/selectivity" for task in tasks)]
     analysis = analyze_document(raw, metrics)
     findings = []
     for objective in analysis.objectives:
@@ -37,6 +46,7 @@ def evaluate(raws: dict, preset: ValidationPreset, control_chance: Mapping[str, 
         ))
         for task in tasks:
             findings.append(_task_gain(analysis, objective, task))
+            findings.append(_selectivity(analysis, objective, task))
             if task in control_chance:
                 findings.append(_control(analysis, objective, task, control_chance[task]))
     return findings
@@ -51,13 +61,22 @@ def _task_gain(analysis, objective: str, task: str) -> Finding:
     )
 
 
+def _selectivity(analysis, objective: str, task: str) -> Finding:
+    summary = find_summary(analysis, f"probe/{task}/selectivity", objective, ATTENTION)
+    return Finding(
+        question=f"{task}: selectivity of {summary.condition} (task minus control-task accuracy)",
+        expected="interval above 0 (the probe beats memorising input types)", concluded=describe_summary(summary),
+        passed=summary.ci.low is not None and summary.ci.low > 0, numbers=summary_numbers(summary),
+    )
+
+
 def _control(analysis, objective: str, task: str, chance: float) -> Finding:
     summary = find_summary(analysis, f"probe/{task}/control_accuracy", objective, ATTENTION)
     return Finding(
         question=f"{task}: control-task accuracy of {summary.condition}",
-        expected=f"not above the control task's chance ({chance:.3f}): interval's lower bound <= chance",
+        expected=f"reported beside the verdict, with the control task's chance ({chance:.3f})",
         concluded=describe_summary(summary), passed=summary.ci.low is not None and summary.ci.low <= chance,
-        numbers={**summary_numbers(summary), "chance": chance},
+        numbers={**summary_numbers(summary), "chance": chance}, informational=True,
     )
 
 

@@ -72,9 +72,13 @@ def test_nope_structure_passes_at_chance_and_fails_when_position_leaks_into_mlm_
     assert not leaked[0].passed and not verdict("nope_structure", leaked)
 
 
-@pytest.mark.parametrize(("accuracy", "control", "passes"), [(0.75, CHANCE, True), (0.6, CHANCE, False),
-                                                             (0.75, 0.7, False)])
-def test_probe_validity_needs_a_gain_over_random_init_and_a_control_at_chance(accuracy, control, passes):
+@pytest.mark.parametrize(("accuracy", "control", "passes"), [
+    (0.75, CHANCE, True),
+    (0.75, 0.65, True),  # the probe memorises some types (control above chance) but the task beats that
+    (0.6, CHANCE, False),  # no gain over random init
+    (0.75, 0.8, False),  # the control scores as well as the task: not selective
+])
+def test_probe_validity_needs_a_gain_over_random_init_and_a_selective_probe(accuracy, control, passes):
     raws = {STANDARD: grid(["mlm"], ["standard"], main_seeds(PRESET),
                            lambda o, a, s, rng: probe_metrics(rng, accuracy, 0.6, control))}
     findings = probe_validity.evaluate(raws, PRESET, {task: CHANCE for task in ("bigram_shift", "sentence_length")})
