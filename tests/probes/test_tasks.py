@@ -22,7 +22,7 @@ def examples_of(task):
 
 def test_every_registered_task_is_built_by_default(tasks):
     assert (
-        list(tasks) == PROBE_TASKS.names() == ["bigram_shift", "sentence_length", "word_content", "coherence"]
+        list(tasks) == PROBE_TASKS.names() == ["bigram_shift", "word_order", "sentence_length", "word_content", "coherence"]
     )
 
 
@@ -148,7 +148,7 @@ def test_small_held_out_text_scales_down_with_a_warning(corpus, probe_cfg, caplo
     assert "bigram_shift" in caplog.text and "instead of 1000" in caplog.text
 
 
-@pytest.mark.parametrize("name", ["bigram_shift", "sentence_length", "word_content", "coherence"])
+@pytest.mark.parametrize("name", ["bigram_shift", "word_order", "sentence_length", "word_content", "coherence"])
 def test_too_little_held_out_text_is_a_one_line_data_error(corpus, probe_cfg, name):
     cfg = dataclasses.replace(probe_cfg, tasks=[name])
     with pytest.raises(
