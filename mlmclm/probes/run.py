@@ -6,6 +6,9 @@ therefore scored on the same probe tasks with the same protocol, and the primary
 objectives. CLM runs also report the last-token view (``probe/<task>/last_token_accuracy``,
 ``probe/<task>/last_token_f1``), the representation a causal model is usually read out from.
 
+A contrast task (``ProbeExample.contrast``, e.g. ``word_order``) is read through difference features,
+representation(text) - representation(contrast), in every view, for both baselines and in fine-tuning.
+
 In linear mode two validity baselines (:mod:`mlmclm.probes.baselines`) come with every task:
 ``probe/<task>/random_init_accuracy`` (the same probe on the run's untrained encoder),
 ``probe/<task>/gain_over_random_init`` (accuracy minus it), ``probe/<task>/control_accuracy`` (a control
