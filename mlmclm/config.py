@@ -259,7 +259,7 @@ class ProbeConfig(ComponentSection):
     enabled: bool = True
     mode: str = "linear"  # linear (frozen encoder + logistic regression) | finetune
     tasks: list[str] = field(
-        default_factory=lambda: ["bigram_shift", "sentence_length", "word_content", "coherence"]
+        default_factory=lambda: ["bigram_shift", "word_order", "sentence_length", "word_content", "coherence"]
     )
     data_files: list[str] = field(default_factory=list)  # user tasks: jsonl with text, label[, text_pair]
     examples_per_task: int = 500

@@ -123,7 +123,7 @@ def _assert_one_line(err: str, message: str) -> None:
 def test_dry_run_builds_the_probe_tasks_and_reads_probe_files(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "train", "--quick-test", "--dry-run")
     assert code == 0
-    for task in ("bigram_shift", "sentence_length", "word_content", "coherence"):
+    for task in ("bigram_shift", "word_order", "sentence_length", "word_content", "coherence"):
         assert f"{task}: " in out and "train /" in out
     code, _, err = run_cli(
         capsys, "train", "--quick-test", "--dry-run", "--probe-data", str(tmp_path / "missing.jsonl")

@@ -28,7 +28,7 @@ from mlmclm.config import StatisticsConfig
 
 OBJECTIVES = ("mlm", "clm")
 MECHANISMS = ("standard", "rope", "alibi", "absolute")
-TASKS = ("bigram_shift", "sentence_length", "word_content", "coherence")
+TASKS = ("bigram_shift", "word_order", "sentence_length", "word_content", "coherence")
 
 
 @dataclasses.dataclass(frozen=True)

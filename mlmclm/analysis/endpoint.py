@@ -26,7 +26,7 @@ from mlmclm.analysis.families import Family
 
 PRIMARY_ENDPOINT = "probe_accuracy_gain"
 FALLBACK_PRIMARY = "val_loss"
-DEFAULT_PROBE_TASKS = ("bigram_shift", "sentence_length", "word_content", "coherence")
+DEFAULT_PROBE_TASKS = ("bigram_shift", "word_order", "sentence_length", "word_content", "coherence")
 ROLES = ("primary", "secondary", "exploratory")
 
 

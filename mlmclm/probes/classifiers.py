@@ -102,13 +102,16 @@ def fit_logistic_probe(
 
 @dataclass(frozen=True)
 class TokenizedSplits:
-    """A probe task as token ids, ready for fine-tuning."""
+    """A probe task as token ids, ready for fine-tuning; a contrast task also has each example's contrast
+    sequence (``ProbeExample.contrast``), aligned with the examples."""
 
     train_sequences: Sequence[list[int]]
     train_labels: np.ndarray
     test_sequences: Sequence[list[int]]
     test_labels: np.ndarray
     num_labels: int
+    train_contrast: Sequence[list[int]] | None = None
+    test_contrast: Sequence[list[int]] | None = None
 
 
 def finetune_probe(
@@ -126,7 +129,8 @@ def finetune_probe(
     """Fine-tune a deep copy of the encoder plus a linear head with AdamW; ``model`` itself is never touched.
 
     The copy stays in eval mode (dropout off) so the result depends only on ``seed``: data order and head
-    initialisation come from one explicit ``torch.Generator``, never from global random state.
+    initialisation come from one explicit ``torch.Generator``, never from global random state. For a contrast
+    task the head reads pool(enc(text)) - pool(enc(contrast)), as the linear probe does.
     """
     encoder = copy.deepcopy(model).to(device).eval()
     encoder.requires_grad_(True)
@@ -141,22 +145,32 @@ def finetune_probe(
     )
     train_labels = torch.as_tensor(splits.train_labels, dtype=torch.long)
 
-    def logits_of(sequences: Sequence[list[int]]) -> torch.Tensor:
+    def pooled(sequences: Sequence[list[int]]) -> torch.Tensor:
         input_ids, attention_mask = pad_batch(sequences, pad_id, device)
         hidden = encoder.encode(input_ids, attention_mask if has_padding(sequences) else None)
-        return head(pool(hidden, attention_mask, pooling).float())
+        return pool(hidden, attention_mask, pooling).float()
+
+    def logits_of(sequences: Sequence[list[int]], contrast: Sequence[list[int]] | None) -> torch.Tensor:
+        """head(pool(text)), or head(pool(text) - pool(contrast)) for a contrast task (one encoder pass)."""
+        if contrast is None:
+            return head(pooled(sequences))
+        both = pooled([*sequences, *contrast])
+        return head(both[: len(sequences)] - both[len(sequences) :])
+
+    def rows(sequences: Sequence[list[int]] | None, indices) -> list[list[int]] | None:
+        return None if sequences is None else [sequences[i] for i in indices]
 
     for _ in range(epochs):
         for batch in torch.randperm(len(train_labels), generator=generator).split(FINETUNE_BATCH_SIZE):
-            loss = torch.nn.functional.cross_entropy(
-                logits_of([splits.train_sequences[i] for i in batch]), train_labels[batch].to(device)
-            )
+            logits = logits_of(rows(splits.train_sequences, batch), rows(splits.train_contrast, batch))
+            loss = torch.nn.functional.cross_entropy(logits, train_labels[batch].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
     predictions = []
     with torch.no_grad():
         for start in range(0, len(splits.test_sequences), eval_batch_size):
-            logits = logits_of(splits.test_sequences[start : start + eval_batch_size])
+            indices = range(start, min(start + eval_batch_size, len(splits.test_sequences)))
+            logits = logits_of(rows(splits.test_sequences, indices), rows(splits.test_contrast, indices))
             predictions.append(logits.argmax(dim=-1).cpu())
     return score_predictions(splits.test_labels, torch.cat(predictions).numpy())

@@ -19,12 +19,23 @@ MIN_TRAIN_PER_LABEL = 2
 
 @dataclass(frozen=True)
 class ProbeExample:
-    """One labelled input; ``text_pair`` makes it a pair, encoded as ``[CLS] text [SEP] text_pair [SEP]``."""
+    """One labelled input; ``text_pair`` makes it a pair, encoded as ``[CLS] text [SEP] text_pair [SEP]``.
+
+    ``contrast`` makes it a contrast pair instead: ``[CLS] contrast [SEP]`` is encoded separately and the
+    probe reads pooled(text) - pooled(contrast). Why: for a minimal pair the difference cancels the content
+    both sentences share, leaving only what tells them apart, and it is antisymmetric, so an encoder blind
+    to that difference (a position-free bidirectional encoder on a word swap) gives exactly zero features.
+    """
 
     text: str
     label: int  # index into ProbeTask.label_names
     text_pair: str | None = None
     group: str | None = None  # source document (or user group): all of a group's examples share one split
+    contrast: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.contrast is not None and self.text_pair is not None:
+            raise DataError("a probe example is either a pair (text_pair) or a contrast pair (contrast), not both")
 
 
 @dataclass(frozen=True)
@@ -36,9 +47,22 @@ class ProbeTask:
     train: list[ProbeExample]
     test: list[ProbeExample]
 
+    def __post_init__(self) -> None:
+        """Fail at construction, not in the middle of a run, on a task that mixes the two kinds."""
+        _ = self.is_contrast
+
     @property
     def num_labels(self) -> int:
         return len(self.label_names)
+
+    @property
+    def is_contrast(self) -> bool:
+        """Whether the probe reads difference features (every example has ``contrast``); a mix is a DataError,
+        since difference features and plain features do not share one feature space."""
+        has = {example.contrast is not None for example in (*self.train, *self.test)}
+        if len(has) > 1:
+            raise DataError(f"probe task {self.name!r} mixes contrast pairs and plain examples; use one kind")
+        return has == {True}
 
     def chance_accuracy(self) -> float:
         """Test accuracy of always predicting the most frequent training label: the floor a probe must beat

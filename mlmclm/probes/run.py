@@ -6,6 +6,9 @@ therefore scored on the same probe tasks with the same protocol, and the primary
 objectives. CLM runs also report the last-token view (``probe/<task>/last_token_accuracy``,
 ``probe/<task>/last_token_f1``), the representation a causal model is usually read out from.
 
+A contrast task (``ProbeExample.contrast``, e.g. ``word_order``) is read through difference features,
+representation(text) - representation(contrast), in every view, for both baselines and in fine-tuning.
+
 In linear mode two validity baselines (:mod:`mlmclm.probes.baselines`) come with every task:
 ``probe/<task>/random_init_accuracy`` (the same probe on the run's untrained encoder),
 ``probe/<task>/gain_over_random_init`` (accuracy minus it), ``probe/<task>/control_accuracy`` (a control
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -27,7 +30,7 @@ from tokenizers import Tokenizer
 from mlmclm.probe_metrics import PROBE_BASELINES, is_probe_baseline
 from mlmclm.probes.baselines import control_is_learnable, control_labels
 from mlmclm.probes.classifiers import ProbeScore, TokenizedSplits, finetune_probe, fit_logistic_probe
-from mlmclm.probes.examples import ProbeTask
+from mlmclm.probes.examples import ProbeExample, ProbeTask
 from mlmclm.probes.features import encode_examples, frozen_representations, special_token_id
 
 if TYPE_CHECKING:
@@ -77,6 +80,47 @@ def _groups(task: ProbeTask) -> np.ndarray | None:
     return None if any(group is None for group in groups) else np.array(groups)
 
 
+def tokenized_splits(tokenizer: Tokenizer, task: ProbeTask, max_length: int) -> TokenizedSplits:
+    """Token ids of a task's splits; a contrast task's contrasts are encoded on their own, as ``[CLS] c [SEP]``."""
+
+    def contrasts(examples: list[ProbeExample]) -> list[list[int]] | None:
+        if not task.is_contrast:
+            return None
+        return encode_examples(tokenizer, [ProbeExample(e.contrast or "", e.label) for e in examples], max_length)
+
+    return TokenizedSplits(
+        train_sequences=encode_examples(tokenizer, task.train, max_length),
+        train_labels=np.array([example.label for example in task.train]),
+        test_sequences=encode_examples(tokenizer, task.test, max_length),
+        test_labels=np.array([example.label for example in task.test]),
+        num_labels=task.num_labels,
+        train_contrast=contrasts(task.train),
+        test_contrast=contrasts(task.test),
+    )
+
+
+def probe_features(
+    model: torch.nn.Module,
+    sequences: Sequence[list[int]],
+    contrast: Sequence[list[int]] | None,
+    pad_id: int,
+    device: torch.device,
+    batch_size: int,
+    poolings: Sequence[str],
+) -> dict[str, np.ndarray]:
+    """Frozen features per pooling: representation(text), or representation(text) - representation(contrast).
+
+    The difference cancels what a minimal pair shares and is antisymmetric (swapping the two negates it), so
+    an encoder that cannot tell the two apart gives zero features and a probe at chance. Both sides go
+    through one pass, so batching by length pairs a sentence with its (usually equally long) contrast.
+    """
+    if contrast is None:
+        return frozen_representations(model, sequences, pad_id, device, batch_size, poolings)
+    both = frozen_representations(model, [*sequences, *contrast], pad_id, device, batch_size, poolings)
+    n = len(sequences)
+    return {name: features[:n] - features[n:] for name, features in both.items()}
+
+
 def run_probes(
     model: torch.nn.Module,
     tokenizer: Tokenizer,
@@ -120,20 +164,12 @@ def run_probes_detailed(
     try:
         for task in tasks:
             started = time.perf_counter()
-            splits = TokenizedSplits(
-                train_sequences=encode_examples(tokenizer, task.train, max_length),
-                train_labels=np.array([example.label for example in task.train]),
-                test_sequences=encode_examples(tokenizer, task.test, max_length),
-                test_labels=np.array([example.label for example in task.test]),
-                num_labels=task.num_labels,
-            )
+            splits = tokenized_splits(tokenizer, task, max_length)
             if probe_cfg.mode == "linear":
-                train = frozen_representations(
-                    model, splits.train_sequences, pad_id, device, batch_size, poolings
-                )
-                test = frozen_representations(
-                    model, splits.test_sequences, pad_id, device, batch_size, poolings
-                )
+                train = probe_features(model, splits.train_sequences, splits.train_contrast, pad_id, device,
+                                       batch_size, poolings)
+                test = probe_features(model, splits.test_sequences, splits.test_contrast, pad_id, device,
+                                      batch_size, poolings)
                 groups = _groups(task)
                 for pooling in poolings:
                     score = fit_logistic_probe(
@@ -219,8 +255,10 @@ def _random_init_baseline(
     was_training = random_init.training
     random_init.eval()
     try:
-        train = frozen_representations(random_init, splits.train_sequences, pad_id, device, batch_size, ("mean",))
-        test = frozen_representations(random_init, splits.test_sequences, pad_id, device, batch_size, ("mean",))
+        train = probe_features(random_init, splits.train_sequences, splits.train_contrast, pad_id, device,
+                               batch_size, ("mean",))
+        test = probe_features(random_init, splits.test_sequences, splits.test_contrast, pad_id, device,
+                              batch_size, ("mean",))
     finally:
         random_init.train(was_training)
     accuracy = fit_logistic_probe(

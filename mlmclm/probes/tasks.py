@@ -81,12 +81,44 @@ def bigram_shift(pool: SentencePool, probe_cfg: ProbeConfig, rng: np.random.Gene
     originals = [ProbeExample(pool.sentence(candidates[i]), 0, group=_document(candidates[i])) for i in order[:n]]
     swapped = []
     for i in order[n : 2 * n]:
-        words = pool.sentence(candidates[i]).split()
-        positions = _swappable_positions(words)
-        j = positions[rng.integers(len(positions))]
-        words[j], words[j + 1] = words[j + 1], words[j]
-        swapped.append(ProbeExample(" ".join(words), 1, group=_document(candidates[i])))
+        twin = _bigram_swapped(pool.sentence(candidates[i]).split(), rng)
+        swapped.append(ProbeExample(twin, 1, group=_document(candidates[i])))
     return ["original", "swapped"], [originals, swapped]
+
+
+def _bigram_swapped(words: list[str], rng: np.random.Generator) -> str:
+    """The sentence with one random swappable adjacent pair (see :func:`_swappable_positions`) swapped."""
+    positions = _swappable_positions(words)
+    j = positions[rng.integers(len(positions))]
+    swapped = list(words)
+    swapped[j], swapped[j + 1] = swapped[j + 1], swapped[j]
+    return " ".join(swapped)
+
+
+@PROBE_TASKS.register("word_order")
+def word_order(pool: SentencePool, probe_cfg: ProbeConfig, rng: np.random.Generator) -> LabelledCandidates:
+    """Which of two sentences is the original, the other being its bigram-swapped twin? Paired word order.
+
+    A minimal-pair version of ``bigram_shift`` (same sentences, same swap rule), in the spirit of BLiMP
+    (Warstadt et al., 2020) but read from frozen features: the probe sees pooled(first) - pooled(second)
+    (``ProbeExample.contrast``), which cancels the content both share. A single-sentence probe has to find
+    the small order signal under the between-sentence content variance, and at small scale it does not.
+    Each source sentence gives one example; which one comes first is drawn from ``rng`` per sentence.
+    """
+    candidates = [p for p in pool.usable_sentences() if _swappable_positions(pool.sentence(p).split())]
+    n = min(_per_label(probe_cfg, 2), len(candidates) // 2)
+    by_label: list[list[ProbeExample]] = [[], []]
+    for i in rng.permutation(len(candidates)):
+        if min(len(examples) for examples in by_label) >= n:
+            break
+        original = pool.sentence(candidates[i])
+        twin = _bigram_swapped(original.split(), rng)
+        label = int(rng.integers(2))  # 0: the original comes first, 1: the twin does
+        if len(by_label[label]) >= n:
+            label = 1 - label
+        first, second = (original, twin) if label == 0 else (twin, original)
+        by_label[label].append(ProbeExample(first, label, group=_document(candidates[i]), contrast=second))
+    return ["original_first", "original_second"], by_label
 
 
 @dataclass(frozen=True)

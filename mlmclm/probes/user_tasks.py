@@ -1,9 +1,11 @@
 """User probe tasks from JSON Lines files (``--probe-data FILE.jsonl``), in the ``text``/``label`` convention.
 
 One JSON object per line with ``text`` (string), ``label`` (string or integer), optionally ``text_pair``
-(string, for pair tasks) and optionally ``group`` (string or integer: the source document, speaker, ...);
-an optional field given in one row must be given in every row. Blank lines are ignored. The task is named
-after the file stem, and the train/test probe split is stratified and fixed by ``probes.seed``. With
+(string, for pair tasks) or ``contrast`` (string, for contrast pairs: the probe reads the difference of the
+two sentences' features, see ``ProbeExample.contrast``) and optionally ``group`` (string or integer: the
+source document, speaker, ...); an optional field given in one row must be given in every row. Blank lines
+are ignored. The task is named after the file stem, and the train/test probe split is stratified and fixed
+by ``probes.seed``. With
 ``group`` the split is by group (no group feeds both splits), as for the generated tasks; without it rows
 are taken as independent and split one by one. Repeated inputs are kept once, so no input is in both the
 probe's train and test split.
@@ -77,7 +79,7 @@ def _unique_rows(rows: list[dict], path: Path) -> list[dict]:
     an error, since no probe can score them."""
     first: dict[tuple, dict] = {}
     for row in rows:
-        key = (row["text"], row.get("text_pair"))
+        key = (row["text"], row.get("text_pair"), row.get("contrast"))
         kept = first.setdefault(key, row)
         if str(kept["label"]) != str(row["label"]):
             raise DataError(
@@ -95,12 +97,14 @@ def _check_row(row: dict, path: Path, number: int) -> None:
             raise DataError(
                 f"probe data file {path} line {number}: missing field {key!r} (need 'text' and 'label')"
             )
-    for key in ("text", "text_pair"):
+    for key in ("text", "text_pair", "contrast"):
         if key in row and (not isinstance(row[key], str) or not row[key].strip()):
             raise DataError(f"probe data file {path} line {number}: {key!r} must be a non-empty string")
     for key in ("label", "group"):
         if key in row and (isinstance(row[key], bool) or not isinstance(row[key], (str, int))):
             raise DataError(f"probe data file {path} line {number}: {key!r} must be a string or an integer")
+    if "text_pair" in row and "contrast" in row:
+        raise DataError(f"probe data file {path} line {number}: give 'text_pair' or 'contrast', not both")
     if isinstance(row.get("group"), str) and not row["group"].strip():
         raise DataError(f"probe data file {path} line {number}: 'group' must not be empty")
 
@@ -117,7 +121,7 @@ def load_user_probe_task(path: str | Path, probe_cfg: ProbeConfig | None = None)
         probe_cfg = ProbeConfig()
     path = Path(path)
     rows = _unique_rows(_read_rows(path), path)
-    for key in ("text_pair", "group"):
+    for key in ("text_pair", "contrast", "group"):
         with_key = sum(key in row for row in rows)
         if 0 < with_key < len(rows):
             raise DataError(
@@ -144,6 +148,7 @@ def load_user_probe_task(path: str | Path, probe_cfg: ProbeConfig | None = None)
             index[str(row["label"])],
             row.get("text_pair"),
             group=str(row["group"]) if grouped else None,  # integers are compared as text, like labels
+            contrast=row.get("contrast"),
         )
         for row in rows
     ]

@@ -21,9 +21,8 @@ def examples_of(task):
 
 
 def test_every_registered_task_is_built_by_default(tasks):
-    assert (
-        list(tasks) == PROBE_TASKS.names() == ["bigram_shift", "sentence_length", "word_content", "coherence"]
-    )
+    expected = ["bigram_shift", "word_order", "sentence_length", "word_content", "coherence"]
+    assert list(tasks) == PROBE_TASKS.names() == expected
 
 
 def test_tasks_are_balanced_sized_and_split_by_the_config(tasks, probe_cfg):
@@ -39,10 +38,10 @@ def test_tasks_are_balanced_sized_and_split_by_the_config(tasks, probe_cfg):
 def test_no_sentence_reaches_both_probe_splits(tasks):
     for task in tasks.values():
         train = {sentence_key(e.text) for e in task.train} | {
-            sentence_key(e.text_pair or "") for e in task.train
+            sentence_key(e.text_pair or e.contrast or "") for e in task.train
         }
         test = {sentence_key(e.text) for e in task.test} | {
-            sentence_key(e.text_pair or "") for e in task.test
+            sentence_key(e.text_pair or e.contrast or "") for e in task.test
         }
         assert train & test <= {""}, task.name
 
@@ -64,6 +63,30 @@ def test_bigram_shift_swaps_exactly_one_adjacent_inner_pair(tasks, corpus):
         i = differing[0]
         assert (shifted[i], shifted[i + 1]) == (original[i + 1], original[i])
         assert 0 < i and i + 1 < len(original) - 1  # first and last word never move
+
+
+def test_word_order_pairs_a_sentence_with_its_bigram_swap_and_labels_which_is_the_original(tasks, corpus):
+    heldout = {s for document in corpus["heldout"] for s in split_sentences(document)}
+    task = tasks["word_order"]
+    assert task.label_names == ["original_first", "original_second"] and task.is_contrast
+    for example in examples_of(task):
+        original, twin = (example.text, example.contrast) if example.label == 0 else (example.contrast, example.text)
+        assert original in heldout and twin not in heldout
+        original_words, twin_words = original.split(), twin.split()
+        differing = [i for i, (a, b) in enumerate(zip(original_words, twin_words, strict=True)) if a != b]
+        assert len(differing) == 2 and differing[1] == differing[0] + 1
+        i = differing[0]
+        assert (twin_words[i], twin_words[i + 1]) == (original_words[i + 1], original_words[i])
+        assert 0 < i and i + 1 < len(original_words) - 1  # first and last word never move
+
+
+def test_word_order_uses_each_source_sentence_once_and_splits_by_document(tasks, corpus):
+    task = tasks["word_order"]
+    originals = [e.text if e.label == 0 else e.contrast for e in examples_of(task)]
+    assert len(set(originals)) == len(originals)
+    assert {e.group for e in task.train}.isdisjoint({e.group for e in task.test})
+    documents = {s: str(d) for d, document in enumerate(corpus["heldout"]) for s in split_sentences(document)}
+    assert all(documents[original] == e.group for original, e in zip(originals, examples_of(task), strict=True))
 
 
 def test_sentence_length_label_matches_the_word_count(tasks):
@@ -148,7 +171,7 @@ def test_small_held_out_text_scales_down_with_a_warning(corpus, probe_cfg, caplo
     assert "bigram_shift" in caplog.text and "instead of 1000" in caplog.text
 
 
-@pytest.mark.parametrize("name", ["bigram_shift", "sentence_length", "word_content", "coherence"])
+@pytest.mark.parametrize("name", ["bigram_shift", "word_order", "sentence_length", "word_content", "coherence"])
 def test_too_little_held_out_text_is_a_one_line_data_error(corpus, probe_cfg, name):
     cfg = dataclasses.replace(probe_cfg, tasks=[name])
     with pytest.raises(

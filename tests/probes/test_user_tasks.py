@@ -60,6 +60,9 @@ def test_task_name_is_sanitised_to_a_metric_safe_stem():
         ('{"text": "a", "label": [1]}\n', "line 1: 'label' must be a string or an integer"),
         ('{"text": "a", "label": "x", "group": true}\n', "line 1: 'group' must be a string or an integer"),
         ('{"text": "a", "label": "x", "group": " "}\n', "line 1: 'group' must not be empty"),
+        ('{"text": "a", "label": "x", "contrast": ""}\n', "line 1: 'contrast' must be a non-empty string"),
+        ('{"text": "a", "label": "x", "contrast": 3}\n', "line 1: 'contrast' must be a non-empty string"),
+        ('{"text": "a", "label": "x", "text_pair": "b", "contrast": "c"}\n', "line 1: give 'text_pair' or 'contrast'"),
         ("".join(f'{{"text": "t{i}", "label": "only"}}\n' for i in range(30)), "at least 2 distinct labels"),
         ("".join(f'{{"text": "t{i}", "label": "{i % 3}"}}\n' for i in range(25)), "at least 10 rows"),
     ],
@@ -76,6 +79,16 @@ def test_mixed_pair_and_single_rows_are_rejected(tmp_path):
     data = rows()
     data[3]["text_pair"] = "only here"
     with pytest.raises(DataError, match="1 of 50 rows have 'text_pair'"):
+        load_user_probe_task(write_rows(tmp_path / "mixed.jsonl", data))
+
+
+def test_contrast_rows_make_a_contrast_task_and_mixed_rows_are_rejected(tmp_path):
+    data = [{**row, "contrast": f"twin of {row['text']}"} for row in rows()]
+    task = load_user_probe_task(write_rows(tmp_path / "pairs.jsonl", data))
+    assert task.is_contrast
+    assert all(e.contrast == f"twin of {e.text}" and e.text_pair is None for e in task.train + task.test)
+    del data[7]["contrast"]
+    with pytest.raises(DataError, match="49 of 50 rows have 'contrast'"):
         load_user_probe_task(write_rows(tmp_path / "mixed.jsonl", data))
 
 

@@ -40,7 +40,7 @@ def test_first_paragraph_carries_the_omnibus_ranking_of_the_primary_metric():
     seeds = (42, 43, 44, 45, 46, 47)
     raw = make_raw_results(baselines=True, failed_run=False, seeds=seeds)
     for run in raw["runs"]:
-        for task in ("bigram_shift", "sentence_length", "word_content", "coherence"):
+        for task in ("bigram_shift", "word_order", "sentence_length", "word_content", "coherence"):
             key = f"probe/{task}/accuracy"
             if key in run["metrics"]:
                 run["metrics"][key] += {"standard": 0.2, "rope": 0.1}.get(run["attention"], 0.0)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-TASKS = ("bigram_shift", "sentence_length")
+TASKS = ("bigram_shift", "word_order", "sentence_length")
 CHANCE = 0.5
 
 

@@ -13,7 +13,7 @@ import pytest
 from mlmclm.validate import aa, nope_structure, planted, probe_validity
 from mlmclm.validate.grids import AA, NOPE, PLANTED, PLANTED_TINY, STANDARD, aa_seeds, main_seeds
 from mlmclm.validate.records import PRESETS, CheckResult
-from tests.validate.fabricated import CHANCE, grid, probe_metrics
+from tests.validate.fabricated import CHANCE, TASKS, grid, probe_metrics
 
 PRESET = dataclasses.replace(PRESETS["cpu"], runs=7, aa_repetitions=2, aa_labels=2, aa_runs=6, planted_repetitions=2)
 
@@ -81,5 +81,5 @@ def test_nope_structure_passes_at_chance_and_fails_when_position_leaks_into_mlm_
 def test_probe_validity_needs_a_gain_over_random_init_and_a_selective_probe(accuracy, control, passes):
     raws = {STANDARD: grid(["mlm"], ["standard"], main_seeds(PRESET),
                            lambda o, a, s, rng: probe_metrics(rng, accuracy, 0.6, control))}
-    findings = probe_validity.evaluate(raws, PRESET, {task: CHANCE for task in ("bigram_shift", "sentence_length")})
+    findings = probe_validity.evaluate(raws, PRESET, {task: CHANCE for task in TASKS})
     assert verdict("probe_validity", findings) is passes
