@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One pass of issue 14's GPU measurements, for a rented H100/H200 with no network (about 8 minutes).
+# One pass of issue 14's GPU measurements, for a rented H100/H200 with no network (about 8 minutes; MAX_SECONDS trims it).
 #
 #   OUT=/some/dir bash benchmarks/gpu_check.sh      # from the repository root; OUT defaults to ./gpu_out
 #   MAX_SECONDS=380 OUT=... bash benchmarks/gpu_check.sh   # skip the steps that would not end within 380 s
@@ -7,15 +7,17 @@
 # Installs nothing. Needs python with a CUDA build of torch, and transformers for the twin comparison (without
 # it the transformers rows are skipped and noted). Every step runs under `timeout`, logs to $OUT/<step>.log and
 # the script carries on when one fails; $OUT/summary.txt lists each step's exit code (124 = timed out).
-# Steps, most important first, with their time limits in seconds (580 in all at worst; typical runs are far
+# Steps, most important first, with their time limits in seconds (800 in all at worst; typical runs are far
 # shorter, and the last steps can be dropped if the machine's time is short):
 #   env        versions, GPU, driver                                                                  30
 #   smoke      --quick on cuda: every CUDA-only path (sync, memory, autocast)                          60
 #   impl       BERT-base bf16, seq 512: mlmclm vs BertForMaskedLM / BertLMHeadModel -> gpu_bench.json  90
 #   attention  standard, rope and stickbreaking -> gpu_attention.json                                 100
-#   sweep      sequence 128..2048 at constant tokens, and model sizes, fewer steps -> gpu_sweep.json  110
+#   sweep      sequence 128..2048 at constant tokens, and model sizes, fewer steps -> gpu_sweep.json   90
 #   compile    impl again under torch.compile -> gpu_bench_compile.json                               110
 #   attention_rest  absolute, alibi, exposb, nope against standard -> gpu_attention_rest.json          80
+#   packed     one gpu_base run per objective (packed rows, 300 steps, no probes) -> packed/ run records 240
+#              (the records' tokens.per_s are real, non-pad tokens/s of the ordinary training loop)
 set -u
 OUT=${OUT:-./gpu_out}
 mkdir -p "$OUT"
@@ -70,4 +72,7 @@ step compile 110 "${BENCH[@]}" --preset bert-base --device cuda --bf16 --scenari
   --steps 10 --warmup 3 --repeats 3 --json "$OUT/gpu_bench_compile.json"
 step attention_rest 80 "${BENCH[@]}" --preset bert-base --device cuda --bf16 --scenarios attention \
   --attention absolute alibi exposb nope --steps 5 --warmup 2 --repeats 3 --json "$OUT/gpu_attention_rest.json"
+step packed 240 "$PY" -c "import sys; from mlmclm.cli import main; sys.exit(main())" train \
+  --config mlmclm/configs/gpu_base.yaml --objectives mlm clm --attention standard --num-runs 1 --max-steps 300 \
+  --no-probes --device cuda --output-dir "$OUT/packed" --quiet
 echo "done; files in $OUT" | tee -a "$SUMMARY"
