@@ -17,7 +17,7 @@
 #   compile    impl again under torch.compile -> gpu_bench_compile.json                               110
 #   attention_rest  absolute, alibi, exposb, nope against standard -> gpu_attention_rest.json          80
 #   packed     one gpu_base run per objective (packed rows, 300 steps, no probes) -> packed/ run records 240
-#              (the records' tokens.per_s are real, non-pad tokens/s of the ordinary training loop)
+#              (each run's metrics.tokens_per_s: real tokens/s of the ordinary training loop)
 set -u
 OUT=${OUT:-./gpu_out}
 mkdir -p "$OUT"
