@@ -9,6 +9,8 @@ encoder of the same shape, by
 * ``linear``: 5-fold cross-validated logistic regression (scikit-learn, C chosen by inner CV) on
   standardised mean-pooled features of the last layer (``last``) or of every layer concatenated (``all``);
 * ``finetune``: the whole encoder plus a linear head fine-tuned with AdamW on 80% and scored on 20%;
+* ``paired``: the ``word_order`` probe's protocol (docs/probes.md): for each (original, perturbed) pair, the
+  difference of their mean-pooled features in a random order, and a 5-fold linear probe for which came first;
 * ``minimal_pairs``: no probe at all: how often the model itself scores the original above its perturbed twin
   (BLiMP-style minimal pairs, Warstadt et al. 2020): summed next-token log-likelihood for CLM, pseudo-log-
   likelihood (each token masked in turn, Salazar et al. 2020) for MLM. The two are not like for like across
@@ -158,11 +160,22 @@ def finetune_accuracy(model, ids, labels, lr: float, epochs: int, seed: int) -> 
         return float((logits(test).argmax(-1) == y[test]).float().mean())
 
 
+def paired_accuracy(trained, untrained, tokenizer: Tokenizer, args: argparse.Namespace) -> None:
+    """Difference features pooled(first) - pooled(second), the order of each pair drawn at random."""
+    pairs = minimal_pairs(args.task, tokenizer, min(args.sentences, 1000), args.seed)
+    sign = np.random.default_rng(args.seed + 1).choice([-1.0, 1.0], size=len(pairs))
+    for name, model in (("trained", trained), ("random init", untrained)):
+        first = pooled_layers(model, [a for a, _ in pairs])[-1]
+        second = pooled_layers(model, [b for _, b in pairs])[-1]
+        accuracy = linear_accuracy((first - second).numpy() * sign[:, None], (sign > 0).astype(int))
+        print(f"{args.task} paired {name}: {accuracy:.3f} (n={len(pairs)})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir")
     parser.add_argument("--task", choices=("bshift", "shuffle"), default="bshift")
-    parser.add_argument("--mode", choices=("linear", "finetune", "minimal_pairs"), default="linear")
+    parser.add_argument("--mode", choices=("linear", "finetune", "minimal_pairs", "paired"), default="linear")
     parser.add_argument("--sentences", type=int, default=3000)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--epochs", type=int, default=5)
@@ -174,6 +187,9 @@ def main() -> None:
     untrained.apply(untrained._init_weights)
     tokenizer = Tokenizer.from_file(f"{args.run_dir}/tokenizer.json")
     ids, labels = labelled_sentences(args.task, tokenizer, args.sentences, args.seed)
+    if args.mode == "paired":
+        paired_accuracy(trained, untrained, tokenizer, args)
+        return
     if args.mode == "minimal_pairs":
         pairs = minimal_pairs(args.task, tokenizer, min(args.sentences, 400), args.seed)
         mask_id = tokenizer.get_vocab()["[MASK]"]

@@ -3,7 +3,9 @@
 Every run's probe results carry a random-init baseline and a control task (:mod:`mlmclm.probes.baselines`).
 Expected: the trained encoders beat random init on the primary endpoint (``probe_accuracy_gain``, the mean
 gain the report leads with) for MLM-``standard`` (the ``standard`` grid), and on each probe task the probe is
-*selective*: its accuracy is above its control-task accuracy (Hewitt & Liang's criterion).
+*selective*: its accuracy is above its control-task accuracy (Hewitt & Liang's criterion), each taken above
+its own chance, because a control task's labels follow the input types and can be less balanced than the
+task's (``bigram_shift``'s control majority is 0.64 on the built-in corpus against the task's 0.5).
 
 Why selectivity and not "control accuracy at chance": a control task's labels are a fixed function of the
 input type (here the first word), so a probe that can read the type learns the control above chance by
@@ -19,7 +21,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from mlmclm.validate.grids import STANDARD
-from mlmclm.validate.reading import analyze_document, describe_summary, find_summary, summary_numbers
+from mlmclm.validate.reading import (
+    analyze_document,
+    chance_of,
+    describe_summary,
+    find_summary,
+    summary_numbers,
+)
 from mlmclm.validate.records import Finding, ValidationPreset
 
 NAME = "probe_validity"
@@ -46,7 +54,8 @@ def evaluate(raws: dict, preset: ValidationPreset, control_chance: Mapping[str, 
         ))
         for task in tasks:
             findings.append(_task_gain(analysis, objective, task))
-            findings.append(_selectivity(analysis, objective, task))
+            margin = chance_of(raw, task) - control_chance[task] if task in control_chance else 0.0
+            findings.append(_selectivity(analysis, objective, task, margin))
             if task in control_chance:
                 findings.append(_control(analysis, objective, task, control_chance[task]))
     return findings
@@ -61,12 +70,16 @@ def _task_gain(analysis, objective: str, task: str) -> Finding:
     )
 
 
-def _selectivity(analysis, objective: str, task: str) -> Finding:
+def _selectivity(analysis, objective: str, task: str, margin: float) -> Finding:
+    """Selectivity must exceed ``margin`` = task chance - control chance: the task's accuracy above its chance
+    beats the control's above its own (with equal chances, plain selectivity > 0)."""
     summary = find_summary(analysis, f"probe/{task}/selectivity", objective, ATTENTION)
     return Finding(
         question=f"{task}: selectivity of {summary.condition} (task minus control-task accuracy)",
-        expected="interval above 0 (the probe beats memorising input types)", concluded=describe_summary(summary),
-        passed=summary.ci.low is not None and summary.ci.low > 0, numbers=summary_numbers(summary),
+        expected=f"interval above {margin:+.3f} (task chance minus control chance): the probe beats memorising "
+        "input types", concluded=describe_summary(summary),
+        passed=summary.ci.low is not None and summary.ci.low > margin, numbers={**summary_numbers(summary),
+                                                                                "margin": margin},
     )
 
 

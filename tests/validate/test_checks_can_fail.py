@@ -83,3 +83,13 @@ def test_probe_validity_needs_a_gain_over_random_init_and_a_selective_probe(accu
                            lambda o, a, s, rng: probe_metrics(rng, accuracy, 0.6, control))}
     findings = probe_validity.evaluate(raws, PRESET, {task: CHANCE for task in TASKS})
     assert verdict("probe_validity", findings) is passes
+
+
+@pytest.mark.parametrize(("control_chance", "passes"), [(0.75, True), (CHANCE, False)])
+def test_probe_validity_takes_each_accuracy_above_its_own_chance(control_chance, passes):
+    """A control of 0.8 against a task of 0.7 is selective when the control's chance is 0.75 (0.05 above it,
+    the task 0.2 above its 0.5), and is not when both chances are 0.5."""
+    raws = {STANDARD: grid(["mlm"], ["standard"], main_seeds(PRESET),
+                           lambda o, a, s, rng: probe_metrics(rng, 0.7, 0.6, 0.8))}
+    findings = probe_validity.evaluate(raws, PRESET, dict.fromkeys(TASKS, control_chance))
+    assert verdict("probe_validity", findings) is passes
