@@ -45,6 +45,9 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG_PATH = CONFIG_DIR / "default.yaml"
 QUICK_TEST_CONFIG_PATH = CONFIG_DIR / "quick_test.yaml"
 QUICK_TEST_LAYER = "--quick-test"
+PRESET_LAYER_PREFIX = "the preset "
+"""Label of a ``--config`` layer that is one of the shipped presets (``CONFIG_DIR``): like ``--quick-test``, a
+preset sets every strategy's settings for its scale on purpose, so an unchosen strategy's key is no mistake."""
 COMMAND_LINE_LAYER = "the command line"
 _MAX_INT = 2**63
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -398,7 +401,7 @@ def build_config(
     labels: list[str] = []
     if config_file is not None:
         layers.append(load_yaml(config_file))
-        labels.append(f"--config {config_file}")
+        labels.append(_config_file_label(config_file))
     if quick_test:
         layers.append(load_yaml(QUICK_TEST_CONFIG_PATH))
         labels.append(QUICK_TEST_LAYER)
@@ -414,6 +417,11 @@ def build_config(
     validate(config)
     check_shadowed_settings(config, list(zip(labels, layers, strict=True)))
     return config
+
+
+def _config_file_label(config_file: str | Path) -> str:
+    shipped = Path(config_file).resolve().parent == CONFIG_DIR.resolve()
+    return f"{PRESET_LAYER_PREFIX}--config {config_file}" if shipped else f"--config {config_file}"
 
 
 def default_cache_dir(output_dir: str) -> str:
@@ -903,14 +911,15 @@ def check_shadowed_settings(config: ExperimentConfig, layers: list[tuple[str, di
     """Refuse a flag, and warn about a --config value, that another setting makes ineffective.
 
     A value counts as given only where the user gave it (a flag, the --config file or API overrides; not
-    the --quick-test preset or the defaults) and at a layer at least as high as the setting that overrides
-    it: ``--no-probes`` over a file's ``probes.mode`` is a deliberate override, not a mistake. A value
-    equal to the built-in default changes nothing, so a copy of ``configs/default.yaml`` warns about nothing.
+    the --quick-test preset, a shipped preset file or the defaults) and at a layer at least as high as the
+    setting that overrides it: ``--no-probes`` over a file's ``probes.mode`` is a deliberate override, not a
+    mistake. A value equal to the built-in default changes nothing, so a copy of ``configs/default.yaml`` warns
+    about nothing.
     """
     defaults = ExperimentConfig()
     for rule in shadowed_settings():
         source = _source(rule.key, layers)
-        if source < 0 or layers[source][0] == QUICK_TEST_LAYER or not rule.applies(config):
+        if source < 0 or _is_preset(layers[source][0]) or not rule.applies(config):
             continue
         by_source = _source(rule.by, layers)
         if source < by_source:
@@ -926,6 +935,10 @@ def check_shadowed_settings(config: ExperimentConfig, layers: list[tuple[str, di
             raise ConfigError(message)
         if value != _value(defaults, rule.key):
             log.warning("warning: %s", message)
+
+
+def _is_preset(label: str) -> bool:
+    return label == QUICK_TEST_LAYER or label.startswith(PRESET_LAYER_PREFIX)
 
 
 def dump_yaml(config: ExperimentConfig) -> str:

@@ -277,3 +277,18 @@ def test_settings_of_a_strategy_that_is_not_chosen_warn_as_settings_without_effe
     with caplog.at_level("WARNING", logger="mlmclm.config"):
         resolve_config(path)
     assert "span_max_length" not in caplog.text
+
+
+def test_a_shipped_preset_file_sets_unchosen_strategies_without_a_warning(tmp_path, caplog):
+    """quick_test.yaml sets the sliding-window stride for its scale on purpose (validate's tiny grids load it as
+    --config); the same values in a user's own copy still warn."""
+    from mlmclm.config import QUICK_TEST_CONFIG_PATH
+
+    with caplog.at_level("WARNING", logger="mlmclm.config"):
+        resolve_config(QUICK_TEST_CONFIG_PATH)
+    assert "has no effect" not in caplog.text
+    copy = tmp_path / "quick_test.yaml"
+    copy.write_text(QUICK_TEST_CONFIG_PATH.read_text())
+    with caplog.at_level("WARNING", logger="mlmclm.config"):
+        resolve_config(copy)
+    assert "data.sliding_window_stride = 32" in caplog.text
