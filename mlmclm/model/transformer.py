@@ -21,6 +21,7 @@ from mlmclm.config import ModelConfig
 from mlmclm.errors import ConfigError
 from mlmclm.model.attention import ATTENTION_MECHANISMS, AttentionMechanism
 from mlmclm.model.attention.base import TokenLayout
+from mlmclm.model.dropout import Dropout
 from mlmclm.model.fused_loss import linear_cross_entropy
 from mlmclm.objectives import OBJECTIVE_DEFINITIONS, OBJECTIVES
 
@@ -92,7 +93,7 @@ class Block(nn.Module):
         self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.feed_forward = FeedForward(config)
         self.feed_forward_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.dropout = Dropout(config.hidden_dropout)
 
     def forward(self, x: torch.Tensor, mechanism: AttentionMechanism, state: Any) -> torch.Tensor:
         if self.pre_norm:
@@ -150,7 +151,7 @@ class Transformer(nn.Module):
         )
         self.token_embeddings = nn.Embedding(vocab_size, hidden, padding_idx=pad_token_id)
         self.embedding_norm = nn.LayerNorm(hidden, eps=model_config.layer_norm_eps)
-        self.embedding_dropout = nn.Dropout(model_config.hidden_dropout)
+        self.embedding_dropout = Dropout(model_config.hidden_dropout)
         self.blocks = nn.ModuleList(Block(model_config) for _ in range(model_config.num_layers))
         self.final_norm = (
             nn.LayerNorm(hidden, eps=model_config.layer_norm_eps)

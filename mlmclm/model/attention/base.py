@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mlmclm.config import ModelConfig
+from mlmclm.model.dropout import dropout
 from mlmclm.registry import Registry
 
 # Every mechanism by its public name, in the order shown to users; filled by the mechanism modules, which
@@ -109,13 +110,33 @@ def build_softmax_mask(layout: TokenLayout, causal: bool, bias: torch.Tensor | N
 def softmax_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: SoftmaxMask, dropout_p: float
 ) -> torch.Tensor:
-    """softmax(q kᵀ / √d + bias) v through PyTorch's fused SDPA kernels."""
+    """softmax(q kᵀ / √d + bias) v through PyTorch's fused SDPA kernels (on CPU with dropout: see
+    :func:`_cpu_attention_with_dropout`)."""
     attn_mask = mask.attn_mask
     if attn_mask is not None and attn_mask.is_floating_point() and attn_mask.dtype != q.dtype:
         attn_mask = attn_mask.to(q.dtype)  # e.g. a float32 bias in a model cast to bf16; SDPA wants one dtype
+    if dropout_p > 0.0 and q.device.type == "cpu":
+        return _cpu_attention_with_dropout(q, k, v, SoftmaxMask(attn_mask, mask.is_causal), dropout_p)
     return F.scaled_dot_product_attention(
         q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=mask.is_causal
     )
+
+
+def _cpu_attention_with_dropout(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: SoftmaxMask, dropout_p: float
+) -> torch.Tensor:
+    """SDPA's own CPU path with dropout, written out (scores, mask, softmax, dropout, values), so that the mask
+    on the probabilities comes from :func:`mlmclm.model.dropout.dropout`: SDPA draws it with ``bernoulli_``,
+    a third slower. No row of a mask here is empty (:meth:`TokenLayout.allowed`), so softmax is safe."""
+    scores = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-2, -1))  # scaling q: d < T elements per row
+    if mask.is_causal:
+        t, s = scores.shape[-2:]
+        scores.masked_fill_(~torch.ones(t, s, dtype=torch.bool, device=q.device).tril(), float("-inf"))
+    elif mask.attn_mask is not None and mask.attn_mask.dtype == torch.bool:
+        scores.masked_fill_(~mask.attn_mask, float("-inf"))
+    elif mask.attn_mask is not None:
+        scores.add_(mask.attn_mask)
+    return torch.matmul(dropout(torch.softmax(scores, dim=-1), dropout_p), v)
 
 
 def head_slopes(num_heads: int) -> torch.Tensor:
