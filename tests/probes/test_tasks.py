@@ -56,13 +56,17 @@ def test_bigram_shift_swaps_exactly_one_adjacent_inner_pair(tasks, corpus):
             assert example.text in heldout
             continue
         assert example.text not in heldout
-        original = by_bag[tuple(sorted(example.text.split()))].split()
-        shifted = example.text.split()
-        differing = [i for i, (a, b) in enumerate(zip(original, shifted, strict=True)) if a != b]
-        assert len(differing) == 2 and differing[1] == differing[0] + 1
-        i = differing[0]
-        assert (shifted[i], shifted[i + 1]) == (original[i + 1], original[i])
-        assert 0 < i and i + 1 < len(original) - 1  # first and last word never move
+        assert_one_interior_bigram_swapped(by_bag[tuple(sorted(example.text.split()))], example.text)
+
+
+def assert_one_interior_bigram_swapped(original: str, shifted: str) -> None:
+    """``shifted`` is ``original`` with exactly two adjacent words swapped, neither the first nor the last."""
+    original_words, shifted_words = original.split(), shifted.split()
+    differing = [i for i, (a, b) in enumerate(zip(original_words, shifted_words, strict=True)) if a != b]
+    assert len(differing) == 2 and differing[1] == differing[0] + 1
+    i = differing[0]
+    assert (shifted_words[i], shifted_words[i + 1]) == (original_words[i + 1], original_words[i])
+    assert 0 < i and i + 1 < len(original_words) - 1  # first and last word never move
 
 
 def test_word_order_pairs_a_sentence_with_its_bigram_swap_and_labels_which_is_the_original(tasks, corpus):
@@ -72,12 +76,7 @@ def test_word_order_pairs_a_sentence_with_its_bigram_swap_and_labels_which_is_th
     for example in examples_of(task):
         original, twin = (example.text, example.contrast) if example.label == 0 else (example.contrast, example.text)
         assert original in heldout and twin not in heldout
-        original_words, twin_words = original.split(), twin.split()
-        differing = [i for i, (a, b) in enumerate(zip(original_words, twin_words, strict=True)) if a != b]
-        assert len(differing) == 2 and differing[1] == differing[0] + 1
-        i = differing[0]
-        assert (twin_words[i], twin_words[i + 1]) == (original_words[i + 1], original_words[i])
-        assert 0 < i and i + 1 < len(original_words) - 1  # first and last word never move
+        assert_one_interior_bigram_swapped(original, twin)
 
 
 def test_word_order_uses_each_source_sentence_once_and_splits_by_document(tasks, corpus):
