@@ -232,8 +232,9 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_completes(tmp_path, shared_cache):
     config_path.write_text(yaml.safe_dump(settings))
     command = [sys.executable, str(REPO / "train.py"), "--config", str(config_path), "--output-dir", str(tmp_path)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # A suite started in the background (`cmd &` in a script) inherits SIGINT ignored; Ctrl-C must reach train.py.
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     checkpoint = tmp_path / "experiments" / "standard_mlm_run0" / "checkpoint.pt"
     deadline = time.time() + 300
     while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
