@@ -23,7 +23,7 @@ from mlmclm.data import ExperimentData
 from mlmclm.errors import ConfigError
 from mlmclm.grid.records import RunRecord
 from mlmclm.grid.worker import RunJob, WorkerContext, execute_run, init_worker_process, init_worker_with_data
-from mlmclm.train.threads import default_threads
+from mlmclm.train.threads import default_threads, limit_run_threads
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def make_executor(config, data, on_step_factory=None) -> Executor:
         return RayExecutor(config_dict, data, config.training.threads)
     if config.workers > 1:
         return ProcessExecutor(config_dict, config.workers, config.training.threads)
-    torch.set_num_threads(threads_per_worker(1, config.training.threads, config.model.hidden_size))
+    limit_run_threads(threads_per_worker(1, config.training.threads, config.model.hidden_size))
     context = WorkerContext.prepare(config, data)
     context.on_step_factory = on_step_factory
     return LocalExecutor(context)

@@ -27,6 +27,7 @@ from mlmclm.probes import build_probe_tasks as build_tasks
 from mlmclm.probes.curves import ProbeSchedule, isolated_rng, point_at, record_point
 from mlmclm.train import distributed
 from mlmclm.train.checkpoint import TrainState
+from mlmclm.train.threads import limit_run_threads
 from mlmclm.train.trainer import StepCallback, random_init_encoder, train_run
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ _PROCESS_CONTEXT: WorkerContext | None = None
 def init_worker_process(config_dict: dict, threads: int) -> None:
     """Pool initializer: limit threads and prepare the data once per worker (the token cache is reused)."""
     global _PROCESS_CONTEXT
-    torch.set_num_threads(threads)
+    limit_run_threads(threads)
     config = config_from_dict(config_dict)
     if _PROCESS_CONTEXT is None or _PROCESS_CONTEXT.config != config:  # Ray reuses worker processes
         _PROCESS_CONTEXT = WorkerContext.prepare(config)
@@ -126,7 +127,7 @@ def init_worker_with_data(config_dict: dict, data: ExperimentData, threads: int)
     """Like :func:`init_worker_process`, but with data the driver prepared (Ray's object store): no worker
     reads the corpus or the token cache itself."""
     global _PROCESS_CONTEXT
-    torch.set_num_threads(threads)
+    limit_run_threads(threads)
     config = config_from_dict(config_dict)
     if _PROCESS_CONTEXT is None or _PROCESS_CONTEXT.config != config:  # Ray reuses worker processes
         _PROCESS_CONTEXT = WorkerContext.prepare(config, data)

@@ -30,3 +30,20 @@ def yield_while_waiting() -> None:
     on a busy machine; ``KMP_BLOCKTIME`` is Intel OpenMP's knob and does nothing under libgomp.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def limit_run_threads(threads: int) -> None:
+    """Give every thread pool a run uses its share of the cores, not torch's alone.
+
+    A grid worker limited to one torch thread still ran the probes' logistic regressions on numpy/scipy's
+    OpenBLAS pool and tokenized on the ``tokenizers`` Rayon pool, each as wide as the machine, beside its
+    sibling's training: measured on 2 cores (docs/performance.md#cpu-threads) that made a 4-run ``cpu_small``
+    grid take 340 s instead of 226 s. ``RAYON_NUM_THREADS`` is read when the pool first starts, so this runs
+    before the process tokenizes anything; the user's own value wins.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    os.environ.setdefault("RAYON_NUM_THREADS", str(threads))
+    threadpool_limits(limits=threads, user_api="blas")
+    torch.set_num_threads(threads)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 
 from mlmclm.cli import build_parser, cli_overrides
 from mlmclm.grid.executors import threads_per_worker
@@ -36,3 +39,35 @@ def test_waiting_policy_is_passive_unless_the_user_chose_one(monkeypatch):
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     yield_while_waiting()
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+_POOLS = """
+import json, os, sys
+import numpy, torch
+from threadpoolctl import threadpool_info
+from mlmclm.train.threads import limit_run_threads
+limit_run_threads(int(sys.argv[1]))
+blas = sorted({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
+print(json.dumps({"torch": torch.get_num_threads(), "blas": blas, "rayon": os.environ.get("RAYON_NUM_THREADS")}))
+"""
+
+
+def _pools_after_limit(threads: int, **env: str) -> dict:
+    environment = {k: v for k, v in os.environ.items() if k not in ("RAYON_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    environment.update(env, OMP_NUM_THREADS="2")  # every pool would start two wide without the limit
+    result = subprocess.run([sys.executable, "-c", _POOLS, str(threads)], capture_output=True, text=True,
+                            env=environment, check=True)
+    return json.loads(result.stdout)
+
+
+def test_a_run_limits_torch_blas_and_tokenizer_pools_to_its_share():
+    """The probes' OpenBLAS pool and the tokenizers' Rayon pool, not only torch's: a grid worker on one torch
+    thread whose probes ran two-wide BLAS beside its sibling's training made the grid 1.5x slower."""
+    pools = _pools_after_limit(1)
+    assert pools["torch"] == 1
+    assert pools["blas"] == [1]
+    assert pools["rayon"] == "1"
+
+
+def test_a_users_rayon_setting_wins():
+    assert _pools_after_limit(1, RAYON_NUM_THREADS="3")["rayon"] == "3"
