@@ -386,7 +386,7 @@ def cmd_validate(args: argparse.Namespace, command: str) -> int:
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1 (got {args.workers})")
     output_dir = Path(args.output_dir)
-    estimate = estimate_seconds(checks, preset, output_dir)
+    estimate = estimate_seconds(checks, preset, output_dir, args.workers or 1)
     print(f"validate --preset {preset.name}: {', '.join(check.NAME for check in checks)}; planned about "
           f"{estimate / 60:.0f} min for the runs not yet finished (estimate, from the preset's seconds per run)")
     results = run_validation(preset, checks, output_dir, command, workers=args.workers or 1)

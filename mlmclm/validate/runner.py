@@ -39,15 +39,18 @@ def select_preset(name: str) -> ValidationPreset:
     return PRESETS[name]
 
 
-def estimate_seconds(checks: Sequence[ModuleType], preset: ValidationPreset, output_dir: Path) -> float:
-    """Planning estimate: the preset's seconds per run times the runs not yet finished on disk."""
+def estimate_seconds(
+    checks: Sequence[ModuleType], preset: ValidationPreset, output_dir: Path, workers: int = 1
+) -> float:
+    """Planning estimate: the preset's seconds per run times the runs not yet finished on disk, shared by
+    ``workers`` processes (each run of the small presets trains on one thread, so they do not compete)."""
     total = 0.0
     for name in dict.fromkeys(grid for check in checks for grid in check.GRIDS):
         spec = plan_grid(name, preset)
         done = len(list((output_dir / name / "experiments").glob("*/metrics.json")))
         per_run = preset.seconds_per_run if spec.config_file == preset.config_path else preset.seconds_per_tiny_run
         total += max(spec.runs - done, 0) * per_run
-    return total
+    return total / max(1, workers)
 
 
 def run_validation(

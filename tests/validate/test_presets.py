@@ -37,3 +37,17 @@ def test_aa_seed_blocks_are_disjoint(preset):
     blocks = [aa_seeds(preset, r, j) for r in range(preset.aa_repetitions) for j in range(preset.aa_labels)]
     seeds = [seed for block in blocks for seed in block]
     assert len(seeds) == len(set(seeds)) == preset.aa_repetitions * preset.aa_labels * preset.aa_runs
+
+
+def test_the_planning_estimate_counts_unfinished_runs_and_shares_them_among_workers(tmp_path: Path):
+    from mlmclm.validate import aa
+    from mlmclm.validate.runner import estimate_seconds
+
+    preset = PRESETS["cpu"]
+    runs = plan_grid(AA, preset).runs
+    assert estimate_seconds([aa], preset, tmp_path) == runs * preset.seconds_per_tiny_run
+    assert estimate_seconds([aa], preset, tmp_path, workers=2) == runs * preset.seconds_per_tiny_run / 2
+    for index in range(4):  # four runs already finished on disk
+        (tmp_path / AA / "experiments" / f"run{index}").mkdir(parents=True)
+        (tmp_path / AA / "experiments" / f"run{index}" / "metrics.json").write_text("{}")
+    assert estimate_seconds([aa], preset, tmp_path) == (runs - 4) * preset.seconds_per_tiny_run
