@@ -23,6 +23,18 @@ HERE = Path(__file__).resolve().parent
 TIMING = {"train_time_s", "tokens_per_s", "peak_memory_mb", "wall_time_s"}
 
 
+def cpu_model() -> str:
+    """The CPU's model name: the same vector unit on another vendor's CPU (measured: AMD EPYC against the
+    machine that wrote expected_tiny.json before 2026-12-05) rounds some kernels differently (~1e-7)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def reproducible_view(raw: dict) -> dict:
     runs = {
         run["run_id"]: {
@@ -39,6 +51,7 @@ def reproducible_view(raw: dict) -> dict:
         "versions": {
             "torch": torch.__version__.split("+")[0],  # the CPU kernels of the +cpu and CUDA wheels are the same
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu_model": cpu_model(),  # same AVX512, another vendor's CPU: GEMM kernels rounded differently
             "machine": platform.machine(),
             "tokenizers": tokenizers.__version__,
         },
