@@ -38,7 +38,7 @@ def limit_run_threads(threads: int) -> None:
     A grid worker limited to one torch thread still ran the probes' logistic regressions on numpy/scipy's
     OpenBLAS pool and tokenized on the ``tokenizers`` Rayon pool, each as wide as the machine, beside its
     sibling's training: measured on 2 cores (docs/performance.md#cpu-threads) that made a 4-run ``cpu_small``
-    grid take 340 s instead of 226 s. ``RAYON_NUM_THREADS`` is read when the pool first starts, so this runs
+    grid take 340 s instead of 224 s. ``RAYON_NUM_THREADS`` is read when the pool first starts, so this runs
     before the process tokenizes anything; the user's own value wins.
     """
     import torch
