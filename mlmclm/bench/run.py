@@ -99,7 +99,9 @@ class Context:
         if self.options.json_path is not None:
             self.result.write_json(self.options.json_path)
 
-    def record(self, scenario, shape, contender, timing, ref, note) -> StepRecord:
+    def record(self, scenario, shape, contender, timing, ref, note, peak: float | None = None) -> StepRecord:
+        """One row; ``peak`` overrides the process's FLOP peak (a row timed at another thread count)."""
+        peak = self.peak if peak is None else peak
         scored = scored_positions(make_batches(shape, contender.objective))
         flops = step_flops(shape, scored, causal=contender.objective == "clm")
         seconds = timing.ms_median / 1e3
@@ -110,7 +112,7 @@ class Context:
             compiled=self.options.compile, tokens_per_s=shape.tokens / seconds,
             ms_per_step={"median": timing.ms_median, "min": timing.ms_min, "max": timing.ms_max},
             peak_memory_mb=timing.peak_memory_mb, flops_per_step=flops, cpu_ms_per_step=timing.cpu_ms_median,
-            mfu=None if self.peak is None else flops / seconds / self.peak, last_loss=timing.last_loss,
+            mfu=None if peak is None else flops / seconds / peak, last_loss=timing.last_loss,
             relative=relative, note=note,
         )
 
@@ -178,6 +180,7 @@ def contention_scenario(ctx: Context) -> list[StepRecord]:
     contender = mlmclm_contender(shape, "mlm", "standard", ctx.options.dropout)
     runner = Runner(contender, shape, ctx.device, ctx.dtype, ctx.options.compile)
     runner.run(warmup)
+    peaks = peaks_by_threads(ctx, counts)  # alone: beside the job MFU falls, as the run's real share does
     records = []
     for beside in (False, True):
         samples: dict[int, list[float]] = {n: [] for n in counts}
@@ -193,11 +196,24 @@ def contention_scenario(ctx: Context) -> list[StepRecord]:
                    for n, ms in samples.items()}
         for n in counts:
             note = f"{n} thread{'s' if n > 1 else ''} {'beside a CPU job' if beside else 'alone'}"
-            record = ctx.record("contention", shape, contender, timings[n], timings[old_default], note)
+            record = ctx.record("contention", shape, contender, timings[n], timings[old_default], note, peaks[n])
             records.append(dataclasses.replace(record, threads=n))
     torch.set_num_threads(ctx.threads)
     ctx.keep(records)
     return records
+
+
+def peaks_by_threads(ctx: Context, counts: list[int]) -> dict[int, float | None]:
+    """The CPU matmul peak at each thread count, so each row's MFU is against what its threads could do."""
+    if ctx.device.type != "cpu":
+        return {n: ctx.peak for n in counts}
+    peaks = {}
+    for n in counts:
+        torch.set_num_threads(n)
+        peaks[n] = measured_cpu_peak_flops(ctx.dtype or torch.float32)
+    torch.set_num_threads(ctx.threads)
+    ctx.result.environment["peak_flops_by_threads"] = {str(n): peak for n, peak in peaks.items()}
+    return peaks
 
 
 def environment(ctx: Context) -> dict:

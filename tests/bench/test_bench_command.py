@@ -86,3 +86,20 @@ def test_contention_times_both_thread_counts_alone_and_beside_a_job(tmp_path):
     if cores > 1:
         expected |= {f"{cores} threads {where}" for where in ("alone", "beside a CPU job")}
     assert notes == expected
+
+
+def test_contention_mfu_is_against_the_peak_of_each_rows_thread_count(tmp_path, monkeypatch):
+    """A row timed on n threads is measured against n threads' matmul peak, not the process's --threads peak."""
+    import mlmclm.bench.run as bench_run
+
+    monkeypatch.setattr(bench_run, "measured_cpu_peak_flops", lambda dtype=None: 1e9 * torch.get_num_threads())
+    out = tmp_path / "threads.json"
+    argv = ["bench", "--quick", "--scenarios", "contention", "--threads", "1", "--steps", "1", "--repeats", "2",
+            "--json", str(out)]
+    assert main(argv) == 0
+    data = json.loads(out.read_text())
+    for record in data["records"]:
+        threads = record["threads"]
+        seconds = record["ms_per_step"]["median"] / 1e3
+        assert record["mfu"] == pytest.approx(record["flops_per_step"] / seconds / (1e9 * threads))
+        assert data["environment"]["peak_flops_by_threads"][str(threads)] == 1e9 * threads
