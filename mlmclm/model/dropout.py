@@ -1,11 +1,14 @@
-"""Dropout whose CPU mask comes from a uniform draw: the same distribution as ``F.dropout``, less CPU time.
+"""Dropout whose CPU mask comes from 16-bit integer draws: Bernoulli dropout at a fraction of the CPU time.
 
-Why: on CPU, ``F.dropout`` draws its mask with ``bernoulli_``, a per-element loop that does not scale with
-threads; ``rand_like(x) >= p`` gives the same Bernoulli(1 − p) keep-mask from ``uniform_``, and the whole
-forward + backward takes about two thirds of the time (hidden states ``[16, 128, 256]`` at two threads: 2.4
-against 3.5 ms; attention probabilities ``[16, 4, 128, 128]``: 4.9 against 7.1 ms; docs/performance.md).
-Masks are drawn from torch's default generator, so seeded runs repeat exactly. Other devices keep
-``F.dropout`` (CUDA's fused Philox kernel is already fast).
+Why: on CPU, ``F.dropout`` draws its mask with ``bernoulli_`` and ``rand_like`` with ``uniform_``, both one
+32-bit generator call per element on one thread, which at two threads was 6% of a tiny-preset CLM step
+(docs/performance.md). One 64-bit draw (``random_`` over the whole int64 range) holds four independent
+uniform 16-bit integers, so the mask costs a quarter of the generator calls: an element is kept when its
+16-bit integer is at or above ``round(p · 2¹⁶)`` counted from the bottom of the range. The dropout rate is
+therefore ``p`` rounded to a multiple of 2⁻¹⁶ (:func:`effective_rate`; 0.1 becomes 0.1000061), and the kept
+elements are scaled by ``1 / (1 − effective_rate)`` so the expectation is exactly preserved. Rates that
+round to 0 or 1 take ``F.dropout``. Masks come from torch's default generator, so seeded runs repeat
+exactly. Other devices keep ``F.dropout`` (CUDA's fused Philox kernel is already fast).
 """
 
 from __future__ import annotations
@@ -14,12 +17,33 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+_LEVELS = 1 << 16  # values of one 16-bit draw
+_INT64_RANGE = (-(1 << 63), (1 << 63) - 1)  # random_'s [from, to): every 64-bit pattern but one
+
+
+def effective_rate(p: float) -> float:
+    """The rate the CPU mask drops at: ``p`` rounded to a multiple of 2⁻¹⁶ (within 2⁻¹⁷ of ``p``)."""
+    return round(p * _LEVELS) / _LEVELS
+
+
+def keep_mask(shape: torch.Size | tuple[int, ...], p: float) -> torch.Tensor:
+    """A bool ``shape`` mask, True with probability ``1 − effective_rate(p)``, from the default generator."""
+    count = 1
+    for size in shape:
+        count *= size
+    words = torch.empty(-(-count // 4), dtype=torch.int64).random_(*_INT64_RANGE)
+    draws = words.view(torch.int16)[:count].view(shape)  # uniform on [-2¹⁵, 2¹⁵)
+    return draws >= round(p * _LEVELS) - _LEVELS // 2
+
 
 def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     """Inverted dropout: zero each element with probability ``p`` and scale the rest by 1 / (1 − p)."""
     if not training or p == 0.0 or p >= 1.0 or x.device.type != "cpu":
         return F.dropout(x, p, training)
-    scaled_keep = torch.rand_like(x).ge_(p).mul_(1.0 / (1.0 - p))  # in place: 1/(1-p) where kept, else 0
+    dropped = round(p * _LEVELS)
+    if dropped in (0, _LEVELS):  # p within 2⁻¹⁷ of 0 or 1: the 16-bit draw cannot express it
+        return F.dropout(x, p, training)
+    scaled_keep = keep_mask(x.shape, p).to(x.dtype).mul_(_LEVELS / (_LEVELS - dropped))
     return x * scaled_keep
 
 

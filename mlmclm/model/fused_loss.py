@@ -6,7 +6,7 @@ in cache; the backward pass only scales those gradients. The matmuls are exactly
 grad-hidden, grad-weight), so no work is saved or added: what goes is the memory traffic of materialising,
 log-softmaxing and back-propagating an N × V matrix (the idea of Liger Kernel's fused linear cross-entropy,
 Hsu et al. 2024, on PyTorch ops). Every chunk's logits live in one reused buffer and the log-sum-exp is taken
-in place: on CPU a fresh 8 MiB tensor per chunk costs its page faults again each time, which was a third of
+in place: on CPU a fresh multi-MiB tensor per chunk costs its page faults again each time, which was a third of
 the non-matmul time of this loss. fp32 only; the model uses it where no autocast is active.
 """
 
@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import torch
 
-CHUNK_ROWS = 256  # a 256 x 8192 fp32 logit chunk is 8 MiB: it stays in the last-level cache
+# 512 rows (a 16 MiB fp32 chunk at vocabulary 8192): at two threads the matmuls of 256-row chunks were too
+# small to keep both busy (docs/performance.md, CPU).
+CHUNK_ROWS = 512
 
 
 class _LinearCrossEntropy(torch.autograd.Function):

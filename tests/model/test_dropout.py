@@ -1,4 +1,4 @@
-"""The CPU dropout (uniform-drawn mask) is dropout, and the written-out CPU attention with dropout is SDPA's.
+"""The CPU dropout (16-bit integer mask) is dropout, and the written-out CPU attention with dropout is SDPA's.
 
 References: ``F.scaled_dot_product_attention`` without dropout for the attention path (the mask forced to
 keep everything), and a step-by-step loop over (query, key) pairs with the mask drawn from the same seed.
@@ -11,20 +11,40 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from scipy import stats
 
 from mlmclm.model import dropout as dropout_module
 from mlmclm.model.attention import base
 from mlmclm.model.attention.base import SoftmaxMask, softmax_attention
-from mlmclm.model.dropout import Dropout, dropout
+from mlmclm.model.dropout import Dropout, dropout, effective_rate, keep_mask
 
 
-def test_dropout_zeroes_a_binomial_share_and_scales_the_rest():
-    x = torch.ones(200_000)
-    y = dropout(x, 0.1)
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.03, 0.9])
+def test_dropout_zeroes_a_binomial_share_and_scales_the_rest(p):
+    x = torch.ones(400_000)
+    y = dropout(x, p)
     zeroed = int((y == 0).sum())
-    # 5 binomial standard deviations (sd = sqrt(n p (1-p)) ~ 134): a wrong rate (e.g. 1 - p) lies far outside
-    assert abs(zeroed - 20_000) < 5 * math.sqrt(200_000 * 0.1 * 0.9)
-    torch.testing.assert_close(y[y != 0], torch.full_like(y[y != 0], 1 / 0.9))
+    # a two-sided binomial test (scipy) at 1e-4: a wrong rate (1 - p, or a biased bit of the draw) fails it
+    assert stats.binomtest(zeroed, x.numel(), p).pvalue > 1e-4
+    rate = effective_rate(p)
+    assert abs(rate - p) <= 2**-17
+    torch.testing.assert_close(y[y != 0], torch.full_like(y[y != 0], 1 / (1 - rate)))
+
+
+def test_every_16_bit_slice_of_the_draw_is_uniform():
+    """The four 16-bit integers of one 64-bit draw each drop at the rate: no slice has a stuck sign bit."""
+    torch.manual_seed(0)
+    kept = keep_mask((100_000, 4), 0.5)  # consecutive elements come from one 64-bit word
+    for column in range(4):
+        assert stats.binomtest(int(kept[:, column].sum()), 100_000, 0.5).pvalue > 1e-4
+
+
+def test_rates_the_16_bit_draw_cannot_express_fall_back_to_torch():
+    """p = 5e-6 rounds to 0 in 16 bits and 1 - 5e-6 to 1: they still drop at about p (expected 10 of 2M)."""
+    torch.manual_seed(0)
+    x = torch.ones(2_000_000)
+    assert 0 < int((dropout(x, 5e-6) == 0).sum()) < 30
+    assert 0 < int((dropout(x, 1 - 5e-6) != 0).sum()) < 30  # no division by 1 - 1 either
 
 
 def test_dropout_is_identity_in_eval_and_repeats_under_a_seed():
@@ -44,7 +64,7 @@ def test_dropout_gradient_is_the_mask_scaled():
     y = dropout(x, 0.25)
     y.sum().backward()
     kept = y.detach() != 0
-    torch.testing.assert_close(x.grad, kept.float() / 0.75)
+    torch.testing.assert_close(x.grad, kept.float() / (1 - effective_rate(0.25)))
 
 
 def qkv(seed: int = 0, batch: int = 2, heads: int = 3, seq: int = 7, dim: int = 4, dtype=torch.float64):
@@ -84,7 +104,10 @@ def loop_attention_with_dropout(q, k, v, mask: SoftmaxMask, p: float, seed: int)
     """Pair by pair: allowed scores, softmax per query, the keep-mask drawn as dropout draws it, weighted sum."""
     batch, heads, seq, dim = q.shape
     torch.manual_seed(seed)
-    keep = (torch.rand(batch, heads, seq, seq, dtype=q.dtype) >= p).to(q.dtype) / (1 - p)
+    # the documented draw: 16-bit integers from 64-bit words, kept at or above round(p * 2^16) - 2^15
+    words = torch.empty(-(-batch * heads * seq * seq // 4), dtype=torch.int64).random_(-(2**63), 2**63 - 1)
+    draws = words.view(torch.int16)[: batch * heads * seq * seq].view(batch, heads, seq, seq)
+    keep = (draws >= round(p * 65536) - 32768).to(q.dtype) / (1 - round(p * 65536) / 65536)
     out = torch.zeros_like(q)
     for b in range(batch):
         for h in range(heads):
