@@ -209,3 +209,21 @@ def test_blocked_kernel_under_bf16_autocast_matches_the_reference_to_bf16_roundi
     torch.testing.assert_close(got, expected, rtol=2e-2, atol=2e-2)
     for grad, want in zip(grads, expected_grads, strict=True):
         torch.testing.assert_close(grad, want, rtol=5e-2, atol=5e-2)
+
+
+def test_reference_dropout_is_the_shared_cpu_dropout():
+    """The reference kernel drops entries of A with the same CPU draw as the softmax mechanisms (the same
+    rate for every mechanism, docs/performance.md), never the remainder R."""
+    from mlmclm.model.dropout import effective_rate, keep_mask
+
+    seq_len, p = 9, 0.3
+    reference, _ = mechanism_pair(True, True, False, 4, torch.float64)
+    state = reference.prepare(token_layout("padding", seq_len))
+    q, k, v = qkv(seq_len, torch.float64, seed=3)
+    weights = reference.attention_weights(q, k, state)
+    torch.manual_seed(5)
+    got = reference.attend(q, k, v, state, p)
+    torch.manual_seed(5)
+    keep = keep_mask(weights.stick.shape, p).double() / (1 - effective_rate(p))
+    expected = (weights.stick * keep) @ v + weights.remainder[..., None] * v
+    torch.testing.assert_close(got, expected)

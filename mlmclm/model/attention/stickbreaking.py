@@ -37,7 +37,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from mlmclm.config import ExperimentConfig, ModelConfig, require_choice, require_positive
 from mlmclm.model.attention.base import (
@@ -54,6 +53,7 @@ from mlmclm.model.attention.stickbreaking_blocked import (
     block_weights,
     blocked_stick_attention,
 )
+from mlmclm.model.dropout import dropout
 
 KERNELS = ("auto", "reference", "blocked")
 # auto: the blocked kernel on CPU too from this length on, where the reference's saved [B, H, T, T] tensors
@@ -124,7 +124,7 @@ class StickBreaking(AttentionMechanism):
         weights = self.attention_weights(q, k, state)
         stick = weights.stick
         if dropout_p > 0:
-            stick = F.dropout(stick, dropout_p)
+            stick = dropout(stick, dropout_p)  # the same CPU draw as every softmax mechanism's
         return stick.to(v.dtype) @ v + weights.remainder.to(v.dtype)[..., None] * v
 
     def uses_blocked(self, q: torch.Tensor) -> bool:
