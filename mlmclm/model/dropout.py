@@ -26,12 +26,15 @@ def effective_rate(p: float) -> float:
     return round(p * _LEVELS) / _LEVELS
 
 
-def keep_mask(shape: torch.Size | tuple[int, ...], p: float) -> torch.Tensor:
-    """A bool ``shape`` mask, True with probability ``1 − effective_rate(p)``, from the default generator."""
+def keep_mask(
+    shape: torch.Size | tuple[int, ...], p: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """A bool CPU ``shape`` mask, True with probability ``1 − effective_rate(p)``, from ``generator`` (default:
+    torch's default generator)."""
     count = 1
     for size in shape:
         count *= size
-    words = torch.empty(-(-count // 4), dtype=torch.int64).random_(*_INT64_RANGE)
+    words = torch.empty(-(-count // 4), dtype=torch.int64).random_(*_INT64_RANGE, generator=generator)
     draws = words.view(torch.int16)[:count].view(shape)  # uniform on [-2¹⁵, 2¹⁵)
     return draws >= round(p * _LEVELS) - _LEVELS // 2
 

@@ -227,3 +227,15 @@ def test_reference_dropout_is_the_shared_cpu_dropout():
     keep = keep_mask(weights.stick.shape, p).double() / (1 - effective_rate(p))
     expected = (weights.stick * keep) @ v + weights.remainder[..., None] * v
     torch.testing.assert_close(got, expected)
+
+
+def test_blocked_cpu_masks_drop_at_the_shared_cpu_rate():
+    """On CPU the blocked kernel's masks use the shared 16-bit draw: kept entries carry 1 / (1 − rate(p))."""
+    from mlmclm.model.dropout import effective_rate
+
+    block = blocks(64, 64, False)[0]
+    keep = dropout_keep(9, block, torch.Size((4, 4, 64, 64)), 0.1, torch.device("cpu"))
+    values = keep.unique().tolist()
+    assert values[0] == 0.0 and len(values) == 2
+    assert values[1] == pytest.approx(1 / (1 - effective_rate(0.1)), rel=1e-7)  # not 1 / 0.9: 8.5e-6 away
+    assert torch.equal(keep, dropout_keep(9, block, torch.Size((4, 4, 64, 64)), 0.1, torch.device("cpu")))

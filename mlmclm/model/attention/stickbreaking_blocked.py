@@ -18,8 +18,8 @@ exclusive suffix sum in visiting order, U_ij = Σ_{k visited after j} gA_ik, so
 
 Causal rows never visit keys after the block's last row, so a causal block only touches keys [0, end).
 Attention dropout drops entries of A as the reference does, with a mask drawn from a generator seeded per
-(call, block), so backward redraws the very same mask instead of storing it. The masks are not those
-``F.dropout`` would draw, only equally distributed.
+(call, block), so backward redraws the very same mask instead of storing it. The masks are not those the
+reference would draw, only equally distributed (on CPU both use the 16-bit draw of mlmclm/model/dropout.py).
 
 Per forward the mask state (``allowed`` [B or 1, 1, T, T] bool, the [T, T] orders) is shared by every layer
 and head, so it is kept on ``ctx`` by reference rather than saved per call.
@@ -33,6 +33,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
+
+from mlmclm.model.dropout import effective_rate, keep_mask
 
 
 class StickLayout(NamedTuple):
@@ -96,8 +98,11 @@ def block_weights(q: torch.Tensor, k: torch.Tensor, layout: StickLayout, block: 
 
 
 def dropout_keep(seed: int, block: Block, shape: torch.Size, p: float, device: torch.device) -> torch.Tensor:
-    """Which entries of a block's A survive dropout, scaled by 1/(1 − p); the same for the same (seed, block)."""
+    """Which entries of a block's A survive dropout, scaled by 1/(1 − p); the same for the same (seed, block).
+    On CPU the 16-bit draw of :mod:`mlmclm.model.dropout`, so every mechanism drops at the same rate there."""
     generator = torch.Generator(device=device).manual_seed(seed + block.index)
+    if device.type == "cpu" and 0 < round(p * 2**16) < 2**16:
+        return keep_mask(shape, p, generator).float() / (1.0 - effective_rate(p))
     keep = torch.rand(shape, generator=generator, device=device) >= p
     return keep.float() / (1.0 - p)
 
