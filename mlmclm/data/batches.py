@@ -103,8 +103,8 @@ def make_batch(
 ) -> dict[str, torch.Tensor]:
     """Gather sequences ``ids`` and add labels: masks seeded per example (MLM) or shifted targets (CLM).
 
-    ``width``: columns of the padded batch (default: its longest sequence). A mask depends on its seed and on
-    the width, which sets how many draws precede the 80/10/10 decisions; packed batches use max_seq_length."""
+    ``width``: columns of the padded batch (default: its longest sequence; packed batches use max_seq_length).
+    A mask depends on its seed and its sequence only, not on the width (masking draws over the real tokens)."""
     input_ids, attention_mask, word_starts, score_from = collate_sequences(sequences, ids, info.pad_id, width)
     if objective == "mlm":
         strategy: MaskingStrategy = MLM_STRATEGIES.get(data_cfg.mlm_strategy)

@@ -159,7 +159,10 @@ def apply_masking(
     labels = np.full_like(input_ids, -100)
     replaceable = non_special_ids(info.vocab_size, info.special_ids)
     for row, rng in enumerate(rngs):
-        units = strategy.choose(maskable[row], word_starts[row], rng, cfg)
+        # draw over the row up to its last maskable token: the padding a batch adds changes no draw
+        end = int(np.flatnonzero(maskable[row])[-1]) + 1 if maskable[row].any() else 0
+        units = np.full(maskable.shape[1], -1, dtype=np.int64)
+        units[:end] = strategy.choose(maskable[row, :end], word_starts[row, :end], rng, cfg)
         selected = units >= 0
         if not selected.any():
             continue

@@ -200,3 +200,21 @@ def test_clm_scores_every_token_of_the_text_each_epoch(tiny_documents, tiny_toke
     packed = dataclasses.replace(data_cfg, clm_strategy="packed")
     fraction, _ = distinct_target_fraction("clm", tiny_documents, packed, tiny_tokenizer, epochs=1)
     assert 0.97 < fraction < 1.0  # the first token of each block is context only
+
+
+@pytest.mark.parametrize("strategy", ["static", "dynamic", "span", "whole_word"])
+def test_a_mask_does_not_depend_on_the_padded_width_of_its_batch(strategy, tiny_documents, tiny_tokenizer, data_cfg):
+    """The same sequence with the same seed gets the same mask whether its batch pads it to 64 or 200 columns
+    (the width is set by its longest batch-mate), so which examples share a batch changes no target."""
+    from mlmclm.data.batches import make_batch
+
+    cfg = dataclasses.replace(data_cfg, mlm_strategy=strategy)
+    stream = TrainStream("mlm", tiny_documents, cfg, tiny_tokenizer, batch_size=4, seed=0)
+    ids = stream.epoch_ids(0)[0][:1]
+    seeds = [[12345, 0, 0]]
+    narrow = make_batch("mlm", stream.sequences, ids, cfg, tiny_tokenizer, seeds, width=64)
+    wide = make_batch("mlm", stream.sequences, ids, cfg, tiny_tokenizer, seeds, width=200)
+    assert (narrow["labels"] != -100).any()
+    for key in ("input_ids", "labels"):
+        assert np.array_equal(narrow[key].numpy(), wide[key].numpy()[:, :64])
+    assert (wide["labels"].numpy()[:, 64:] == -100).all()
