@@ -522,7 +522,7 @@ def analyze(
         primary_endpoint=primary,
         family_roles={f: family_role(f, primary.metric, settings.secondary_metrics) for f in families},
         item_level=item_level_comparisons(records, objectives, attentions, settings),
-        band_separations=band_separations(runs, objectives, attentions, settings.confidence_level),
+        band_separations=band_separations(records, objectives, attentions, settings.confidence_level),
         attainable_p=(
             *comparison_floors(corrected, settings.correction, settings.significance_level),
             *ranking_floors(rankings, settings.significance_level),

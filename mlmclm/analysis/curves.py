@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy import stats
+
+from mlmclm.grid.records import RunRecord, completed_runs
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,9 @@ class BandSeparation:
     better_group: str | None  # the lower curve after separation (lower loss is better)
 
 
-def curve_arrays(run: Mapping[str, Any], metric: str, axes: Sequence[str] = ("tokens", "step")):
+def curve_arrays(run: RunRecord, metric: str, axes: Sequence[str] = ("tokens", "step")):
     """(x, y, axis name) of a run's recorded curve, on the first axis in ``axes`` it has; None without one."""
-    curves = run.get("curves") or {}
+    curves = run.curves
     values = curves.get(metric)
     for axis_name in axes:
         axis = curves.get(axis_name)
@@ -71,7 +72,7 @@ def t_band(stacked: np.ndarray, confidence_level: float) -> tuple[np.ndarray, np
 
 
 def condition_band(
-    runs: Sequence[Mapping[str, Any]], metric: str, confidence_level: float, objective: str, attention: str
+    runs: Sequence[RunRecord], metric: str, confidence_level: float, objective: str, attention: str
 ) -> CurveBand | None:
     """The band of one condition's completed runs, each interpolated onto the first run's grid in its range."""
     curves = [arrays for run in runs if (arrays := curve_arrays(run, metric)) is not None]
@@ -101,7 +102,7 @@ def separation_point(x: np.ndarray, a: CurveBand, b: CurveBand) -> tuple[float |
 
 
 def band_separations(
-    runs: Sequence[Mapping[str, Any]],
+    runs: Sequence[RunRecord],
     objectives: Sequence[str],
     attentions: Sequence[str],
     confidence_level: float,
@@ -112,11 +113,7 @@ def band_separations(
     for objective in objectives:
         bands = {}
         for attention in attentions:
-            members = [
-                run for run in runs
-                if run.get("objective") == objective and run.get("attention") == attention
-                and run.get("status") == "completed"
-            ]
+            members = completed_runs(runs, objective, attention)
             band = condition_band(members, metric, confidence_level, objective, attention)
             if band is not None:
                 bands[attention] = band

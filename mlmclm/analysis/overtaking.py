@@ -19,13 +19,13 @@ resamples that do: with few seeds it says how much of the crossing is noise.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from mlmclm.analysis.conditions import is_probe_metric, metric_direction
+from mlmclm.grid.records import RunRecord, completed_runs
 
 STEP_KEY = "probe_step"  # the curve of the steps at which a run was probed (mlmclm.probes.curves)
 
@@ -125,15 +125,11 @@ def overtaking_step(
 
 
 def probe_curves(
-    runs: Sequence[Mapping[str, Any]], objective: str, attention: str, metric: str
+    runs: Sequence[RunRecord], objective: str, attention: str, metric: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(steps, scores [runs, checkpoints], tokens [runs, checkpoints]) of one condition's completed runs on
     the checkpoints every one of them recorded; None when no run has a probe curve of ``metric``."""
-    curves = [
-        run.get("curves") or {}
-        for run in runs
-        if run.get("objective") == objective and run.get("attention") == attention and run.get("status") == "completed"
-    ]
+    curves = [run.curves for run in completed_runs(runs, objective, attention)]
     curves = [c for c in curves if c.get(STEP_KEY) and len(c.get(metric) or []) == len(c[STEP_KEY])]
     if not curves:
         return None
@@ -148,11 +144,11 @@ def probe_curves(
     return np.asarray(shared, dtype=float), np.asarray(scores, dtype=float), np.asarray(tokens, dtype=float)
 
 
-def curve_metrics(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+def curve_metrics(runs: Sequence[RunRecord]) -> list[str]:
     """The mean-pooled probe metrics (``probe/<task>/accuracy`` and ``/f1``) that have probe curves."""
     names: dict[str, None] = {}
     for run in runs:
-        curves = run.get("curves") or {}
+        curves = run.curves
         if not curves.get(STEP_KEY):
             continue
         for name in curves:
@@ -162,7 +158,7 @@ def curve_metrics(runs: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def analyze_overtaking(
-    runs: Sequence[Mapping[str, Any]],
+    runs: Sequence[RunRecord],
     attentions: Sequence[str],
     *,
     objectives: tuple[str, str] = ("mlm", "clm"),

@@ -8,7 +8,7 @@ fields that are ``None`` are left out of the JSON, as the schema expects; keys t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -88,3 +88,8 @@ class RunRecord:
         for name in ("fold", "seed", "run_index"):
             values.setdefault(name, None)
         return cls(**values, extra={key: value for key, value in data.items() if key not in known})
+
+
+def completed_runs(runs: Sequence[RunRecord], objective: str, attention: str) -> list[RunRecord]:
+    """The completed runs of one condition: what every per-condition curve and figure averages."""
+    return [run for run in runs if run.objective == objective and run.attention == attention and run.completed]

@@ -8,14 +8,14 @@ Both read the run records only; an experiment without those options gets neither
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from mlmclm.analysis.overtaking import Overtaking, curve_metrics, probe_curves
+from mlmclm.grid.records import RunRecord, completed_runs
 from mlmclm.report.labels import OBJECTIVE_COLOURS, fmt, line_style_for, metric_label
 from mlmclm.report.plots import _empty, _save
 
@@ -24,19 +24,11 @@ PROBE_CURVES_FIGURE = "probe_curves"
 FIGURE_SUFFIXES = {LENGTH_FIGURE: "length_generalisation.png", PROBE_CURVES_FIGURE: "probe_curves.png"}
 
 
-def _completed(runs: Sequence[Mapping[str, Any]], objective: str, attention: str) -> list[Mapping[str, Any]]:
-    return [
-        run
-        for run in runs
-        if run.get("objective") == objective and run.get("attention") == attention and run.get("status") == "completed"
-    ]
-
-
-def length_entries(runs: Sequence[Mapping[str, Any]], objective: str, attention: str) -> dict[int, list[dict]]:
+def length_entries(runs: Sequence[RunRecord], objective: str, attention: str) -> dict[int, list[dict]]:
     """Multiplier -> the ``length_generalisation`` entries of one condition's completed runs."""
     entries: dict[int, list[dict]] = {}
-    for run in _completed(runs, objective, attention):
-        for entry in run.get("length_generalisation") or []:
+    for run in completed_runs(runs, objective, attention):
+        for entry in run.length_generalisation or []:
             entries.setdefault(int(entry["multiplier"]), []).append(entry)
     return dict(sorted(entries.items()))
 
@@ -48,12 +40,12 @@ def _mean_sd(values: list[float]) -> tuple[float, float]:
     return float(finite.mean()), float(finite.std(ddof=1)) if finite.size > 1 else 0.0
 
 
-def has_length_results(runs: Sequence[Mapping[str, Any]]) -> bool:
-    return any(run.get("length_generalisation") for run in runs if run.get("status") == "completed")
+def has_length_results(runs: Sequence[RunRecord]) -> bool:
+    return any(run.length_generalisation for run in runs if run.completed)
 
 
 def plot_length_generalisation(
-    runs: Sequence[Mapping[str, Any]], objectives: Sequence[str], attentions: Sequence[str], path: Path
+    runs: Sequence[RunRecord], objectives: Sequence[str], attentions: Sequence[str], path: Path
 ) -> Path:
     """Test loss against evaluation length (k x training length), mean ± 1 SD over runs; a panel per
     objective (their losses score different tasks), a line per mechanism; not-applicable lengths are gaps and
@@ -72,7 +64,7 @@ def plot_length_generalisation(
             for k in multipliers:
                 ticks[k] = entries[k][0]["length"]
             refused = [k for k in multipliers if all(e["status"] == "not_applicable" for e in entries[k])]
-            label = f"{attention} (n={len(_completed(runs, objective, attention))})"
+            label = f"{attention} (n={len(completed_runs(runs, objective, attention))})"
             if refused:
                 label += f"; n/a at {', '.join(f'{k}x' for k in refused)}"
             style = line_style_for(m)
@@ -93,7 +85,7 @@ def plot_length_generalisation(
 
 
 def length_lines(
-    runs: Sequence[Mapping[str, Any]], objectives: Sequence[str], attentions: Sequence[str], figure: str | None
+    runs: Sequence[RunRecord], objectives: Sequence[str], attentions: Sequence[str], figure: str | None
 ) -> list[str]:
     """The length-generalisation section: a table of loss by length with the mean length actually evaluated."""
     if figure is None:
@@ -139,7 +131,7 @@ def _mean_curve(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def plot_probe_curves(
-    runs: Sequence[Mapping[str, Any]],
+    runs: Sequence[RunRecord],
     objectives: Sequence[str],
     attentions: Sequence[str],
     overtaking: Sequence[Overtaking],

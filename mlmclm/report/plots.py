@@ -19,6 +19,7 @@ from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.conditions import is_probe_metric, metric_direction
 from mlmclm.analysis.curves import curve_arrays, t_band
 from mlmclm.atomic import atomic_write
+from mlmclm.grid.records import RunRecord, completed_runs
 from mlmclm.report.caveats import fmt_spread, is_void_comparison
 from mlmclm.report.labels import (
     OBJECTIVE_COLOURS,
@@ -175,13 +176,8 @@ def plot_attention_heatmap(analysis: Analysis, path: Path) -> Path:
     return _save(figure, path)
 
 
-def _curve_arrays(run: Mapping[str, Any], metric: str) -> tuple[np.ndarray, np.ndarray, str] | None:
-    """Training tokens on the x axis (sample efficiency), steps for runs that did not record tokens."""
-    return curve_arrays(run, metric)
-
-
 def plot_training_curves(
-    analysis: Analysis, runs: Sequence[Mapping[str, Any]], path: Path, metric: str = "val_loss"
+    analysis: Analysis, runs: Sequence[RunRecord], path: Path, metric: str = "val_loss"
 ) -> Path:
     """Validation curve per condition: mean over completed runs with its per-point t-interval (the sample-
     efficiency bands of analysis/curves.py), one panel per objective.
@@ -195,14 +191,11 @@ def plot_training_curves(
         axes = figure.add_subplot(1, len(objectives), o + 1)
         drawn, x_name = False, "step"
         for m, attention in enumerate(analysis.attentions):
+            # training tokens on the x axis (sample efficiency), steps for runs that did not record tokens
             curves = [
                 arrays
-                for run in runs
-                if run.get("objective") == objective
-                and run.get("attention") == attention
-                and run.get("status") == "completed"
-                for arrays in [_curve_arrays(run, metric)]
-                if arrays is not None
+                for run in completed_runs(runs, objective, attention)
+                if (arrays := curve_arrays(run, metric)) is not None
             ]
             if not curves:
                 continue

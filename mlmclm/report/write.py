@@ -16,6 +16,7 @@ from mlmclm.analysis.overtaking import analyze_overtaking, curve_metrics
 from mlmclm.atomic import atomic_write_json, atomic_write_text
 from mlmclm.config import StatisticsConfig
 from mlmclm.errors import UserError
+from mlmclm.grid.records import RunRecord
 from mlmclm.report import length_and_learning, plots
 from mlmclm.report.critical_difference import plot_critical_difference
 from mlmclm.report.documents import analysis_document, plain, summary_document
@@ -51,7 +52,7 @@ def write_analysis(
         analysis = dataclasses.replace(
             analysis, analysis_log=append_analysis_log(Path(log_path), raw_results, analysis, metrics, analyze_command)
         )
-    runs = raw_results["runs"]
+    runs = run_records(raw_results)
     figures = {kind: output_dir / f"{prefix}_{suffix}" for kind, suffix in FIGURE_SUFFIXES.items()}
     written = {
         "summary": atomic_write_json(output_dir / f"{prefix}_summary.json", summary_document(analysis, name)),
@@ -115,12 +116,17 @@ def append_analysis_log(
     return log
 
 
+def run_records(raw_results: Mapping[str, Any]) -> list[RunRecord]:
+    """The final runs as typed records, read once for every figure (sweep runs never enter a figure)."""
+    return [RunRecord.from_json(run) for run in final_runs(raw_results["runs"])]
+
+
 def _length_and_learning(
     analysis, raw_results: Mapping[str, Any], stats_cfg: StatisticsConfig, output_dir: Path, prefix: str,
     written: dict[str, Path],
 ) -> list[str]:
     """Draw the length and probe-over-time figures when the runs recorded them; return their report sections."""
-    runs = final_runs(raw_results["runs"])
+    runs = run_records(raw_results)
     objectives, attentions = analysis.objectives, analysis.attentions
     lines: list[str] = []
     if length_and_learning.has_length_results(runs):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mlmclm.analysis.overtaking import analyze_overtaking, crossing_step, overtaking_step
+from mlmclm.grid.records import RunRecord
 
 STEPS = np.arange(10, 110, 10, dtype=float)
 OFFSETS = np.array([-0.02, -0.01, 0.0, 0.01, 0.02])[:, None]  # five seeds, mean offset exactly 0
@@ -59,11 +60,11 @@ def test_noisy_seeds_widen_the_interval_and_lower_the_crossing_share():
 
 def test_analyze_overtaking_reads_run_records():
     def run(objective, seed, values):
-        return {
+        return RunRecord.from_json({
             "objective": objective, "attention": "rope", "seed": seed, "status": "completed",
             "curves": {"probe_step": STEPS.tolist(), "probe_tokens": (STEPS * 100).tolist(),
                        "probe/coherence/accuracy": values.tolist()},
-        }
+        })
 
     runs = [run("mlm", s, v) for s, v in enumerate(curves(0.5, 0.004))]
     runs += [run("clm", s, v) for s, v in enumerate(curves(0.6, 0.002))]

@@ -10,6 +10,7 @@ import pytest
 
 from mlmclm.config import StatisticsConfig
 from mlmclm.report import length_and_learning, write_analysis
+from mlmclm.report.write import run_records
 from tests.analysis.synthetic_results import make_raw_results
 
 FAST = StatisticsConfig(bootstrap_resamples=300)
@@ -87,7 +88,7 @@ def _capture(monkeypatch):
 def test_length_figure_has_a_panel_per_objective_and_a_gap_where_standard_is_not_applicable(monkeypatch):
     drawn = _capture(monkeypatch)
     raw = with_length_and_probe_curves()
-    length_and_learning.plot_length_generalisation(raw["runs"], ["mlm", "clm"], ["standard", "rope", "alibi"],
+    length_and_learning.plot_length_generalisation(run_records(raw), ["mlm", "clm"], ["standard", "rope", "alibi"],
                                                    Path("unused.png"))
     mlm, clm = drawn[0].axes
     assert "MLM" in mlm.get_title() and "CLM" in clm.get_title()
@@ -104,7 +105,7 @@ def test_probe_figure_plots_each_objective_against_tokens_and_marks_the_overtaki
     from mlmclm.analysis.overtaking import analyze_overtaking
 
     drawn = _capture(monkeypatch)
-    runs = with_length_and_probe_curves()["runs"]
+    runs = run_records(with_length_and_probe_curves())
     overtaking = analyze_overtaking(runs, ["standard", "rope", "alibi"], confidence_level=0.95, n_resamples=200,
                                     seed=0)
     length_and_learning.plot_probe_curves(runs, ["mlm", "clm"], ["standard", "rope", "alibi"], overtaking,

@@ -8,6 +8,7 @@ from mlmclm.analysis import analyze
 from mlmclm.config import StatisticsConfig
 from mlmclm.report import plots
 from mlmclm.report.markdown import FIGURE_SUFFIXES, render_report
+from mlmclm.report.write import run_records
 from tests.analysis.synthetic_results import make_raw_results
 
 
@@ -80,7 +81,8 @@ def test_forest_plot_legend_lies_outside_the_axes_so_it_covers_no_interval(monke
 
 def test_training_curves_differ_in_line_style_and_marker_not_only_colour(monkeypatch):
     raw = make_raw_results()
-    figure = _drawn_figure(monkeypatch, plots.plot_training_curves, _analysis(["val_loss"]), raw["runs"], Path("x"))
+    runs = run_records(raw)
+    figure = _drawn_figure(monkeypatch, plots.plot_training_curves, _analysis(["val_loss"]), runs, Path("x"))
     for axes in figure.axes:
         looks = [(line.get_linestyle(), line.get_marker()) for line in axes.get_lines()]
         assert len(looks) == 3 and len(set(looks)) == 3
