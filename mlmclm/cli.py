@@ -457,14 +457,18 @@ def cmd_bench(args: argparse.Namespace, command: str) -> int:
     return 0
 
 
-def build_parser(prog: str = "mlmclm") -> argparse.ArgumentParser:
+def build_parser(prog: str = "mlmclm", command: str | None = "train") -> argparse.ArgumentParser:
+    """Every subcommand; ``train``'s options only when ``command`` is ``train``: their help lists the
+    registered mechanisms and strategies, which imports torch, and ``mlmclm analyze --help`` should not wait
+    for that (main passes the command it is about to run)."""
     from mlmclm.config import CORRECTIONS, TEST_CHOICES
 
     parser = OneLineParser(prog=prog, description="Masked vs causal language modelling, compared properly.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     train = sub.add_parser("train", help="train the experiment grid, then analyse it")
-    _train_parser(train)
+    if command == "train":
+        _train_parser(train)
     train.set_defaults(handler=cmd_train)
 
     analyze = sub.add_parser("analyze", help="recompute statistics, report and plots from a raw-results file")
@@ -522,7 +526,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "mlmclm") -> int:
     from mlmclm.train.threads import yield_while_waiting
 
     yield_while_waiting()  # before anything imports torch
-    args = build_parser(prog).parse_args(argv)
+    command_name = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(prog, command_name).parse_args(argv)
     configure_logging(args.debug, args.quiet)
     command = shlex.join(["mlmclm", *argv])
     try:

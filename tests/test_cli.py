@@ -305,3 +305,16 @@ def test_python_dash_m_runs_the_cli_instead_of_exiting_silently(module):
     done = subprocess.run([sys.executable, "-m", module, "train", "--num-runs", "0"], capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.strip() == "error: num_runs must be > 0, got 0"
+
+
+@pytest.mark.parametrize("command", ["analyze", "validate", "bench", "export"])
+def test_help_of_commands_other_than_train_does_not_import_torch(command):
+    """Only train's help lists the registries (which import torch): the other commands answer at once."""
+    code = (
+        "import sys\nfrom mlmclm.cli import main\n"
+        f"try:\n    main([{command!r}, '--help'])\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "False"
+    assert "usage: mlmclm " + command in result.stdout
