@@ -7,7 +7,8 @@ source document, speaker, ...); an optional field given in one row must be given
 are ignored. The task is named after the file stem, and the train/test probe split is stratified and fixed
 by ``probes.seed``. With
 ``group`` the split is by group (no group feeds both splits), as for the generated tasks; without it rows
-are taken as independent and split one by one. Repeated inputs are kept once, so no input is in both the
+are taken as independent and split one by one, except contrast rows, which are grouped by their unordered
+pair (a pair given in both orders stays in one split). Repeated inputs are kept once, so no input is in both the
 probe's train and test split.
 """
 
@@ -91,6 +92,17 @@ def _unique_rows(rows: list[dict], path: Path) -> list[dict]:
     return list(first.values())
 
 
+def _group(row: dict) -> str | None:
+    """The row's split group: the user's ``group`` (integers compared as text, like labels); for a contrast
+    row without one, its unordered pair, so a pair and its reversed twin (features negated, label flipped)
+    never sit in both splits, where the test row would be answered by the train row."""
+    if "group" in row:
+        return str(row["group"])
+    if "contrast" in row:
+        return json.dumps(sorted((row["text"], row["contrast"])))
+    return None
+
+
 def _check_row(row: dict, path: Path, number: int) -> None:
     for key in ("text", "label"):
         if key not in row:
@@ -141,15 +153,10 @@ def load_user_probe_task(path: str | Path, probe_cfg: ProbeConfig | None = None)
             f"(to fill the train and test probe splits), but these have fewer: {rare}"
         )
     index = {name: i for i, name in enumerate(label_names)}
-    grouped = "group" in rows[0]
+    grouped = "group" in rows[0] or "contrast" in rows[0]
     examples = [
-        ProbeExample(
-            row["text"],
-            index[str(row["label"])],
-            row.get("text_pair"),
-            group=str(row["group"]) if grouped else None,  # integers are compared as text, like labels
-            contrast=row.get("contrast"),
-        )
+        ProbeExample(row["text"], index[str(row["label"])], row.get("text_pair"), group=_group(row),
+                     contrast=row.get("contrast"))
         for row in rows
     ]
     name = task_name_from_path(path)

@@ -172,3 +172,19 @@ def test_a_label_confined_to_one_group_cannot_be_split_by_group(tmp_path):
     with pytest.raises(DataError, match=r"probe task 'lumped': label\(s\) \['a'\] cannot be split by group") as info:
         load_user_probe_task(path)
     assert "\n" not in str(info.value)
+
+
+def test_a_contrast_pair_and_its_reversed_twin_never_sit_in_both_splits(tmp_path):
+    """Without a group, (a, b, original) and (b, a, swapped) are one group: the reversed row's features are
+    the negated ones, so a test row whose twin was trained on would be answered by memory."""
+    data = []
+    for i in range(40):
+        text, twin = f"sentence number {i} reads well", f"sentence {i} number reads well"
+        data += [{"text": text, "contrast": twin, "label": "original"},
+                 {"text": twin, "contrast": text, "label": "swapped"}]
+    path = tmp_path / "order.jsonl"
+    write_rows(path, data)
+    task = load_user_probe_task(path, ProbeConfig())
+    pair = lambda e: frozenset((e.text, e.contrast))  # noqa: E731
+    assert {pair(e) for e in task.train}.isdisjoint({pair(e) for e in task.test})
+    assert task.test and len(task.train) + len(task.test) == 80
