@@ -199,12 +199,17 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
         f" after {sweep} learning-rate sweep runs" if sweep else "", config.output_dir,
     )
     log.debug("resolved config:\n%s", dump_yaml(config))
+    from mlmclm.train import distributed
+
     if rank > 0:  # rank 0 alone holds the lock, analyses, reports and prints
         run_grid(config, command, quiet=True)
+        distributed.barrier()  # leave with rank 0: a rank tearing down gloo while its peer works can abort
         return 0
     with experiment_lock(Path(config.output_dir), config.experiment_name, command):  # report writes too
         raw_path = run_grid(config, command, quiet=args.quiet)
-        return _analyze_and_print(load_raw_results(raw_path), raw_path, config.statistics, Path(config.output_dir))
+        status = _analyze_and_print(load_raw_results(raw_path), raw_path, config.statistics, Path(config.output_dir))
+    distributed.barrier()
+    return status
 
 
 def _join_data_parallel_job(config) -> int:
