@@ -187,8 +187,12 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
     config = _resolve(args)
     _check_device(config.device)
     rank = _join_data_parallel_job(config)
+    from mlmclm.train import distributed
+
     if args.dry_run:
-        return _dry_run(config) if rank == 0 else 0
+        status = _dry_run(config) if rank == 0 else 0
+        distributed.barrier()  # as below: the ranks leave together
+        return status
     from mlmclm.grid.lock import experiment_lock
     from mlmclm.grid.results import load_raw_results
     from mlmclm.grid.runner import run_grid
@@ -199,8 +203,6 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
         f" after {sweep} learning-rate sweep runs" if sweep else "", config.output_dir,
     )
     log.debug("resolved config:\n%s", dump_yaml(config))
-    from mlmclm.train import distributed
-
     if rank > 0:  # rank 0 alone holds the lock, analyses, reports and prints
         run_grid(config, command, quiet=True)
         distributed.barrier()  # leave with rank 0: a rank tearing down gloo while its peer works can abort
