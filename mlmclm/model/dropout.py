@@ -13,6 +13,8 @@ exactly. Other devices keep ``F.dropout`` (CUDA's fused Philox kernel is already
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,14 +28,17 @@ def effective_rate(p: float) -> float:
     return round(p * _LEVELS) / _LEVELS
 
 
+def drawable(p: float) -> bool:
+    """Whether the 16-bit draw can express ``p``: not when it rounds to 0 or 1 (within 2⁻¹⁷ of them)."""
+    return 0 < round(p * _LEVELS) < _LEVELS
+
+
 def keep_mask(
     shape: torch.Size | tuple[int, ...], p: float, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """A bool CPU ``shape`` mask, True with probability ``1 − effective_rate(p)``, from ``generator`` (default:
     torch's default generator)."""
-    count = 1
-    for size in shape:
-        count *= size
+    count = math.prod(shape)
     words = torch.empty(-(-count // 4), dtype=torch.int64).random_(*_INT64_RANGE, generator=generator)
     draws = words.view(torch.int16)[:count].view(shape)  # uniform on [-2¹⁵, 2¹⁵)
     return draws >= round(p * _LEVELS) - _LEVELS // 2
@@ -43,10 +48,9 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     """Inverted dropout: zero each element with probability ``p`` and scale the rest by 1 / (1 − p)."""
     if not training or p == 0.0 or p >= 1.0 or x.device.type != "cpu":
         return F.dropout(x, p, training)
-    dropped = round(p * _LEVELS)
-    if dropped in (0, _LEVELS):  # p within 2⁻¹⁷ of 0 or 1: the 16-bit draw cannot express it
+    if not drawable(p):
         return F.dropout(x, p, training)
-    scaled_keep = keep_mask(x.shape, p).to(x.dtype).mul_(_LEVELS / (_LEVELS - dropped))
+    scaled_keep = keep_mask(x.shape, p).to(x.dtype).mul_(1.0 / (1.0 - effective_rate(p)))
     return x * scaled_keep
 
 

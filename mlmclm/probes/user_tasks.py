@@ -153,7 +153,6 @@ def load_user_probe_task(path: str | Path, probe_cfg: ProbeConfig | None = None)
             f"(to fill the train and test probe splits), but these have fewer: {rare}"
         )
     index = {name: i for i, name in enumerate(label_names)}
-    grouped = "group" in rows[0] or "contrast" in rows[0]
     examples = [
         ProbeExample(row["text"], index[str(row["label"])], row.get("text_pair"), group=_group(row),
                      contrast=row.get("contrast"))
@@ -161,7 +160,7 @@ def load_user_probe_task(path: str | Path, probe_cfg: ProbeConfig | None = None)
     ]
     name = task_name_from_path(path)
     rng = task_rng(probe_cfg.seed, name)
-    if grouped:
+    if examples[0].group is not None:  # a field given in one row is given in every row
         train, test = stratified_group_split(examples, probe_cfg.test_fraction, rng, name, label_names)
     else:
         train, test = stratified_split(examples, probe_cfg.test_fraction, rng)

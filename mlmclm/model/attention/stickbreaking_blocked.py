@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from mlmclm.model.dropout import effective_rate, keep_mask
+from mlmclm.model.dropout import drawable, effective_rate, keep_mask
 
 
 class StickLayout(NamedTuple):
@@ -101,7 +101,7 @@ def dropout_keep(seed: int, block: Block, shape: torch.Size, p: float, device: t
     """Which entries of a block's A survive dropout, scaled by 1/(1 − p); the same for the same (seed, block).
     On CPU the 16-bit draw of :mod:`mlmclm.model.dropout`, so every mechanism drops at the same rate there."""
     generator = torch.Generator(device=device).manual_seed(seed + block.index)
-    if device.type == "cpu" and 0 < round(p * 2**16) < 2**16:
+    if device.type == "cpu" and drawable(p):
         return keep_mask(shape, p, generator).float() / (1.0 - effective_rate(p))
     keep = torch.rand(shape, generator=generator, device=device) >= p
     return keep.float() / (1.0 - p)
