@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import jsonschema
@@ -109,12 +110,14 @@ def test_a_nan_run_is_diverged_and_a_crashing_run_failed_while_the_rest_complete
     tmp_path, shared_cache, monkeypatch
 ):
     real_step = trainer_module._optimizer_step
-    steps: dict[int, int] = {}
+    # steps per live model; keyed weakly, not by id(): a finished run's model is freed and a new one may get
+    # its id, which made the count start where the old model's ended (a flake seen in CI)
+    steps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def sabotaged(model, *args, **kwargs):
         loss, tokens = real_step(model, *args, **kwargs)
-        steps[id(model)] = steps.get(id(model), 0) + 1
-        if model.config["attention"] == "rope" and model.config["objective"] == "mlm" and steps[id(model)] == 3:
+        steps[model] = steps.get(model, 0) + 1
+        if model.config["attention"] == "rope" and model.config["objective"] == "mlm" and steps[model] == 3:
             return float("nan"), tokens
         if model.config["attention"] == "rope" and model.config["objective"] == "clm":
             raise MemoryError("simulated out of memory")
