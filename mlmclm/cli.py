@@ -80,6 +80,8 @@ def _train_parser(parser: argparse.ArgumentParser) -> None:
     add("--max-seq-length", type=int, metavar="N")
     add("--gradient-checkpointing", action="store_true", default=None, help="recompute activations per block")
     add("--mixed-precision", action="store_true", default=None, help="bf16 autocast (fp16 + scaler on old GPUs)")
+    add("--compile", action="store_true", default=None,
+        help="torch.compile the training loss (compile; off by default: slower on CPU, see docs/performance.md)")
     add("--device", choices=["auto", "cpu", "cuda", "mps"], help="default auto: cuda, then mps, then cpu")
     add("--output-dir", metavar="DIR", help="where results go (default outputs)")
     add("--experiment-name", metavar="NAME", help="prefix of the output files (a plain file name)")
@@ -131,6 +133,7 @@ _FLAG_TO_KEY = {
     "max_seq_length": "data.max_seq_length",
     "gradient_checkpointing": "gradient_checkpointing",
     "mixed_precision": "mixed_precision",
+    "compile": "compile",
     "device": "device",
     "output_dir": "output_dir",
     "experiment_name": "experiment_name",

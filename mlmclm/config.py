@@ -316,6 +316,7 @@ class ExperimentConfig:
     device: str = "auto"
     mixed_precision: bool = False
     gradient_checkpointing: bool = False
+    compile: bool = False  # torch.compile the training loss: measured slower on CPU (docs/performance.md)
     workers: int = 1
     executor: str = "local"  # local | ray
     resume: bool = True

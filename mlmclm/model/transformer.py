@@ -253,7 +253,13 @@ class Transformer(nn.Module):
         """Mean cross-entropy where ``labels != -100``; only those positions reach the vocabulary layer.
 
         ``layout``: :meth:`encode`'s keywords (``segment_ids``, ``position_ids``, ``has_padding``)."""
-        hidden = self.encode(input_ids, attention_mask, causal, **layout)
+        return self.scored_loss(self.encode(input_ids, attention_mask, causal, **layout), labels)
+
+    # torch.compile leaves this part eager: the scored positions' count depends on the labels' values, so a
+    # compiled version would break the graph here and recompile for every new count (docs/performance.md).
+    @torch.compiler.disable
+    def scored_loss(self, hidden: torch.Tensor, labels: torch.Tensor) -> LossOutput:
+        """The head and cross-entropy at the positions where ``labels != -100`` (:meth:`loss`)."""
         scored = labels != IGNORE_INDEX
         targets = labels[scored]
         transformed = self.head.transform(hidden[scored])

@@ -35,7 +35,7 @@ from mlmclm.data.batches import ObjectiveSchedule, batch_causal, objective_sched
 from mlmclm.data.prepare import FoldData
 from mlmclm.data.tokenizer import TokenizerInfo
 from mlmclm.faults import fault_point
-from mlmclm.model import Transformer, save_model
+from mlmclm.model import LossOutput, Transformer, save_model
 from mlmclm.train import distributed
 from mlmclm.train.checkpoint import (
     CorruptCheckpointError,
@@ -161,6 +161,7 @@ class Run:
     state: TrainState = field(default_factory=TrainState)
     resumed_from_step: int = 0
     trainable: torch.nn.Module | None = None  # the model, or its DDP wrapper
+    loss_fn: Callable[..., LossOutput] | None = None  # the training step's loss (:func:`training_loss`)
 
     @property
     def tokenizer(self) -> TokenizerInfo:
@@ -203,7 +204,19 @@ def build_run(
     if ctx.rank > 0:
         torch.manual_seed(_rank_dropout_seed(spec.seed, ctx.rank, run.state.step))
     run.trainable = distributed.wrap_for_training(run.model, device)
+    run.loss_fn = training_loss(run.trainable, config.compile)
     return run
+
+
+def training_loss(trainable: torch.nn.Module, compile_loss: bool) -> Callable[..., LossOutput]:
+    """What a training step calls for its loss: the model's :meth:`~mlmclm.model.transformer.Transformer.loss`,
+    or under DDP the wrapper, whose forward is that loss; ``torch.compile``-d with ``compile: true``.
+
+    Only the step's loss is compiled, so checkpoints keep the model's own parameter names and evaluation and
+    probes stay eager (they run on whole validation batches of other widths, and rarely)."""
+    distributed_data_parallel = isinstance(trainable, torch.nn.parallel.DistributedDataParallel)
+    loss_fn = trainable if distributed_data_parallel else trainable.loss
+    return torch.compile(loss_fn) if compile_loss else loss_fn
 
 
 def _resume(run: Run) -> None:
@@ -265,8 +278,8 @@ def _train_step(run: Run, batches: Iterator[tuple[int, int, dict | None]]) -> fl
     """One optimizer step and its bookkeeping: tokens, the train-loss curve, the divergence check."""
     state, cfg = run.state, run.cfg
     loss, tokens = _optimizer_step(
-        run.trainable, run.optimizer, run.scheduler, run.scaler, batches, state, cfg.gradient_accumulation_steps,
-        cfg.max_grad_norm, run.device, run.precision,
+        run.trainable, run.loss_fn, run.optimizer, run.scheduler, run.scaler, batches, state,
+        cfg.gradient_accumulation_steps, cfg.max_grad_norm, run.device, run.precision,
     )
     state.step += 1
     state.tokens_seen += tokens
@@ -449,6 +462,7 @@ def random_init_encoder(
 
 def _optimizer_step(
     trainable: torch.nn.Module,
+    loss_fn: Callable[..., LossOutput],
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     scaler: torch.amp.GradScaler,
@@ -463,8 +477,8 @@ def _optimizer_step(
     the tokens, both over all ranks.
 
     ``trainable`` is the model, or under DDP a wrapper whose forward is the loss
-    (:func:`mlmclm.train.distributed.wrap_for_training`); DDP's backward averages the gradients over the
-    W ranks, so each rank scales its micro-batch losses by W.
+    (:func:`mlmclm.train.distributed.wrap_for_training`); ``loss_fn`` is its loss (:func:`training_loss`).
+    DDP's backward averages the gradients over the W ranks, so each rank scales its micro-batch losses by W.
 
     A non-finite gradient norm ends the run as diverged at this step, except under fp16 loss scaling, where
     an overflow is expected now and then: the grad scaler skips that update and lowers its scale
@@ -493,8 +507,7 @@ def _optimizer_step(
         sync = position == len(micro) - 1 or not hasattr(trainable, "no_sync")
         with contextlib.nullcontext() if sync else trainable.no_sync():
             with precision.autocast(device):
-                loss_of = trainable if world > 1 else trainable.loss
-                out = loss_of(**inputs)
+                out = loss_fn(**inputs)
             # Weight each micro-batch by its share of scored tokens: the step equals one big batch.
             scaler.scale(out.loss * (n * world / total_scored)).backward()
         loss_sum += out.loss.detach().float() * (n / total_scored)

@@ -178,7 +178,7 @@ def test_fp16_overflow_is_skipped_by_the_grad_scaler_not_called_divergence(tiny)
     state = TrainState()
     precision = Precision(None, use_grad_scaler=True)
     step = lambda: trainer_module._optimizer_step(  # noqa: E731
-        model, optimizer, scheduler, scaler, batches, state, 1, 1.0, torch.device("cpu"), precision
+        model, model.loss, optimizer, scheduler, scaler, batches, state, 1, 1.0, torch.device("cpu"), precision
     )
     step()
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
