@@ -37,7 +37,30 @@ def test_dominance_gives_zero_and_bonferroni_raises_the_bound():
     a, b = rng.normal(0.2, 1, 5), rng.normal(0, 1, 5)
     one = almost_stochastic_order(a, b, rng=np.random.default_rng(0))
     six = almost_stochastic_order(a, b, rng=np.random.default_rng(0), num_comparisons=6)
-    assert six.confidence_level == pytest.approx(0.95 + 0.05 / 6) and six.min_epsilon >= one.min_epsilon
+    assert six.confidence_level == pytest.approx(1 - 0.05 / 6) and six.min_epsilon >= one.min_epsilon
+
+
+def test_a_larger_family_never_lowers_the_bound():
+    """Bonferroni: more comparisons, a higher level, a larger ε_min (deepsig's γ + (1 - γ)/m went down)."""
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(0.3, 1, 6), rng.normal(0, 1, 6)
+    results = [almost_stochastic_order(a, b, rng=np.random.default_rng(0), num_comparisons=m) for m in (1, 2, 3, 6, 15)]
+    levels = [result.confidence_level for result in results]
+    assert levels == pytest.approx([0.95, 0.975, 1 - 0.05 / 3, 1 - 0.05 / 6, 1 - 0.05 / 15])
+    epsilons = [result.min_epsilon for result in results]
+    assert epsilons == sorted(epsilons) and epsilons[-1] > epsilons[0]
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore")
+def test_family_bound_agrees_with_deepsig_at_the_bonferroni_level():
+    """deepsig given the Bonferroni level itself (one comparison) is the reference for m = 6."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0.3, 1, 8), rng.normal(0, 1, 6)
+    reference = deepsig_aso(a, b, confidence_level=1 - 0.05 / 6, seed=1, show_progress=False,
+                            num_bootstrap_iterations=1000)
+    ours = almost_stochastic_order(a, b, rng=np.random.default_rng(1), n_bootstrap=4000, num_comparisons=6)
+    assert ours.min_epsilon == pytest.approx(reference, abs=0.02)
 
 
 def test_aso_fields_only_with_test_aso_and_oriented_by_direction():
