@@ -91,11 +91,12 @@ def ranking_floors(rankings: Sequence, alpha: float) -> list[AttainablePValue]:
     for ranking in rankings:
         tested = [pair for pair in ranking.posthoc if pair.p_value is not None]
         if tested:
-            floor = min_achievable_pvalue(WILCOXON, ranking.n_blocks)
+            # Each pair's floor is that of its non-zero differences, which scipy's Wilcoxon keeps.
+            sizes = [ranking.n_blocks if pair.n_nonzero is None else pair.n_nonzero for pair in tested]
             found.append(
                 family_floor(
                     f"posthoc_within_{ranking.objective}/{ranking.metric}", [WILCOXON] * len(tested),
-                    [floor] * len(tested), [ranking.n_blocks] * len(tested), correction="holm", alpha=alpha,
+                    [min_achievable_pvalue(WILCOXON, n) for n in sizes], sizes, correction="holm", alpha=alpha,
                 )
             )
     return found

@@ -266,10 +266,13 @@ def compare_samples(
     """
     alpha, level = settings.significance_level, settings.confidence_level
     key = f"{family.name}/{a.label}/{b.label}"
-    rng = _rng(settings.seed, key)
-    boot = {"confidence_level": level, "n_resamples": settings.bootstrap_resamples, "rng": rng}
+    # The test and the effect-size bootstrap draw from streams of their own: an exact test draws nothing and a
+    # Monte Carlo one thousands of numbers, which must not shift the bootstrap's draws.
+    boot = {"confidence_level": level, "n_resamples": settings.bootstrap_resamples,
+            "rng": _rng(settings.seed, f"{key}/effect")}
     pairs = paired_values(a, b)
-    tests = {"alpha": alpha, "n_resamples": settings.bootstrap_resamples, "rng": rng, "design": design}
+    tests = {"alpha": alpha, "n_resamples": settings.bootstrap_resamples, "rng": _rng(settings.seed, f"{key}/test"),
+             "design": design}
     if pairs is not None:
         x, y = pairs
         result = hypothesis_tests.paired_test(x, y, **tests)

@@ -86,15 +86,16 @@ def bootstrap_item_difference(
 
     ``correct_a``/``correct_b`` are [runs, items] 0/1 matrices on the same items."""
     differences = np.mean(correct_a, axis=0) - np.mean(correct_b, axis=0)
+    ci_rng, test_rng = rng.spawn(2)  # independent streams: neither depends on how much the other drew
     ci = intervals.bootstrap_ci(
         (differences,), intervals.mean_statistic, confidence_level=confidence_level, n_resamples=n_resamples,
-        rng=rng,
+        rng=ci_rng,
     )
     if not np.any(differences):
         return 0.0, ci, 1.0
     test = stats.permutation_test(
         (differences,), intervals.mean_statistic, permutation_type="samples", vectorized=True,
-        n_resamples=n_resamples, alternative="two-sided", random_state=rng,
+        n_resamples=n_resamples, alternative="two-sided", random_state=test_rng,
     )
     return float(np.mean(differences)), ci, float(test.pvalue)
 

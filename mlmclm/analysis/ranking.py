@@ -47,6 +47,9 @@ class PairwiseRankTest:
     p_value: float | None
     p_adjusted: float | None
     significant: bool
+    # Blocks whose two scores differ: scipy's Wilcoxon drops zero differences, so its p-value floor is that
+    # of this many pairs, not of every block (None where not recorded).
+    n_nonzero: int | None = None
 
 
 @dataclass(frozen=True)
@@ -105,9 +108,9 @@ def _pairwise(
 ) -> tuple[PairwiseRankTest, ...]:
     pairs = list(itertools.combinations(range(len(mechanisms)), 2))
     raw: list[tuple[float | None, float | None]] = []
-    for i, j in pairs:
-        differences = matrix[:, i] - matrix[:, j]
-        if not np.any(differences):
+    nonzero = [int(np.count_nonzero(matrix[:, i] - matrix[:, j])) for i, j in pairs]
+    for (i, j), count in zip(pairs, nonzero, strict=True):
+        if not count:
             raw.append((None, None))
             continue
         result = stats.wilcoxon(matrix[:, i], matrix[:, j])
@@ -116,7 +119,7 @@ def _pairwise(
     return tuple(
         PairwiseRankTest(
             mechanisms[i], mechanisms[j], statistic, p, adjusted.p_adjusted[index],
-            bool(gate and adjusted.reject[index]),
+            bool(gate and adjusted.reject[index]), nonzero[index],
         )
         for index, ((i, j), (statistic, p)) in enumerate(zip(pairs, raw, strict=True))
     )

@@ -70,3 +70,21 @@ def test_report_says_up_front_that_nothing_can_be_significant():
     assert "No comparison in this report can be significant" in text
     assert "with n = 3 paired runs the smallest attainable p is 0.25" in text
     assert "use --num-runs >= 6" in text
+
+
+
+def test_posthoc_floor_counts_only_the_blocks_whose_scores_differ():
+    """scipy's Wilcoxon drops zero differences: 6 blocks where every pair ties once reach at best the exact
+    p-value of 5 pairs, 2/2**5, not 2/2**6."""
+    raw = make_raw_results(objectives=("mlm",), seeds=tuple(range(42, 48)), failed_run=False)
+    offsets = {"standard": 0.0, "rope": 1.0, "alibi": 2.0}
+    for run in raw["runs"]:
+        block = run["seed"] - 42
+        # block 0 ties every pair; elsewhere the mechanisms keep one order, on a level that varies by block
+        run["metrics"]["val_loss"] = 3.0 + block + (0.0 if block == 0 else offsets[run["attention"]])
+    analysis = analyze(raw, StatisticsConfig(bootstrap_resamples=200), metrics=["val_loss"])
+    floor = _floor(analysis, "posthoc_within_mlm/val_loss")
+    ranking = next(r for r in analysis.rankings if r.objective == "mlm")
+    scipy_p = stats.wilcoxon([0, 1, 1, 1, 1, 1]).pvalue  # the one tie dropped: 5 pairs, all one way
+    assert [pair.p_value for pair in ranking.posthoc] == pytest.approx([scipy_p] * 3) and scipy_p == 2 / 2**5
+    assert floor.min_attainable_p == pytest.approx(2 / 2**5) and floor.n == 5

@@ -216,3 +216,26 @@ def test_a_noise_level_difference_is_never_significant_whatever_its_p(analysis):
     corrected = correct_families([real, noise], FAST)
     assert [c.test.p_adjusted for c in corrected] == pytest.approx([0.002, 0.002])  # Holm keeps both p's
     assert [c.test.significant for c in corrected] == [True, False]
+
+
+def test_the_effect_size_bootstrap_does_not_depend_on_what_the_test_draws(monkeypatch):
+    """docs/statistics.md: each quantity on its own stream. A test that draws (Monte Carlo) or not (exact)
+    must leave the rank-biserial interval where it was."""
+    from mlmclm.analysis import hypothesis_tests
+
+    raw = make_raw_results(seeds=tuple(range(40, 48)))
+    noise = np.random.default_rng(0)
+    for run in raw["runs"]:  # no effect anywhere: rank-biserial resamples vary, so the interval exists
+        run["metrics"]["val_loss"] = float(noise.normal(3.0, 0.1))
+    settings = StatisticsConfig(bootstrap_resamples=300)
+    before = analyze(raw, settings, metrics=["val_loss"]).comparisons
+    original = hypothesis_tests.paired_test
+
+    def drawing_test(x, y, *, rng, **kwargs):
+        rng.random(5000)  # a Monte Carlo test's draws
+        return original(x, y, rng=rng, **kwargs)
+
+    monkeypatch.setattr(hypothesis_tests, "paired_test", drawing_test)
+    after = analyze(raw, settings, metrics=["val_loss"]).comparisons
+    assert [c.effect.rank_biserial_ci for c in after] == [c.effect.rank_biserial_ci for c in before]
+    assert any(c.paired and c.effect.rank_biserial_ci.low is not None for c in after)
