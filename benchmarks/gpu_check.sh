@@ -18,6 +18,7 @@
 #   attention_rest  absolute, alibi, exposb, nope against standard -> gpu_attention_rest.json          80
 #   packed     one gpu_base run per objective (packed rows, 300 steps, no probes) -> packed/ run records 240
 #              (each run's metrics.tokens_per_s: real tokens/s of the ordinary training loop)
+#   packed_compile  the same two runs with train --compile -> packed_compile/ (compare tokens_per_s)     300
 set -u
 OUT=${OUT:-./gpu_out}
 mkdir -p "$OUT"
@@ -75,4 +76,7 @@ step attention_rest 80 "${BENCH[@]}" --preset bert-base --device cuda --bf16 --s
 step packed 240 "$PY" -c "import sys; from mlmclm.cli import main; sys.exit(main())" train \
   --config mlmclm/configs/gpu_base.yaml --objectives mlm clm --attention standard --num-runs 1 --max-steps 300 \
   --no-probes --device cuda --output-dir "$OUT/packed" --quiet
+step packed_compile 300 "$PY" -c "import sys; from mlmclm.cli import main; sys.exit(main())" train \
+  --config mlmclm/configs/gpu_base.yaml --objectives mlm clm --attention standard --num-runs 1 --max-steps 300 \
+  --no-probes --device cuda --compile --output-dir "$OUT/packed_compile" --quiet
 echo "done; files in $OUT" | tee -a "$SUMMARY"
