@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from mlmclm.analysis.conditions import seed_means
 from mlmclm.analysis.intervals import ConfidenceInterval
 from mlmclm.grid.records import RunRecord
 
@@ -145,9 +146,7 @@ def probe_score_matrix(
     matrix = np.array(rows, dtype=float).reshape(len(rows), len(tasks))
     if not average_folds:
         return matrix
-    order = list(dict.fromkeys(seeds))
-    means = [matrix[[i for i, seed in enumerate(seeds) if seed == key]].mean(axis=0) for key in order]
-    return np.array(means, dtype=float).reshape(len(order), len(tasks))
+    return seed_means(matrix, seeds)[0]
 
 
 def probe_tasks(runs: Sequence[RunRecord], score: str) -> tuple[str, ...]:

@@ -525,7 +525,9 @@ def analyze(
         primary_endpoint=primary,
         family_roles={f: family_role(f, primary.metric, settings.secondary_metrics) for f in families},
         item_level=item_level_comparisons(records, objectives, attentions, settings),
-        band_separations=band_separations(records, objectives, attentions, settings.confidence_level),
+        band_separations=band_separations(
+            records, objectives, attentions, settings.confidence_level, average_folds=design is not None
+        ),
         attainable_p=(
             *comparison_floors(corrected, settings.correction, settings.significance_level),
             *ranking_floors(rankings, settings.significance_level),

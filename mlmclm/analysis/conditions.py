@@ -89,6 +89,18 @@ class ConditionSample:
         return len(self.observations)
 
 
+def seed_means(rows: np.ndarray, seeds: Sequence[int | None]) -> tuple[np.ndarray, tuple[int | None, ...]]:
+    """One row per seed (first-seen order): the mean of that seed's rows, i.e. of its folds under
+    cross-validation. Folds share training data and a seed's folds share the seed, so under CV the seeds, not
+    the (fold, seed) runs, are the independent units (as the ranking's blocks, ranking.py). A point missing
+    from any of a seed's rows (NaN) is missing for the seed: it is averaged only where all its folds have it.
+    """
+    rows = np.asarray(rows, dtype=float)
+    order = tuple(dict.fromkeys(seeds))
+    means = [rows[[i for i, seed in enumerate(seeds) if seed == key]].mean(axis=0) for key in order]
+    return np.array(means, dtype=float).reshape(len(order), *rows.shape[1:]), order
+
+
 def condition_label(objective: str, attention: str) -> str:
     """The name of a condition as run ids spell it, e.g. ``rope_mlm``."""
     return f"{attention}_{objective}"

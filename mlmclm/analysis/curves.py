@@ -5,6 +5,10 @@ give n values; the band is the two-sided t-interval of their mean, mean Â± t_{1â
 1908). Two arms *separate* from the first point after which their bands never overlap again, the "first
 token count from which they no longer overlap"; a pointwise criterion, descriptive rather than a test with
 family-wise error control over points (docs/statistics.md).
+
+Under cross-validation the n values are seeds, each the mean of its folds' curves: folds share training data
+and a seed's folds share the seed, so (fold, seed) runs are not independent and a band over them is too narrow
+(coverage 0.64-0.75 for a nominal 0.95 at 3 seeds x 3 folds, benchmarks/simulations/curve_band_coverage.py).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from mlmclm.analysis.conditions import seed_means
 from mlmclm.grid.records import RunRecord, completed_runs
 
 
@@ -32,6 +37,8 @@ class CurveBand:
     low: np.ndarray
     high: np.ndarray
     runs: int
+    units: int  # independent curves the band is over: runs, or seeds when folds_averaged
+    folds_averaged: bool = False  # cross-validation: each seed's folds averaged into one curve first
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,9 @@ class BandSeparation:
     axis: str
     separated_from: float | None
     better_group: str | None  # the lower curve after separation (lower loss is better)
+    units_a: int = 0  # independent curves behind each band: runs, or seeds when folds_averaged
+    units_b: int = 0
+    folds_averaged: bool = False  # cross-validation: each seed's folds averaged before the band
 
 
 def curve_arrays(run: RunRecord, metric: str, axes: Sequence[str] = ("tokens", "step")):
@@ -72,17 +82,24 @@ def t_band(stacked: np.ndarray, confidence_level: float) -> tuple[np.ndarray, np
 
 
 def condition_band(
-    runs: Sequence[RunRecord], metric: str, confidence_level: float, objective: str, attention: str
+    runs: Sequence[RunRecord], metric: str, confidence_level: float, objective: str, attention: str,
+    *, average_folds: bool = False,
 ) -> CurveBand | None:
-    """The band of one condition's completed runs, each interpolated onto the first run's grid in its range."""
-    curves = [arrays for run in runs if (arrays := curve_arrays(run, metric)) is not None]
+    """The band of one condition's completed runs, each interpolated onto the first run's grid in its range.
+
+    ``average_folds`` (cross-validation): the band is over seeds, each seed's folds averaged per point first
+    (where all of them have a value), since (fold, seed) runs are not independent replicates.
+    """
+    curves = [(run, arrays) for run in runs if (arrays := curve_arrays(run, metric)) is not None]
     if not curves:
         return None
-    grid, _, axis = curves[0]
-    curves = [c for c in curves if c[2] == axis]
-    stacked = np.array([np.interp(grid, x, y, left=np.nan, right=np.nan) for x, y, _ in curves])
+    grid, _, axis = curves[0][1]
+    curves = [(run, c) for run, c in curves if c[2] == axis]
+    stacked = np.array([np.interp(grid, x, y, left=np.nan, right=np.nan) for _, (x, y, _) in curves])
+    if average_folds:
+        stacked, _ = seed_means(stacked, [run.seed for run, _ in curves])
     mean, low, high = t_band(stacked, confidence_level)
-    return CurveBand(objective, attention, axis, grid, mean, low, high, len(curves))
+    return CurveBand(objective, attention, axis, grid, mean, low, high, len(curves), len(stacked), average_folds)
 
 
 def separation_point(x: np.ndarray, a: CurveBand, b: CurveBand) -> tuple[float | None, str | None]:
@@ -107,14 +124,19 @@ def band_separations(
     attentions: Sequence[str],
     confidence_level: float,
     metric: str = "val_loss",
+    *,
+    average_folds: bool = False,
 ) -> tuple[BandSeparation, ...]:
-    """For every pair of mechanisms within an objective (losses of different objectives are not comparable)."""
+    """For every pair of mechanisms within an objective (losses of different objectives are not comparable);
+    ``average_folds`` under cross-validation (bands over seeds, see :func:`condition_band`)."""
     found = []
     for objective in objectives:
         bands = {}
         for attention in attentions:
             members = completed_runs(runs, objective, attention)
-            band = condition_band(members, metric, confidence_level, objective, attention)
+            band = condition_band(
+                members, metric, confidence_level, objective, attention, average_folds=average_folds
+            )
             if band is not None:
                 bands[attention] = band
         for first, second in itertools.combinations(bands, 2):
@@ -125,11 +147,11 @@ def band_separations(
             b_on_a = CurveBand(
                 objective, second, a.axis, a.x,
                 *(np.interp(a.x, b.x, values, left=np.nan, right=np.nan) for values in (b.mean, b.low, b.high)),
-                b.runs,
+                b.runs, b.units, b.folds_averaged,
             )
             point, lower = separation_point(a.x, a, b_on_a)
             found.append(
                 BandSeparation(objective, f"{first}_{objective}", f"{second}_{objective}", a.axis, point,
-                               None if lower is None else f"{lower}_{objective}")
+                               None if lower is None else f"{lower}_{objective}", a.units, b.units, average_folds)
             )
     return tuple(found)

@@ -15,6 +15,10 @@ so the late leader stays ahead from t* on. The interval is a percentile bootstra
 independently, t* is recomputed, and the interval spans the central ``confidence_level`` of the resamples
 that show the same overtaking (early and late leaders as observed). ``crossing_share`` is the share of
 resamples that do: with few seeds it says how much of the crossing is noise.
+
+Under cross-validation the resampled units are seeds, each the mean of its folds' curves (``average_folds``):
+folds share training data and a seed's folds share the seed, so resampling (fold, seed) runs independently
+would treat correlated runs as independent and narrow the interval (as for the curve bands, curves.py).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlmclm.analysis.conditions import is_probe_metric, metric_direction
+from mlmclm.analysis.conditions import is_probe_metric, metric_direction, seed_means
 from mlmclm.grid.records import RunRecord, completed_runs
 
 STEP_KEY = "probe_step"  # the curve of the steps at which a run was probed (mlmclm.probes.curves)
@@ -38,7 +42,7 @@ class Overtaking:
     attention: str
     first: str  # objective a
     second: str  # objective b
-    n_first: int
+    n_first: int  # resampled units of objective a: runs, or seeds when folds_averaged
     n_second: int
     early_leader: str | None  # better at the first checkpoint (None: tied)
     late_leader: str | None  # better at the last checkpoint
@@ -47,6 +51,7 @@ class Overtaking:
     high: float | None
     level: float
     crossing_share: float | None  # share of bootstrap resamples with the same overtaking
+    folds_averaged: bool = False  # cross-validation: each seed's folds averaged into one curve, seeds resampled
 
 
 def _first_sign(difference: np.ndarray) -> float:
@@ -82,14 +87,17 @@ def overtaking_step(
     rng: np.random.Generator,
     metric: str = "",
     attention: str = "",
+    folds_averaged: bool = False,
 ) -> Overtaking:
     """Overtaking step of ``second`` over ``first`` or vice versa; ``first``/``second`` are [runs, checkpoints].
 
     Parameters
     ----------
     steps : the checkpoints (optimizer steps), increasing, shared by every run.
-    first, second : probe scores of each objective's runs at those checkpoints.
+    first, second : probe scores of each objective's runs at those checkpoints (under cross-validation its
+        seeds, each averaged over its folds: the rows are the units the bootstrap resamples).
     higher_is_better : False for a score where lower is better.
+    folds_averaged : recorded in the result: the rows are fold-averaged seeds.
 
     Returns
     -------
@@ -120,19 +128,22 @@ def overtaking_step(
             tail = (1 - confidence_level) / 2
             low, high = (float(q) for q in np.quantile(crossings, [tail, 1 - tail]))
     return Overtaking(
-        metric, attention, names[0], names[1], len(a), len(b), early, late, point, low, high, confidence_level, share
+        metric, attention, names[0], names[1], len(a), len(b), early, late, point, low, high, confidence_level, share,
+        folds_averaged,
     )
 
 
 def probe_curves(
-    runs: Sequence[RunRecord], objective: str, attention: str, metric: str
+    runs: Sequence[RunRecord], objective: str, attention: str, metric: str, *, average_folds: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(steps, scores [runs, checkpoints], tokens [runs, checkpoints]) of one condition's completed runs on
-    the checkpoints every one of them recorded; None when no run has a probe curve of ``metric``."""
-    curves = [run.curves for run in completed_runs(runs, objective, attention)]
-    curves = [c for c in curves if c.get(STEP_KEY) and len(c.get(metric) or []) == len(c[STEP_KEY])]
-    if not curves:
+    the checkpoints every one of them recorded; None when no run has a probe curve of ``metric``.
+    ``average_folds`` (cross-validation): one row per seed, the mean of its folds (conditions.seed_means)."""
+    members = [run for run in completed_runs(runs, objective, attention)
+               if run.curves.get(STEP_KEY) and len(run.curves.get(metric) or []) == len(run.curves[STEP_KEY])]
+    if not members:
         return None
+    curves = [run.curves for run in members]
     shared = sorted(set.intersection(*(set(c[STEP_KEY]) for c in curves)))
     if not shared:
         return None
@@ -141,7 +152,11 @@ def probe_curves(
         index = [c[STEP_KEY].index(step) for step in shared]
         scores.append([c[metric][i] for i in index])
         tokens.append([(c.get("probe_tokens") or [np.nan] * len(c[STEP_KEY]))[i] for i in index])
-    return np.asarray(shared, dtype=float), np.asarray(scores, dtype=float), np.asarray(tokens, dtype=float)
+    scores, tokens = np.asarray(scores, dtype=float), np.asarray(tokens, dtype=float)
+    if average_folds:
+        seeds = [run.seed for run in members]
+        scores, tokens = seed_means(scores, seeds)[0], seed_means(tokens, seeds)[0]
+    return np.asarray(shared, dtype=float), scores, tokens
 
 
 def curve_metrics(runs: Sequence[RunRecord]) -> list[str]:
@@ -165,13 +180,15 @@ def analyze_overtaking(
     confidence_level: float,
     n_resamples: int,
     seed: int,
+    average_folds: bool = False,
 ) -> tuple[Overtaking, ...]:
-    """Every (probe metric with curves, attention mechanism) where both objectives have probe curves."""
+    """Every (probe metric with curves, attention mechanism) where both objectives have probe curves;
+    ``average_folds`` under cross-validation (seeds, each averaged over its folds, are resampled)."""
     results = []
     for metric in curve_metrics(runs):
         for attention in attentions:
-            first = probe_curves(runs, objectives[0], attention, metric)
-            second = probe_curves(runs, objectives[1], attention, metric)
+            first = probe_curves(runs, objectives[0], attention, metric, average_folds=average_folds)
+            second = probe_curves(runs, objectives[1], attention, metric, average_folds=average_folds)
             if first is None or second is None:
                 continue
             steps = sorted(set(first[0]) & set(second[0]))
@@ -188,6 +205,7 @@ def analyze_overtaking(
                     np.asarray(steps)[keep], a[:, keep], b[:, keep], names=objectives,
                     higher_is_better=metric_direction(metric) != "lower", confidence_level=confidence_level,
                     n_resamples=n_resamples, rng=rng, metric=metric, attention=attention,
+                    folds_averaged=average_folds,
                 )
             )
     return tuple(results)

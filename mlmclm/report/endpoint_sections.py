@@ -227,8 +227,14 @@ def item_level_lines(analysis: Analysis) -> list[str]:
 def band_separation_lines(analysis: Analysis) -> list[str]:
     """Where two mechanisms' validation-loss bands (per-point t-intervals over seeds) stop overlapping."""
     level = f"{analysis.settings.confidence_level * 100:g}%"
+    folds_averaged = any(s.folds_averaged for s in analysis.band_separations)
+    cv = (
+        " Under cross-validation each seed's folds are averaged into one curve first (folds share training "
+        "data, so (fold, seed) runs are not independent); n counts seeds."
+        if folds_averaged else ""
+    )
     lines = [
-        f"Sample efficiency: the shaded bands are per-point {level} t-intervals of the mean over seeds. For "
+        f"Sample efficiency: the shaded bands are per-point {level} t-intervals of the mean over seeds.{cv} For "
         "each pair of mechanisms within an objective, the first point from which the bands never overlap "
         "again (a pointwise, descriptive criterion):",
         "",
@@ -241,7 +247,8 @@ def band_separation_lines(analysis: Analysis) -> list[str]:
             "never" if s.separated_from is None
             else f"from {s.separated_from:,.0f} {unit} on (`{s.better_group}` lower)"
         )
-        lines.append(f"- {s.objective.upper()} `{s.group_a}` vs `{s.group_b}`: {where}.")
+        units = f" (n = {s.units_a} vs {s.units_b} seeds)" if s.folds_averaged else ""
+        lines.append(f"- {s.objective.upper()} `{s.group_a}` vs `{s.group_b}`: {where}{units}.")
     return lines + [""]
 
 

@@ -136,9 +136,12 @@ def plot_probe_curves(
     attentions: Sequence[str],
     overtaking: Sequence[Overtaking],
     path: Path,
+    *,
+    average_folds: bool = False,
 ) -> Path:
     """Probe accuracy against training tokens seen: a row per probe task, a column per mechanism, a line per
-    objective with a band of ± 1 SD across seeds, and a dotted line where one objective overtakes the other."""
+    objective with a band of ± 1 SD across seeds, and a dotted line where one objective overtakes the other.
+    Under cross-validation (``average_folds``) each seed's folds are averaged first, as the overtaking is."""
     metrics = [metric for metric in curve_metrics(runs) if metric.endswith("/accuracy")] or ["probe accuracy"]
     columns = [a for a in attentions if any(probe_curves(runs, o, a, metrics[0]) for o in objectives)] or ["none"]
     figure = Figure(figsize=(4.2 * len(columns), 3.2 * len(metrics)))
@@ -148,19 +151,20 @@ def plot_probe_curves(
             axes = figure.add_subplot(len(metrics), len(columns), r * len(columns) + c + 1)
             drawn = False
             for objective in objectives:
-                found = probe_curves(runs, objective, attention, metric)
+                found = probe_curves(runs, objective, attention, metric, average_folds=average_folds)
                 if found is None:
                     continue
                 steps, scores, tokens = found
                 mean, sd = _mean_curve(scores)
                 x = np.nanmean(tokens, axis=0) if np.isfinite(tokens).any() else steps
                 colour = OBJECTIVE_COLOURS.get(objective, "0.3")
-                axes.plot(x, mean, color=colour, marker="o", ms=3, label=f"{objective.upper()} (n={len(scores)})")
+                n = f"{len(scores)} seeds" if average_folds else f"{len(scores)}"
+                axes.plot(x, mean, color=colour, marker="o", ms=3, label=f"{objective.upper()} (n={n})")
                 axes.fill_between(x, mean - sd, mean + sd, color=colour, alpha=0.18, linewidth=0)
                 drawn = True
             crossing = crossings.get((metric, attention))
             if drawn and crossing is not None and crossing.step is not None:
-                steps, _, tokens = probe_curves(runs, objectives[0], attention, metric)
+                steps, _, tokens = probe_curves(runs, objectives[0], attention, metric, average_folds=average_folds)
                 at = float(np.interp(crossing.step, steps, np.nanmean(tokens, axis=0)))
                 axes.axvline(at, color="0.3", linestyle=":", linewidth=1.2,
                              label=f"{crossing.late_leader.upper()} ahead from step {crossing.step:.0f}")
@@ -188,9 +192,11 @@ def probe_curve_lines(overtaking: Sequence[Overtaking], figure: str | None) -> l
             f"{interval} | {share} | {o.n_first}/{o.n_second} |"
         )
     level = f"{overtaking[0].level:.0%}" if overtaking else "95%"
+    folds_averaged = any(o.folds_averaged for o in overtaking)
+    units = "seeds" if folds_averaged else "runs"
     table = [
         f"| mechanism | probe | ahead first | ahead last | overtaking step | {level} bootstrap interval | "
-        "share of resamples that cross | runs |",
+        f"share of resamples that cross | {units} |",
         "|---|---|---|---|---|---|---|---|",
         *rows,
     ] if rows else ["Both objectives need probe curves under the same mechanism to find an overtaking step."]
@@ -200,8 +206,10 @@ def probe_curve_lines(overtaking: Sequence[Overtaking], figure: str | None) -> l
         "Probe accuracy at the checkpoints set by `probes.eval_every`, against training tokens seen; bands are "
         "± 1 SD across seeds. The overtaking step is where the objective that leads at the last checkpoint "
         "overtook the one that led at the first (linear interpolation between checkpoints); its interval is a "
-        "percentile bootstrap over runs, and the share of resamples showing the same overtaking says how much of "
-        "it could be seed noise (docs/probes.md).",
+        f"percentile bootstrap over {units}, and the share of resamples showing the same overtaking says how much "
+        "of it could be seed noise (docs/probes.md)."
+        + (" Under cross-validation each seed's folds are averaged into one curve first and seeds are resampled "
+           "(folds share training data, so (fold, seed) runs are not independent)." if folds_averaged else ""),
         "",
         *table,
         "",

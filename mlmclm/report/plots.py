@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.conditions import is_probe_metric, metric_direction
-from mlmclm.analysis.curves import curve_arrays, t_band
+from mlmclm.analysis.curves import condition_band
 from mlmclm.atomic import atomic_write
 from mlmclm.grid.records import RunRecord, completed_runs
 from mlmclm.report.caveats import fmt_spread, is_void_comparison
@@ -180,32 +180,32 @@ def plot_training_curves(
     analysis: Analysis, runs: Sequence[RunRecord], path: Path, metric: str = "val_loss"
 ) -> Path:
     """Validation curve per condition: mean over completed runs with its per-point t-interval (the sample-
-    efficiency bands of analysis/curves.py), one panel per objective.
+    efficiency bands of analysis/curves.py, drawn from the same ``condition_band``), one panel per objective.
 
     Runs are averaged on the steps they all recorded; where their grids differ, each run is interpolated onto
-    the first run's grid within its own range. Objectives get separate panels: their losses differ in kind.
+    the first run's grid within its own range. Under cross-validation each seed's folds are averaged first and
+    n counts seeds. Objectives get separate panels: their losses differ in kind.
     """
     objectives = analysis.objectives or ("mlm",)
+    average_folds = analysis.cross_validation is not None
     figure = Figure(figsize=(5.5 * len(objectives), 4.2))
     for o, objective in enumerate(objectives):
         axes = figure.add_subplot(1, len(objectives), o + 1)
         drawn, x_name = False, "step"
         for m, attention in enumerate(analysis.attentions):
             # training tokens on the x axis (sample efficiency), steps for runs that did not record tokens
-            curves = [
-                arrays
-                for run in completed_runs(runs, objective, attention)
-                if (arrays := curve_arrays(run, metric)) is not None
-            ]
-            if not curves:
+            band = condition_band(
+                completed_runs(runs, objective, attention), metric, analysis.settings.confidence_level,
+                objective, attention, average_folds=average_folds,
+            )
+            if band is None:
                 continue
-            grid, _, x_name = curves[0]
-            stacked = np.array([np.interp(grid, x, y, left=np.nan, right=np.nan) for x, y, _ in curves])
-            # per-point t-interval of the mean over seeds (analysis/curves.py); none where n < 2
-            mean, low, high = t_band(stacked, analysis.settings.confidence_level)
-            low, high = np.where(np.isfinite(low), low, mean), np.where(np.isfinite(high), high, mean)
+            grid, mean, x_name = band.x, band.mean, band.axis
+            # per-point t-interval of the mean over seeds; none where n < 2
+            low = np.where(np.isfinite(band.low), band.low, mean)
+            high = np.where(np.isfinite(band.high), band.high, mean)
             style = line_style_for(m)
-            label = f"{attention} (n={len(curves)})"
+            label = f"{attention} (n={band.units}{' seeds' if average_folds else ''})"
             # Thick under thin, big hollow markers under small ones: identical curves still show each one.
             under = len(analysis.attentions) - 1 - m
             axes.plot(
@@ -215,7 +215,8 @@ def plot_training_curves(
             axes.fill_between(grid, low, high, color=style["color"], alpha=0.15, linewidth=0)
             drawn = True
         level = round(analysis.settings.confidence_level * 100)
-        axes.set_title(f"{objective.upper()}: mean and {level}% t-interval over seeds", fontsize=9)
+        folds = ", folds averaged per seed" if average_folds else ""
+        axes.set_title(f"{objective.upper()}: mean and {level}% t-interval over seeds{folds}", fontsize=9)
         if not drawn:
             _empty(axes, f"no {metric} curves recorded")
             continue

@@ -128,6 +128,7 @@ def _length_and_learning(
     """Draw the length and probe-over-time figures when the runs recorded them; return their report sections."""
     runs = run_records(raw_results)
     objectives, attentions = analysis.objectives, analysis.attentions
+    average_folds = analysis.cross_validation is not None  # seeds, each averaged over its folds, are the units
     lines: list[str] = []
     if length_and_learning.has_length_results(runs):
         path = output_dir / f"{prefix}_{length_and_learning.FIGURE_SUFFIXES[length_and_learning.LENGTH_FIGURE]}"
@@ -138,11 +139,11 @@ def _length_and_learning(
     if curve_metrics(runs):
         overtaking = analyze_overtaking(
             runs, attentions, confidence_level=stats_cfg.confidence_level,
-            n_resamples=stats_cfg.bootstrap_resamples, seed=stats_cfg.seed,
+            n_resamples=stats_cfg.bootstrap_resamples, seed=stats_cfg.seed, average_folds=average_folds,
         )
         path = output_dir / f"{prefix}_{length_and_learning.FIGURE_SUFFIXES[length_and_learning.PROBE_CURVES_FIGURE]}"
         written[length_and_learning.PROBE_CURVES_FIGURE] = length_and_learning.plot_probe_curves(
-            runs, objectives, attentions, overtaking, path
+            runs, objectives, attentions, overtaking, path, average_folds=average_folds
         )
         lines += length_and_learning.probe_curve_lines(overtaking, path.name)
     return lines

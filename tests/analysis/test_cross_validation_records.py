@@ -18,7 +18,7 @@ from mlmclm.analysis.resampled import NADEAU_BENGIO
 from mlmclm.config import StatisticsConfig
 from mlmclm.grid.records import RunRecord
 from mlmclm.report.documents import analysis_document
-from mlmclm.report.endpoint_sections import headline_lines
+from mlmclm.report.endpoint_sections import band_separation_lines, headline_lines
 from mlmclm.report.markdown import comparison_table
 from mlmclm.report.ranking_section import ranking_section
 from tests.analysis.synthetic_results import make_raw_results
@@ -79,3 +79,11 @@ def test_report_names_the_corrected_test_and_the_cv_blocks_without_claiming_a_pe
     assert "variance inflated for 3-fold cross-validation overlap" in table
     assert CV_BLOCK_STATEMENT in "\n".join(ranking_section(analysis, {"critical_difference": "cd.png"}))
     assert "Mechanisms under MLM (3 blocks, each a seed's mean over the folds)" in "\n".join(headline_lines(analysis))
+
+
+def test_band_separations_are_over_seeds_with_their_folds_averaged(cv):
+    _, analysis = cv
+    assert analysis.band_separations
+    assert all(s.folds_averaged and (s.units_a, s.units_b) == (3, 3) for s in analysis.band_separations)
+    text = "\n".join(band_separation_lines(analysis))
+    assert "each seed's folds are averaged into one curve first" in text and "(n = 3 vs 3 seeds)" in text

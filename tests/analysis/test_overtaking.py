@@ -71,3 +71,40 @@ def test_analyze_overtaking_reads_run_records():
     (result,) = analyze_overtaking(runs, ["rope", "alibi"], confidence_level=0.95, n_resamples=500, seed=0)
     assert result.metric == "probe/coherence/accuracy" and result.attention == "rope"
     assert result.n_first == result.n_second == 5 and result.step == pytest.approx(50.0)
+
+
+def _probe_run(objective: str, fold: int | None, seed: int, values: np.ndarray) -> RunRecord:
+    return RunRecord.from_json({
+        "objective": objective, "attention": "rope", "fold": fold, "seed": seed, "status": "completed",
+        "curves": {"probe_step": STEPS.tolist(), "probe_tokens": (STEPS * 100).tolist(),
+                   "probe/coherence/accuracy": values.tolist()},
+    })
+
+
+def test_under_cross_validation_the_bootstrap_resamples_seeds_with_their_folds_averaged():
+    # every fold of a seed has the same curve: the seed is one unit, so the CV result must equal the result on
+    # one fold's runs; resampling the 15 (fold, seed) runs independently would narrow the interval
+    rng = np.random.default_rng(2)
+    mlm = curves(0.5, 0.004) + rng.normal(0, 0.03, (5, STEPS.size))
+    clm = curves(0.6, 0.002) + rng.normal(0, 0.03, (5, STEPS.size))
+    grid = [_probe_run(o, f, s, v[s]) for f in range(3) for o, v in (("mlm", mlm), ("clm", clm)) for s in range(5)]
+    one_fold = [_probe_run(o, None, s, v[s]) for o, v in (("mlm", mlm), ("clm", clm)) for s in range(5)]
+    (cv,) = analyze_overtaking(grid, ["rope"], confidence_level=0.95, n_resamples=500, seed=0, average_folds=True)
+    (plain,) = analyze_overtaking(one_fold, ["rope"], confidence_level=0.95, n_resamples=500, seed=0)
+    assert cv.folds_averaged and not plain.folds_averaged
+    assert (cv.n_first, cv.n_second) == (5, 5)
+    assert (cv.step, cv.low, cv.high, cv.crossing_share) == pytest.approx(
+        (plain.step, plain.low, plain.high, plain.crossing_share)
+    )
+    (runs,) = analyze_overtaking(grid, ["rope"], confidence_level=0.95, n_resamples=500, seed=0)
+    assert (runs.n_first, runs.high - runs.low < cv.high - cv.low) == (15, True)  # the old, too narrow interval
+
+
+def test_the_learning_over_time_table_counts_seeds_under_cross_validation():
+    from mlmclm.report.length_and_learning import probe_curve_lines
+
+    grid = [_probe_run(o, f, s, v[s]) for f in range(3)
+            for o, v in (("mlm", curves(0.5, 0.004)), ("clm", curves(0.6, 0.002))) for s in range(5)]
+    cv = analyze_overtaking(grid, ["rope"], confidence_level=0.95, n_resamples=100, seed=0, average_folds=True)
+    text = "\n".join(probe_curve_lines(cv, "figure.png"))
+    assert "| seeds |" in text and "bootstrap over seeds" in text and "| 5/5 |" in text
