@@ -7,7 +7,7 @@ differences with SD 1, or two groups with SD 1; draws independent of the ones po
 is the power actually delivered, with its Clopper–Pearson interval. Beside it, the same at the old t-test
 MDE (statsmodels), which the permutation tests fall short of near their p-value floor.
 
-    python benchmarks/simulations/power_at_mde.py --simulations 2000     # ~5 minutes on 2 cores
+    python benchmarks/simulations/power_at_mde.py --simulations 2000     # ~12 minutes on 2 shared cores
 """
 
 from __future__ import annotations
