@@ -186,15 +186,28 @@ def _better_group(direction: str | None, difference: float | None, a: str, b: st
     return a if a_is_lower == (direction == "lower") else b
 
 
-def _runs_needed(
-    effect: float | None, result: hypothesis_tests.TestResult, *, paired: bool, settings: StatisticsConfig
-) -> int | None:
-    """t-test power sample size for the observed Hedges' g (the bias-corrected estimate of δ; d overstates it
-    at small n), raised to the rank test's floor when a rank test is the one used."""
-    needed = power.runs_needed(effect, paired=paired, alpha=settings.significance_level, power=settings.power)
-    if needed is None or result.min_runs_for_significance is None:
-        return needed
-    return max(needed, result.min_runs_for_significance)
+def _power_part(
+    effect: float | None, result: hypothesis_tests.TestResult, n: tuple[int, int], *, paired: bool,
+    permutation: bool, settings: StatisticsConfig,
+) -> PowerEstimate:
+    """MDE at this n and runs needed for the observed Hedges' g (the bias-corrected estimate of δ; d overstates
+    it at small n), with the power of the test used: the permutation test's, simulated, where the design is
+    small enough (power.py), else the t-test's; never below the test's p-value floor."""
+    options = {"paired": paired, "alpha": settings.significance_level, "power": settings.power,
+               "permutation": permutation}
+    mde = power.minimum_detectable_effect(*n, **options)
+    needed = power.runs_needed(effect, **options)
+    if needed is not None and result.min_runs_for_significance is not None:
+        needed = max(needed, result.min_runs_for_significance)
+
+    def method(n_a: int, n_b: int) -> str:
+        return power.power_method(n_a, n_b, paired=paired, permutation=permutation)
+
+    return PowerEstimate(
+        min_detectable_effect=mde, runs_needed=needed,
+        min_detectable_effect_method=power.NO_POWER if mde is None else method(*n),
+        runs_needed_method=power.NO_POWER if needed is None else method(needed, needed),
+    )
 
 
 def aso_epsilons(
@@ -303,11 +316,9 @@ def compare_samples(
             cohens_d=d_value, hedges_g=g_value, rank_biserial=_number(r), rank_biserial_ci=r_ci,
             effect_size_ci=intervals.standardized_effect_ci(d_value, n_a=int(x.size), n_b=n_b, confidence_level=level),
         ),
-        power=PowerEstimate(
-            min_detectable_effect=power.minimum_detectable_effect(
-                int(x.size), int(y.size), paired=paired, alpha=alpha, power=settings.power
-            ),
-            runs_needed=_runs_needed(g_value, result, paired=paired, settings=settings),
+        power=_power_part(
+            g_value, result, (int(x.size), int(y.size)), paired=paired, permutation=design is None,
+            settings=settings,
         ),
         better_group=_better_group(direction, difference, a.label, b.label),
         like_for_like=like_for_like,

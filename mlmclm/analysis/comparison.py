@@ -14,6 +14,7 @@ from typing import Any
 from mlmclm.analysis.families import Family
 from mlmclm.analysis.hypothesis_tests import NormalityResult
 from mlmclm.analysis.intervals import ConfidenceInterval
+from mlmclm.analysis.power import NO_POWER
 from mlmclm.analysis.resampled import NO_CV_CORRECTION
 
 # Relative tolerance below which two means (or all runs' values) count as equal: float64 rounding of a mean of
@@ -59,10 +60,13 @@ class EffectSizes:
 
 @dataclass(frozen=True)
 class PowerEstimate:
-    """What this n can detect, and the n the observed effect would need."""
+    """What this n can detect, and the n the observed effect would need, each with the power it rests on."""
 
     min_detectable_effect: float | None
     runs_needed: int | None
+    # power.SIMULATED_SIGN_FLIP | SIMULATED_PERMUTATION (the test used, simulated) | T_TEST_POWER | NO_POWER
+    min_detectable_effect_method: str = NO_POWER
+    runs_needed_method: str = NO_POWER
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,8 @@ class Comparison:
             "effect_size_ci": dataclasses.asdict(effect.effect_size_ci), "rank_biserial": effect.rank_biserial,
             "rank_biserial_ci": dataclasses.asdict(effect.rank_biserial_ci),
             "min_detectable_effect": power.min_detectable_effect, "runs_needed": power.runs_needed,
+            "min_detectable_effect_method": power.min_detectable_effect_method,
+            "runs_needed_method": power.runs_needed_method,
             "can_reach_significance": test.can_reach_significance, "min_achievable_p": test.min_achievable_p,
             "min_runs_for_significance": test.min_runs_for_significance, "better_group": self.better_group,
             "like_for_like": self.like_for_like, "caveat": self.caveat, "cv_correction": test.cv_correction,

@@ -15,6 +15,7 @@ from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT
 from mlmclm.analysis.conditions import condition_label, is_like_for_like, is_probe_metric
 from mlmclm.analysis.families import Family
+from mlmclm.analysis.power import NO_POWER
 from mlmclm.grid.invocations import contributing_invocations
 from mlmclm.objectives import OBJECTIVE_DEFINITIONS, uses_masking
 from mlmclm.report.aggregate_section import probe_aggregate_section
@@ -329,9 +330,18 @@ def _table_legend(analysis: Analysis) -> list[str]:
         f"paired) and *g* Hedges' g with the {level} noncentral-t CI of the effect; *r* is the rank-biserial "
         f"correlation; *MDE* is the smallest |d| detectable with {s.power:.0%} power at this n, and *runs* "
         f"the runs per condition (pairs when paired) needed to detect the observed g with {s.power:.0%} "
-        "power. Not significant is not evidence of no difference.",
+        f"power{_power_methods(analysis)}. Not significant is not evidence of no difference.",
         "",
     ]
+
+
+def _power_methods(analysis: Analysis) -> str:
+    """The powers behind the MDE and runs columns, as the records name them (docs/statistics.md, Power)."""
+    methods = dict.fromkeys(
+        method for c in analysis.comparisons
+        for method in (c.power.min_detectable_effect_method, c.power.runs_needed_method) if method != NO_POWER
+    )
+    return f", by the power of the test used ({'; '.join(methods)})" if methods else ""
 
 
 def _design(c: Comparison) -> str:

@@ -5,16 +5,18 @@ are. The verdict reads ``val_loss``, where a 10x too low rate must show (its dir
 PASS when the difference is significant and in that direction at the preset's n. The primary endpoint's
 comparison is reported beside it: whether the preset's probes can see the same handicap is a property of
 the preset (docs/validation.md), not of the statistics. Tiny repetitions (the A/A experiments' first label vs
-a handicapped twin) say how often the effect is detected, next to the power the report's MDE line implies.
+a handicapped twin) say how often the effect is detected, next to the power of the same test at the effect seen.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.stats import binomtest
-from statsmodels.stats.power import TTestPower
 
+from mlmclm.analysis.comparison import Comparison
 from mlmclm.analysis.conditions import condition_label
+from mlmclm.analysis.power import power_at
+from mlmclm.analysis.resampled import NO_CV_CORRECTION
 from mlmclm.validate.arms import Arm, merge_arms
 from mlmclm.validate.grids import AA, PLANTED, PLANTED_TINY, STANDARD, aa_seeds
 from mlmclm.validate.reading import analyze_document, comparison_numbers, describe_comparison, find_comparison
@@ -51,37 +53,45 @@ def detection_finding(analysis, metric: str, preset: ValidationPreset, informati
 
 
 def repetition_finding(raws: dict, preset: ValidationPreset) -> Finding:
-    """How often the tiny planted effect is detected, vs the power implied by the report's MDE at that n."""
-    detected, effects, mde = 0, [], None
+    """How often the tiny planted effect is detected, vs the power of the test used at the observed effect.
+
+    Detections are the comparison's own decisions (its family holds this one comparison, so no correction
+    changes them); the power is that of the same test at the repetitions' n (:func:`mlmclm.analysis.power.
+    power_at`: the sign-flip test's, simulated), at the mean |Hedges' g|, since |d_z| overstates δ at small n.
+    """
+    detected, effects, comparison = 0, [], None
     for repetition in range(preset.planted_repetitions):
         seeds = aa_seeds(preset, repetition, 0)
         arms = [Arm(AA, "mlm", "standard", FULL, seeds), Arm(PLANTED_TINY, "mlm", "standard", HANDICAPPED, seeds)]
         analysis = analyze_document(merge_arms(raws, arms), [VERDICT_METRIC])
         comparison = find_comparison(analysis, VERDICT_METRIC, ("mlm", FULL), ("mlm", HANDICAPPED))
         detected += comparison.test.significant and comparison.better_group == condition_label("mlm", FULL)
-        if comparison.effect.cohens_d is not None:
-            effects.append(abs(comparison.effect.cohens_d))
-        mde = comparison.power.min_detectable_effect
+        if comparison.effect.hedges_g is not None:
+            effects.append(abs(comparison.effect.hedges_g))
     reps = preset.planted_repetitions
     interval = binomtest(detected, reps).proportion_ci(0.95, method="exact")
     effect = float(np.mean(effects)) if effects else None
-    power = None if effect is None else float(
-        TTestPower().power(effect_size=effect, nobs=preset.aa_runs, alpha=preset.alpha)
-    )
-    power = power if power is not None and np.isfinite(power) else None  # statsmodels: nan for huge effects
+    power = None if effect is None or comparison is None else _power_of_test_used(comparison, effect, preset.alpha)
+    mde = None if comparison is None else comparison.power.min_detectable_effect
     agrees = power is not None and interval.low <= power <= interval.high
     return Finding(
         question=f"tiny repetitions ({reps} x n={preset.aa_runs}, {VERDICT_METRIC}): detection rate vs power",
-        expected="the detection rate's interval contains the power the mean observed |d_z| implies",
+        expected="the detection rate's interval contains the power of the test used at the mean observed |g|",
         concluded=(
-            f"detected {detected}/{reps} [{interval.low:.2f}, {interval.high:.2f}]; mean |d_z| "
+            f"detected {detected}/{reps} [{interval.low:.2f}, {interval.high:.2f}]; mean |g| "
             f"{'n/a' if effect is None else f'{effect:.2f}'}, report MDE at n: "
             f"{'n/a' if mde is None else f'{mde:.2f}'}, implied power {'n/a' if power is None else f'{power:.2f}'}"
         ),
         passed=agrees,
         numbers={"detected": detected, "repetitions": reps, "detection_ci": [interval.low, interval.high],
-                 "mean_abs_d": effect, "min_detectable_effect": mde, "implied_power": power},
+                 "mean_abs_g": effect, "min_detectable_effect": mde, "implied_power": power,
+                 "power_method": None if comparison is None else comparison.power.min_detectable_effect_method},
         informational=True,
     )
 
 
+def _power_of_test_used(comparison: Comparison, effect: float, alpha: float) -> float:
+    return power_at(
+        effect, comparison.n_a, comparison.n_b, paired=comparison.paired, alpha=alpha,
+        permutation=comparison.test.cv_correction == NO_CV_CORRECTION,
+    )

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from mlmclm.analysis import analyze, metric_direction
+from mlmclm.analysis import analyze, metric_direction, power
 from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT
 from mlmclm.analysis.power import runs_needed
 from mlmclm.analysis.variance_components import fold_seed_variance
@@ -169,6 +169,18 @@ def test_runs_needed_uses_the_bias_corrected_effect(analysis):
     for comparison in paired:
         planned = runs_needed(comparison.effect.hedges_g, paired=True, alpha=0.05, power=0.8)
         assert comparison.power.runs_needed == max(planned, 6)
+
+
+def test_power_figures_name_the_power_they_rest_on(analysis):
+    # 3 pairs: the sign-flip test cannot reach 0.05, so no MDE; runs needed come from its simulated power
+    for comparison in analysis.comparisons:
+        expected = power.power_method(comparison.power.runs_needed or 0, comparison.power.runs_needed or 0,
+                                      paired=comparison.paired)
+        assert comparison.power.runs_needed_method == (expected if comparison.power.runs_needed else power.NO_POWER)
+        assert comparison.power.min_detectable_effect is None
+        assert comparison.power.min_detectable_effect_method == power.NO_POWER
+    cross_validated = analyze(make_raw_results(folds=(0, 1, 2), failed_run=False), FAST, metrics=["val_loss"])
+    assert {c.power.min_detectable_effect_method for c in cross_validated.comparisons} == {power.T_TEST_POWER}
 
 
 def test_without_folds_intervals_are_t_intervals_and_tests_permutation_tests(analysis):

@@ -102,6 +102,7 @@ def test_report_leads_with_key_results_and_tabulates_every_comparison(written):
     assert len(_table_rows(report[report.index("## MLM vs CLM") : report.index("## Training curves")])) == 54
     # One legend instead of the same sentences repeated for every comparison.
     assert report.count("Not significant is not evidence of no difference") == 1
+    assert "by the power of the test used (simulated sign-flip permutation test" in report  # not t-test power
     assert len(report.splitlines()) < 450  # primary endpoint, ranking, aggregates and analysis log included
 
 

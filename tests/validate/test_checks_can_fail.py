@@ -10,6 +10,7 @@ import dataclasses
 
 import pytest
 
+from mlmclm.analysis import power
 from mlmclm.validate import aa, nope_structure, planted, probe_validity
 from mlmclm.validate.grids import AA, NOPE, PLANTED, PLANTED_TINY, STANDARD, aa_seeds, main_seeds
 from mlmclm.validate.records import PRESETS, CheckResult
@@ -55,6 +56,14 @@ def test_planted_effect_is_found_in_the_right_direction_and_a_zero_effect_fails(
     assert findings[2].numbers["detected"] == PRESET.planted_repetitions  # 5 SDs of val_loss: always detected
     assert not verdict("planted", planted.evaluate(planted_grids(0.0), PRESET))
     assert not verdict("planted", planted.evaluate(planted_grids(-0.1), PRESET))  # wrong direction
+
+
+def test_tiny_repetitions_set_detections_beside_the_power_of_the_sign_flip_test_at_the_mean_g():
+    # not statsmodels' t-test power at the mean |d_z|: d_z overstates δ at n = 6, and the t-test is not the test
+    numbers = planted.evaluate(planted_grids(0.01), PRESET)[2].numbers
+    assert numbers["power_method"] == power.SIMULATED_SIGN_FLIP
+    n = PRESET.aa_runs
+    assert numbers["implied_power"] == power.power_at(numbers["mean_abs_g"], n, n, paired=True, alpha=PRESET.alpha)
 
 
 def nope_grid(mlm_nope_accuracy: float) -> dict:
