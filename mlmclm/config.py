@@ -408,6 +408,8 @@ def build_config(
         labels.append(QUICK_TEST_LAYER)
     layers.append(overrides or {})
     labels.append(COMMAND_LINE_LAYER if overrides_are_flags else "the overrides")
+    if config_file is not None:
+        _check_on_its_own(layers[0], labels[0])
     merged: dict[str, Any] = {}
     for layer in layers:
         merged = merge_dicts(merged, layer)
@@ -418,6 +420,17 @@ def build_config(
     validate(config)
     check_shadowed_settings(config, list(zip(labels, layers, strict=True)))
     return config
+
+
+def _check_on_its_own(layer: dict[str, Any], label: str) -> None:
+    """A config file must be valid by itself (over the defaults): a later layer (``--quick-test``, a flag) that
+    overrides a bad value would otherwise hide it until the day the file is used without that layer."""
+    alone = copy.deepcopy(layer)
+    try:
+        _apply_seed_rule(alone, [layer])
+        validate(from_dict(ExperimentConfig, alone, ""))
+    except ConfigError as exc:
+        raise ConfigError(f"{label}: {exc}") from exc
 
 
 def _config_file_label(config_file: str | Path) -> str:

@@ -292,3 +292,24 @@ def test_a_shipped_preset_file_sets_unchosen_strategies_without_a_warning(tmp_pa
     with caplog.at_level("WARNING", logger="mlmclm.config"):
         resolve_config(copy)
     assert "data.sliding_window_stride = 32" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ({"training": 5}, "training must be a mapping"),
+        ({"training": {"batch_size": -4}}, "training.batch_size must be > 0"),
+        ({"training": {"batch_size": "abc"}}, "training.batch_size"),
+        ({"training": {"learning_rate": float("nan")}}, "training.learning_rate"),
+        ({"model": {"hidden_size": 65, "num_heads": 2}}, "divisible"),
+        ({"data": {"vocab_size": -1}}, "data.vocab_size"),
+    ],
+)
+def test_a_bad_config_file_value_is_refused_even_where_a_later_layer_overrides_it(tmp_path, content, message):
+    """--quick-test (and flags) set these keys again; the file must still be valid on its own, or it fails
+    the day it is used without them."""
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(content), encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(message)) as raised:
+        resolve_config(path, quick_test=True, overrides={"training": {"batch_size": 4, "learning_rate": 1e-3}})
+    assert str(raised.value).startswith(f"--config {path}: ")
