@@ -390,12 +390,19 @@ def cmd_validate(args: argparse.Namespace, command: str) -> int:
     from mlmclm.environment import collect_environment
     from mlmclm.train.device import describe_device, resolve_device
     from mlmclm.validate.report import write_validation
-    from mlmclm.validate.runner import estimate_seconds, run_validation, select_checks, select_preset
+    from mlmclm.validate.runner import (
+        check_devices,
+        estimate_seconds,
+        run_validation,
+        select_checks,
+        select_preset,
+    )
 
     preset, checks = select_preset(args.preset), select_checks(args.only)
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1 (got {args.workers})")
     output_dir = Path(args.output_dir)
+    check_devices(checks, preset, output_dir)
     estimate = estimate_seconds(checks, preset, output_dir, args.workers or 1)
     print(f"validate --preset {preset.name}: {', '.join(check.NAME for check in checks)}; planned about "
           f"{estimate / 60:.0f} min for the runs not yet finished (estimate, from the preset's seconds per run)")

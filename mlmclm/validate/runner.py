@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 
-from mlmclm.errors import UserError
+from mlmclm.errors import ConfigError, UserError
 from mlmclm.registry import unknown_choice_message
 from mlmclm.validate import aa, nope_structure, planted, probe_validity
 from mlmclm.validate.arms import grid_config, load_grid, train_grid
@@ -37,6 +37,20 @@ def select_preset(name: str) -> ValidationPreset:
     if name not in PRESETS:
         raise UserError(unknown_choice_message("validation preset", name, list(PRESETS)))
     return PRESETS[name]
+
+
+def check_devices(checks: Sequence[ModuleType], preset: ValidationPreset, output_dir: Path) -> None:
+    """Refuse up front a preset whose grids need a device this machine lacks (``gpu`` without CUDA): otherwise
+    the grids that can run would train for hours before the first that cannot stops the validation."""
+    from mlmclm.train.device import resolve_device
+
+    for name in dict.fromkeys(grid for check in checks for grid in check.GRIDS):
+        config = grid_config(plan_grid(name, preset), output_dir, BASE_LAYER)
+        try:
+            resolve_device(config.device)
+        except ConfigError as exc:
+            raise UserError(f"validate --preset {preset.name}: grid '{name}' needs device '{config.device}': "
+                            f"{exc}") from exc
 
 
 def estimate_seconds(
