@@ -311,7 +311,7 @@ def _analyze_and_print(
         analyze_command=analyze_command, log_path=analysis_log_path(raw_path, raw["experiment_name"]),
     )
     runs = raw["runs"]
-    done = sum(run["status"] == "completed" for run in runs)
+    done = sum(run.get("status") == "completed" for run in runs)
     print(f"Runs: {done} completed, {len(runs) - done} not completed (see the report)")
     print(f"Raw results: {raw_path}")
     for kind, path in written.items():
@@ -321,10 +321,11 @@ def _analyze_and_print(
 
 def cmd_analyze(args: argparse.Namespace, command: str) -> int:
     from mlmclm.config import StatisticsConfig, from_dict, validate_statistics
-    from mlmclm.grid.results import load_raw_results
+    from mlmclm.grid.results import load_raw_results, validate_raw_results
 
     raw = load_raw_results(args.raw_results)
-    stored = raw.get("config", {}).get("statistics", {})
+    validate_raw_results(raw, args.raw_results)  # before anything is written
+    stored = (raw.get("config") or {}).get("statistics") or {}
     overrides = {
         key: value
         for key, value in (

@@ -296,6 +296,94 @@ def test_analyze_refuses_a_name_that_overwrites_or_escapes(capsys, trained, name
     assert training_report.read_bytes() == before
 
 
+def _set(path: str, value):
+    """A change to the raw results: set the dotted ``path`` (``runs.3.metrics``) to ``value``."""
+    def change(raw: dict) -> None:
+        *parents, last = path.split(".")
+        target = raw
+        for key in parents:
+            target = target[int(key)] if isinstance(target, list) else target[key]
+        target[int(last) if isinstance(target, list) else last] = value
+    return change
+
+
+def _repeat_run(new_id: str | None = None):
+    def change(raw: dict) -> None:
+        raw["runs"].append({**raw["runs"][0], **({"run_id": new_id} if new_id else {})})
+    return change
+
+
+BAD_RAW_RESULTS = {
+    "config is a number": (_set("config", 5), "config must be an object"),
+    "config is null": (_set("config", None), "config must be an object"),
+    "config is a list": (_set("config", []), "config must be an object"),
+    "config.statistics is a number": (_set("config.statistics", 5), "config.statistics must be an object"),
+    "config.data is a number": (_set("config.data", 5), "config.data must be an object"),
+    "config.model is a number": (_set("config.model", 5), "config.model must be an object"),
+    "no experiment_name": (lambda raw: raw.pop("experiment_name"), "experiment_name must be a plain name"),
+    "metrics is a string": (_set("runs.3.metrics", "abc"), "runs[3].metrics must be an object"),
+    "curves is a string": (_set("runs.3.curves", "x"), "runs[3].curves must be an object"),
+    "invocations is a string": (_set("invocations", "x"), "invocations must be a list"),
+    "data is a number": (_set("data", 5), "data must be an object"),
+    "budget is a number": (_set("budget", 5), "budget must be an object"),
+    "environment is a number": (_set("environment", 5), "environment must be an object"),
+    "no runs": (_set("runs", []), "has no runs"),
+    "unknown objective": (_set("runs.1.objective", "bogus"), "runs[1].objective \"bogus\" is not one of mlm, clm"),
+    "objective is a number": (_set("runs.1.objective", 5), "runs[1].objective 5 is not one of"),
+    "attention is a number": (_set("runs.2.attention", 5), "runs[2].attention must be a mechanism name"),
+    "attention is empty": (_set("runs.2.attention", ""), "runs[2].attention must be a mechanism name"),
+    "seed is a string": (_set("runs.0.seed", "42"), "runs[0].seed must be an integer or null"),
+    "fold is a string": (_set("runs.0.fold", "0"), "runs[0].fold must be an integer >= 0 or null"),
+    "run listed twice": (_repeat_run(), "repeats the run_id 'standard_mlm_run0' of runs[0]"),
+    "run repeated under another id": (
+        _repeat_run("standard_mlm_run9"), "repeats the objective mlm, attention standard, fold null, seed 42"
+    ),
+    "schema_version 99": (_set("schema_version", 99), "schema_version 99 is not one this version reads (1)"),
+    "schema_version a string": (_set("schema_version", "x"), "schema_version \"x\" is not one this version reads"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_RAW_RESULTS))
+def test_analyze_refuses_malformed_raw_results_in_one_line_before_writing_anything(capsys, trained, case):
+    """Valid JSON of the wrong shape used to end in a traceback, a half-written report, or a report of
+    nonsense (no runs, an unknown objective, a run counted twice); now one line, exit 2, nothing written."""
+    import json
+
+    raw_path, _ = trained
+    raw = json.loads(raw_path.read_text())
+    run_ids = [run["run_id"] for run in raw["runs"]]
+    raw["invocations"] = [{"command": raw["command"], "started": None, "runs_added": run_ids}]
+    change, message = BAD_RAW_RESULTS[case]
+    change(raw)
+    raw_path.write_text(json.dumps(raw))
+    before = sorted(raw_path.parent.iterdir())
+    out_dir = raw_path.parent / "reanalysis"
+    code, out, err = run_cli(capsys, "analyze", str(raw_path), "--output-dir", str(out_dir), "--quiet")
+    assert code == 2, out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: raw results: ") and message in lines[0], err
+    assert sorted(raw_path.parent.iterdir()) == before and not out_dir.exists()  # not even the analysis log
+
+
+def test_analyze_still_reads_hand_assembled_and_older_raw_results(capsys, trained):
+    """No schema_version, invocations, environment, data or budget; runs without a phase, hashes, fold or
+    seed (unpaired, so seedless runs are not repeats): what the project read before it checked the shape."""
+    import json
+
+    raw_path, _ = trained
+    raw = json.loads(raw_path.read_text())
+    for key in ("schema_version", "environment", "data", "budget", "probe_tasks"):
+        raw.pop(key)
+    for run in raw["runs"]:
+        for key in ("fold", "seed", "run_index"):
+            run.pop(key)
+    raw_path.write_text(json.dumps(raw))
+    code, out, err = run_cli(capsys, "analyze", str(raw_path), "--metric", "val_loss", "--quiet")
+    assert code == 0, err
+    assert "Runs: 6 completed, 0 not completed" in out
+    assert (raw_path.parent / "synthetic_reanalysis_report.md").is_file()
+
+
 @pytest.mark.parametrize("module", ["mlmclm", "mlmclm.cli"])
 def test_python_dash_m_runs_the_cli_instead_of_exiting_silently(module):
     """``python -m mlmclm.cli`` used to import the module and exit 0 having done nothing."""

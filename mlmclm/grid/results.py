@@ -11,15 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from mlmclm.atomic import atomic_write_json
-from mlmclm.errors import UserError
+from mlmclm.config import is_plain_name
+from mlmclm.errors import UserError, did_you_mean
 from mlmclm.grid.invocations import carried_invocations
 from mlmclm.grid.plan import LR_SWEEP, RunSpec
+from mlmclm.objectives import OBJECTIVES
 
 SCHEMA_VERSION = 1
 FINISHED = ("completed", "diverged")
@@ -287,6 +289,134 @@ def load_raw_results(path: str | Path) -> dict[str, Any]:
     if not isinstance(document, dict) or not isinstance(document.get("runs"), list):
         raise UserError(f"{path} is not an mlmclm raw-results file (no 'runs' list)")
     return document
+
+
+def validate_raw_results(document: Mapping[str, Any], path: str | Path) -> None:
+    """Check, before anything is written, that a raw-results document has the shape the analysis reads.
+
+    The first problem is a one-line :class:`UserError` naming its key path (``runs[3].metrics must be an
+    object``). Lenient where older or hand-assembled files are still read: ``schema_version``, the header
+    sections, ``invocations`` and a run's ``run_id``, ``fold``, ``seed`` and ``status`` may be absent (a run
+    without hashes or a phase is judged as before). A run's attention is any non-empty name, not checked
+    against the registry: the analysis imports no model, and a mechanism registered elsewhere still analyses.
+    """
+    _check_header(document)
+    runs = document["runs"]
+    for index, run in enumerate(runs):
+        _check_run(run, f"runs[{index}]")
+    if not [run for run in runs if run.get("phase") != LR_SWEEP]:
+        raise UserError(f"raw results: {path} has no runs to analyse")
+    _check_unique_runs(runs)
+
+
+def _invalid(where: str, what: str) -> UserError:
+    return UserError(f"raw results: {where} {what}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shown(value: Any) -> str:
+    """A value as the JSON file spells it, cut short for a one-line message."""
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_kind(value: Any, where: str, kind: type, name: str, optional: bool = True) -> None:
+    """``value`` (``None`` meaning absent when ``optional``) is a JSON ``name`` (object, list, string)."""
+    if not (isinstance(value, kind) or (optional and value is None)):
+        raise _invalid(where, f"must be {name} (got {_shown(value)})")
+
+
+def _check_header(document: Mapping[str, Any]) -> None:
+    version = document.get("schema_version", SCHEMA_VERSION)  # absent: a hand-assembled file, read as v1
+    if not _is_int(version) or version != SCHEMA_VERSION:
+        raise _invalid("schema_version", f"{_shown(version)} is not one this version reads ({SCHEMA_VERSION})")
+    name = document.get("experiment_name")
+    if not isinstance(name, str) or not is_plain_name(name):
+        raise _invalid("experiment_name", f"must be a plain name (letters, digits, '.', '_', '-'), got {_shown(name)}")
+    _check_kind(document.get("command"), "command", str, "a string")
+    for key in ("config", "environment", "data", "budget", "probe_tasks", "lr_sweep"):
+        if key in document:
+            _check_kind(document[key], key, dict, "an object", optional=False)
+    _check_config(document.get("config") or {})
+    _check_kind((document.get("data") or {}).get("notes"), "data.notes", list, "a list")
+    _check_invocations(document.get("invocations"))
+    sweep = document.get("lr_sweep") or {}
+    for key in ("rates", "conditions", "runs"):
+        _check_kind(sweep.get(key), f"lr_sweep.{key}", list, "a list")
+    for index, item in enumerate(sweep.get("conditions") or []):
+        _check_kind(item, f"lr_sweep.conditions[{index}]", dict, "an object", optional=False)
+
+
+def _check_config(config: Mapping[str, Any]) -> None:
+    for key in ("statistics", "data", "model", "training", "probes", "evaluation"):
+        if key in config:
+            _check_kind(config[key], f"config.{key}", dict, "an object", optional=False)
+    for key in ("objectives", "attention"):
+        values = config.get(key)
+        if values is not None and not (isinstance(values, list) and all(isinstance(v, str) for v in values)):
+            raise _invalid(f"config.{key}", f"must be a list of names (got {_shown(values)})")
+
+
+def _check_invocations(invocations: Any) -> None:
+    _check_kind(invocations, "invocations", list, "a list")
+    for index, entry in enumerate(invocations or []):
+        where = f"invocations[{index}]"
+        _check_kind(entry, where, dict, "an object", optional=False)
+        _check_kind(entry.get("command"), f"{where}.command", str, "a string")
+        added = entry.get("runs_added")
+        if added is not None and not (isinstance(added, list) and all(isinstance(r, str) for r in added)):
+            raise _invalid(f"{where}.runs_added", "must be a list of run ids")
+
+
+# Optional run fields and the JSON type each must have when present (docs/raw_results.schema.json).
+_RUN_FIELD_KINDS: dict[str, tuple[type, str]] = {
+    "run_id": (str, "a string"), "status": (str, "a string"), "error": (str, "a string"),
+    "metrics": (dict, "an object"), "curves": (dict, "an object"), "tokens": (dict, "an object"),
+    "hybrid": (dict, "an object"), "probe_items": (dict, "an object"),
+    "length_generalisation": (list, "a list"), "failed_attempts": (list, "a list"),
+}
+
+
+def _check_run(run: Any, where: str) -> None:
+    _check_kind(run, where, dict, "an object", optional=False)
+    objective = run.get("objective")
+    if not isinstance(objective, str) or objective not in OBJECTIVES:
+        raise _invalid(
+            f"{where}.objective", f"{_shown(objective)} is not one of {', '.join(OBJECTIVES)}"
+            + did_you_mean(objective, OBJECTIVES)
+        )
+    if not isinstance(run.get("attention"), str) or not run["attention"]:
+        raise _invalid(f"{where}.attention", f"must be a mechanism name (got {_shown(run.get('attention'))})")
+    for key in ("fold", "seed", "run_index"):
+        value = run.get(key)
+        if value is not None and not (_is_int(value) and (key == "seed" or value >= 0)):
+            raise _invalid(f"{where}.{key}", f"must be an integer{'' if key == 'seed' else ' >= 0'} or null "
+                           f"(got {_shown(value)})")
+    if run.get("phase") not in (None, "final", LR_SWEEP):
+        raise _invalid(f"{where}.phase", f"must be 'final' or '{LR_SWEEP}' (got {_shown(run['phase'])})")
+    for key, (kind, name) in _RUN_FIELD_KINDS.items():
+        if key in run:
+            _check_kind(run[key], f"{where}.{key}", kind, name, optional=False)
+    for key, curve in (run.get("curves") or {}).items():
+        _check_kind(curve, f"{where}.curves.{key}", list, "a list", optional=False)
+
+
+def _check_unique_runs(runs: list[Mapping[str, Any]]) -> None:
+    """No run twice: one run_id per record, and one final run per objective, attention, fold and seed (a
+    repeated one would be counted as two independent observations)."""
+    seen: dict[str, int] = {}
+    for index, run in enumerate(runs):
+        keys = [f"run_id {run['run_id']!r}"] if "run_id" in run else []
+        if run.get("phase") != LR_SWEEP and run.get("seed") is not None:
+            condition = {key: run.get(key) for key in ("objective", "attention", "fold", "seed")}
+            keys.append(", ".join(f"{k} {v if isinstance(v, str) else _shown(v)}" for k, v in condition.items()))
+        for key in keys:
+            if key in seen:
+                raise _invalid(f"runs[{index}]", f"repeats the {key} of runs[{seen[key]}]")
+            seen[key] = index
 
 
 def _now() -> str:

@@ -49,9 +49,8 @@ def write_analysis(
     prefix = file_prefix or name
     analysis = analyze(raw_results, stats_cfg, metrics)
     if log_path is not None:
-        analysis = dataclasses.replace(
-            analysis, analysis_log=append_analysis_log(Path(log_path), raw_results, analysis, metrics, analyze_command)
-        )
+        log = extended_analysis_log(Path(log_path), raw_results, analysis, metrics, analyze_command)
+        analysis = dataclasses.replace(analysis, analysis_log=log)
     runs = run_records(raw_results)
     figures = {kind: output_dir / f"{prefix}_{suffix}" for kind, suffix in FIGURE_SUFFIXES.items()}
     written = {
@@ -74,6 +73,8 @@ def write_analysis(
         analysis, raw_results, name, figure_names, analyze_command=analyze_command, optional_sections=sections
     )
     written["report"] = atomic_write_text(output_dir / f"{prefix}_report.md", report)
+    if log_path is not None:  # last: an analysis that failed half-way is not logged as made
+        atomic_write_json(Path(log_path), {"schema_version": 1, "entries": plain(analysis.analysis_log)})
     return written
 
 
@@ -92,14 +93,15 @@ def read_analysis_log(path: Path) -> list[AnalysisLogEntry]:
         raise UserError(f"cannot read the analysis log {path}: {exc}; move it away to start a new log") from exc
 
 
-def append_analysis_log(
+def extended_analysis_log(
     path: Path,
     raw_results: Mapping[str, Any],
     analysis: Analysis,
     metrics: Sequence[str] | None,
     command: str | None,
 ) -> tuple[AnalysisLogEntry, ...]:
-    """Append this analysis to the log file (atomically) and return the whole log, this entry last."""
+    """The log file's entries with this analysis appended last; :func:`write_analysis` writes it back once
+    every other file is written."""
     previous = read_analysis_log(path)
     entry = new_log_entry(
         previous,
@@ -111,9 +113,7 @@ def append_analysis_log(
         correction=analysis.settings.correction,
         alpha=analysis.settings.significance_level,
     )
-    log = (*previous, entry)
-    atomic_write_json(path, {"schema_version": 1, "entries": plain(log)})
-    return log
+    return (*previous, entry)
 
 
 def run_records(raw_results: Mapping[str, Any]) -> list[RunRecord]:

@@ -171,3 +171,23 @@ def test_missing_curves_still_plot(tmp_path):
         run["curves"] = {}
     written = write_analysis(raw, FAST, tmp_path, "nocurves")
     assert written["training_curves"].read_bytes()[:8] == PNG_MAGIC
+
+
+def test_an_analysis_that_fails_before_its_report_is_not_logged(tmp_path, monkeypatch):
+    """The analysis log is written last: a failure half-way leaves the log as it was, so it never lists an
+    analysis whose report does not exist."""
+    import mlmclm.report.write as write
+
+    log = tmp_path / "synthetic_analysis_log.json"
+    raw = make_raw_results(mechanisms=("standard", "rope"), failed_run=False)
+    write_analysis(raw, FAST, tmp_path, "synthetic", metrics=["val_loss"], log_path=log)
+    before = log.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("render failed")
+
+    monkeypatch.setattr(write, "render_report", fail)
+    with pytest.raises(RuntimeError, match="render failed"):
+        write_analysis(raw, FAST, tmp_path / "again", "synthetic", metrics=["val_loss"], log_path=log)
+    assert log.read_bytes() == before
+    assert len(json.loads(before)["entries"]) == 1
