@@ -196,7 +196,7 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
         status = _dry_run(config) if rank == 0 else 0
         distributed.barrier()  # as below: the ranks leave together
         return status
-    from mlmclm.grid.lock import experiment_lock
+    from mlmclm.grid.lock import experiment_lock, removed_if_refused
     from mlmclm.grid.results import load_raw_results
     from mlmclm.grid.runner import run_grid
 
@@ -210,7 +210,8 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
         run_grid(config, command, quiet=True)
         distributed.barrier()  # leave with rank 0: a rank tearing down gloo while its peer works can abort
         return 0
-    with experiment_lock(Path(config.output_dir), config.experiment_name, command):  # report writes too
+    output_dir = Path(config.output_dir)
+    with removed_if_refused(output_dir), experiment_lock(output_dir, config.experiment_name, command):
         raw_path = run_grid(config, command, quiet=args.quiet)
         status = _analyze_and_print(load_raw_results(raw_path), raw_path, config.statistics, Path(config.output_dir))
     distributed.barrier()

@@ -140,6 +140,22 @@ def test_empty_data_file_is_one_line_and_exit_code_2(capsys, tmp_path):
     _assert_one_line(err, "empty.txt")
 
 
+def test_a_refused_train_leaves_no_new_output_directory_behind(capsys, tmp_path):
+    """A bad corpus found after the lock was taken: the new output directory (lock file, cache) goes again;
+    an existing one keeps what it had."""
+    corpus = tmp_path / "latin1.txt"
+    corpus.write_bytes(b"\xff\xfe caf\xe9 is not UTF-8\n" * 3)
+    argv = ["train", "--quick-test", "--max-steps", "2", "--no-probes", "--data", str(corpus)]
+    fresh = tmp_path / "fresh"
+    assert main([*argv, "--output-dir", str(fresh)]) == 2
+    assert "not valid UTF-8" in capsys.readouterr().err and not fresh.exists()
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "notes.txt").write_text("mine", encoding="utf-8")
+    assert main([*argv, "--output-dir", str(existing)]) == 2
+    assert (existing / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
 def test_malformed_yaml_via_cli_is_one_line(capsys, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: {hidden_size: 64\n")

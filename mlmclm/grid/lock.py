@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import socket
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -33,6 +34,22 @@ _held: dict[Path, int] = {}  # lock path -> nesting depth in this process (run_g
 
 class ExperimentLockedError(UserError):
     """Another live process is running the same experiment in the same output directory."""
+
+
+@contextlib.contextmanager
+def removed_if_refused(output_dir: Path) -> Iterator[None]:
+    """Remove again an output directory this invocation created, when it is refused (a :class:`UserError`)
+    before any run started: a bad corpus, tokenizer or probe file then leaves no lock file and no half-built
+    cache behind. Never for :class:`ExperimentLockedError` (the directory is another process's)."""
+    created = not output_dir.exists()
+    try:
+        yield
+    except ExperimentLockedError:
+        raise
+    except UserError:
+        if created and not (output_dir / "experiments").exists():
+            shutil.rmtree(output_dir, ignore_errors=True)
+        raise
 
 
 def lock_path(output_dir: Path, experiment_name: str) -> Path:
