@@ -3,7 +3,8 @@
 The finished file gets the permissions an ordinary ``open(path, "w")`` would give (``0o666`` less the
 umask), not the owner-only ``0o600`` of :func:`tempfile.mkstemp`, so collaborators can read results. A full
 disk (ENOSPC, or a quota: EDQUOT) becomes one :class:`DiskFullError` naming the file; the previous version
-of the file stays in place.
+of the file stays in place. :func:`check_output_location` refuses, before any work, an output path that no
+write could use (an existing file where a directory should be, or the other way round).
 """
 
 from __future__ import annotations
@@ -36,6 +37,25 @@ def current_umask() -> int:
         mask = os.umask(0o022)
         os.umask(mask)
     return mask
+
+
+def check_output_location(path: str | Path, flag: str, *, is_file: bool = False) -> Path:
+    """Refuse an output directory (or, with ``is_file``, an output file) that cannot be written, naming ``flag``.
+
+    Called by each command before it does any work, so a mistyped path is one line and exit code 2, not a
+    traceback after the work. Creates nothing: a path that does not exist yet is fine as long as the nearest
+    existing ancestor is a directory.
+    """
+    path = Path(path)
+    want, other = ("file", "directory") if is_file else ("directory", "file")
+    if path.exists() and path.is_dir() == is_file:
+        raise UserError(f"{flag} {path} is a {other}, not a {want}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{flag} {path} cannot be created: {parent} is a file, not a directory")
+            break
+    return path
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mlmclm.atomic import check_output_location
 from mlmclm.errors import UserError
 from mlmclm.objectives import OBJECTIVES
 
@@ -189,6 +190,7 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
 
     config = _resolve(args)
     _check_device(config.device)
+    check_output_location(config.output_dir, "--output-dir" if args.output_dir else "output_dir")
     rank = _join_data_parallel_job(config)
     from mlmclm.train import distributed
 
@@ -323,6 +325,8 @@ def cmd_analyze(args: argparse.Namespace, command: str) -> int:
     from mlmclm.config import StatisticsConfig, from_dict, validate_statistics
     from mlmclm.grid.results import load_raw_results
 
+    if args.output_dir:
+        check_output_location(args.output_dir, "--output-dir")
     raw = load_raw_results(args.raw_results)
     stored = raw.get("config", {}).get("statistics", {})
     overrides = {
@@ -366,6 +370,8 @@ def cmd_setup_tokenizer(args: argparse.Namespace, command: str) -> int:
     from mlmclm.components import resolve_config
     from mlmclm.data import setup_tokenizer
 
+    if args.output:
+        check_output_location(args.output, "--output")
     overrides: dict[str, Any] = {"data": {}}
     if args.data is not None:
         overrides["data"]["path"] = args.data
@@ -380,6 +386,7 @@ def cmd_setup_tokenizer(args: argparse.Namespace, command: str) -> int:
 def cmd_export(args: argparse.Namespace, command: str) -> int:
     from mlmclm.model.export import export_huggingface
 
+    check_output_location(args.hf, "--hf")
     out = export_huggingface(Path(args.run_dir), Path(args.hf))
     print(f"Exported a transformers BertForMaskedLM to {out}")
     return 0
@@ -395,7 +402,7 @@ def cmd_validate(args: argparse.Namespace, command: str) -> int:
     preset, checks = select_preset(args.preset), select_checks(args.only)
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1 (got {args.workers})")
-    output_dir = Path(args.output_dir)
+    output_dir = check_output_location(args.output_dir, "--output-dir")
     estimate = estimate_seconds(checks, preset, output_dir, args.workers or 1)
     print(f"validate --preset {preset.name}: {', '.join(check.NAME for check in checks)}; planned about "
           f"{estimate / 60:.0f} min for the runs not yet finished (estimate, from the preset's seconds per run)")
