@@ -441,6 +441,30 @@ def _bench_parser(parser: argparse.ArgumentParser) -> None:
     _add_common(parser)
 
 
+# Bench flags only some scenarios read (flag -> those scenarios): given without any of them, a flag would be
+# silently ignored, so it is refused, as train refuses a flag without effect.
+_BENCH_SCENARIO_FLAGS = {
+    "seq_lengths": ("sweep",),
+    "attention": ("attention",),
+    "objectives": ("impl", "attention", "sweep"),
+}
+# Steps, warm-up steps and repeats beyond this are a typo, not a benchmark (the defaults are 10, 3 and 5).
+_BENCH_MAX_COUNT = 10_000
+
+
+def _check_bench_flags_apply(args: argparse.Namespace, scenarios: list[str]) -> None:
+    for flag, readers in _BENCH_SCENARIO_FLAGS.items():
+        value = getattr(args, flag)
+        if value is None or set(readers) & set(scenarios):
+            continue
+        option = "--" + flag.replace("_", "-")
+        which = f"the {readers[0]} scenario uses" if len(readers) == 1 else f"the {', '.join(readers)} scenarios use"
+        raise UserError(
+            f"{option} {' '.join(map(str, value))} has no effect because the scenarios are {', '.join(scenarios)}: "
+            f"only {which} it (add {' or '.join(readers)} to --scenarios)"
+        )
+
+
 def cmd_bench(args: argparse.Namespace, command: str) -> int:
     from mlmclm.bench.run import DEFAULT_SCENARIOS, SCENARIOS, SWEEP_SEQ_LENGTHS, BenchOptions, run_bench
     from mlmclm.train.device import resolve_device
@@ -453,6 +477,12 @@ def cmd_bench(args: argparse.Namespace, command: str) -> int:
     for flag in ("threads", "steps", "warmup", "repeats"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise UserError(f"--{flag} must be a positive integer (got {getattr(args, flag)})")
+    for flag in ("steps", "warmup", "repeats"):
+        if getattr(args, flag) is not None and getattr(args, flag) > _BENCH_MAX_COUNT:
+            raise UserError(f"--{flag} must be at most {_BENCH_MAX_COUNT} (got {getattr(args, flag)})")
+    _check_bench_flags_apply(args, scenarios)
+    if args.json:
+        check_output_location(args.json, "--json", is_file=True)
     if args.seq_lengths and min(args.seq_lengths) < 2:
         raise UserError("--seq-lengths must be at least 2")
     if args.attention:
