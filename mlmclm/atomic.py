@@ -80,6 +80,35 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def atomic_write_dir(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_dir)`` on a temporary sibling directory, then move its files into ``path``.
+
+    A new ``path`` is the renamed temporary directory; into an existing one each file moves by itself (files
+    already there that ``write`` does not produce are kept). If ``write`` fails, nothing appears at ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp's 0o700 would hide the result from collaborators
+        write(tmp)
+        fault_point(f"write:{path.name}", tmp)
+        if not path.exists():
+            os.rename(tmp, path)
+        else:
+            for item in sorted(tmp.iterdir()):
+                os.replace(item, path / item.name)
+    except BaseException as exc:
+        if _is_disk_full(exc, path.parent):
+            raise DiskFullError(
+                f"no space left on the device while writing {path}; free some space and rerun the same command"
+            ) from exc
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
 def _is_disk_full(exc: BaseException | None, directory: Path) -> bool:
     """ENOSPC/EDQUOT anywhere in the exception chain (torch.save wraps the OSError in a RuntimeError), or a
     failed write on a device with no free byte left (C++ writers report no errno)."""
