@@ -3,7 +3,8 @@
 The finished file gets the permissions an ordinary ``open(path, "w")`` would give (``0o666`` less the
 umask), not the owner-only ``0o600`` of :func:`tempfile.mkstemp`, so collaborators can read results. A full
 disk (ENOSPC, or a quota: EDQUOT) becomes one :class:`DiskFullError` naming the file; the previous version
-of the file stays in place.
+of the file stays in place. :func:`check_output_location` refuses, before any work, an output path that no
+write could use (an existing file where a directory should be, or the other way round).
 """
 
 from __future__ import annotations
@@ -38,6 +39,25 @@ def current_umask() -> int:
     return mask
 
 
+def check_output_location(path: str | Path, flag: str, *, is_file: bool = False) -> Path:
+    """Refuse an output directory (or, with ``is_file``, an output file) that cannot be written, naming ``flag``.
+
+    Called by each command before it does any work, so a mistyped path is one line and exit code 2, not a
+    traceback after the work. Creates nothing: a path that does not exist yet is fine as long as the nearest
+    existing ancestor is a directory.
+    """
+    path = Path(path)
+    want, other = ("file", "directory") if is_file else ("directory", "file")
+    if path.exists() and path.is_dir() == is_file:
+        raise UserError(f"{flag} {path} is a {other}, not a {want}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{flag} {path} cannot be created: {parent} is a file, not a directory")
+            break
+    return path
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` and move the finished file into place in one rename."""
     path = Path(path)
@@ -57,6 +77,35 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
                 "(finished runs are kept)"
             ) from exc
         raise
+    return path
+
+
+def atomic_write_dir(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_dir)`` on a temporary sibling directory, then move its files into ``path``.
+
+    A new ``path`` is the renamed temporary directory; into an existing one each file moves by itself (files
+    already there that ``write`` does not produce are kept). If ``write`` fails, nothing appears at ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp's 0o700 would hide the result from collaborators
+        write(tmp)
+        fault_point(f"write:{path.name}", tmp)
+        if not path.exists():
+            os.rename(tmp, path)
+        else:
+            for item in sorted(tmp.iterdir()):
+                os.replace(item, path / item.name)
+    except BaseException as exc:
+        if _is_disk_full(exc, path.parent):
+            raise DiskFullError(
+                f"no space left on the device while writing {path}; free some space and rerun the same command"
+            ) from exc
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 

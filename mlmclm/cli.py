@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mlmclm.atomic import check_output_location
 from mlmclm.errors import UserError
 from mlmclm.objectives import OBJECTIVES
 
@@ -189,6 +190,7 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
 
     config = _resolve(args)
     _check_device(config.device)
+    check_output_location(config.output_dir, "--output-dir" if args.output_dir else "output_dir")
     rank = _join_data_parallel_job(config)
     from mlmclm.train import distributed
 
@@ -324,6 +326,8 @@ def cmd_analyze(args: argparse.Namespace, command: str) -> int:
     from mlmclm.config import StatisticsConfig, from_dict, validate_statistics
     from mlmclm.grid.results import load_raw_results, validate_raw_results
 
+    if args.output_dir:
+        check_output_location(args.output_dir, "--output-dir")
     raw = load_raw_results(args.raw_results)
     validate_raw_results(raw, args.raw_results)  # before anything is written
     stored = (raw.get("config") or {}).get("statistics") or {}
@@ -368,6 +372,8 @@ def cmd_setup_tokenizer(args: argparse.Namespace, command: str) -> int:
     from mlmclm.components import resolve_config
     from mlmclm.data import setup_tokenizer
 
+    if args.output:
+        check_output_location(args.output, "--output")
     overrides: dict[str, Any] = {"data": {}}
     if args.data is not None:
         overrides["data"]["path"] = args.data
@@ -382,6 +388,7 @@ def cmd_setup_tokenizer(args: argparse.Namespace, command: str) -> int:
 def cmd_export(args: argparse.Namespace, command: str) -> int:
     from mlmclm.model.export import export_huggingface
 
+    check_output_location(args.hf, "--hf")
     out = export_huggingface(Path(args.run_dir), Path(args.hf))
     print(f"Exported a transformers BertForMaskedLM to {out}")
     return 0
@@ -403,7 +410,7 @@ def cmd_validate(args: argparse.Namespace, command: str) -> int:
     preset, checks = select_preset(args.preset), select_checks(args.only)
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1 (got {args.workers})")
-    output_dir = Path(args.output_dir)
+    output_dir = check_output_location(args.output_dir, "--output-dir")
     check_devices(checks, preset, output_dir)
     estimate = estimate_seconds(checks, preset, output_dir, args.workers or 1)
     print(f"validate --preset {preset.name}: {', '.join(check.NAME for check in checks)}; planned about "
@@ -443,6 +450,30 @@ def _bench_parser(parser: argparse.ArgumentParser) -> None:
     _add_common(parser)
 
 
+# Bench flags only some scenarios read (flag -> those scenarios): given without any of them, a flag would be
+# silently ignored, so it is refused, as train refuses a flag without effect.
+_BENCH_SCENARIO_FLAGS = {
+    "seq_lengths": ("sweep",),
+    "attention": ("attention",),
+    "objectives": ("impl", "attention", "sweep"),
+}
+# Steps, warm-up steps and repeats beyond this are a typo, not a benchmark (the defaults are 10, 3 and 5).
+_BENCH_MAX_COUNT = 10_000
+
+
+def _check_bench_flags_apply(args: argparse.Namespace, scenarios: list[str]) -> None:
+    for flag, readers in _BENCH_SCENARIO_FLAGS.items():
+        value = getattr(args, flag)
+        if value is None or set(readers) & set(scenarios):
+            continue
+        option = "--" + flag.replace("_", "-")
+        which = f"the {readers[0]} scenario uses" if len(readers) == 1 else f"the {', '.join(readers)} scenarios use"
+        raise UserError(
+            f"{option} {' '.join(map(str, value))} has no effect because the scenarios are {', '.join(scenarios)}: "
+            f"only {which} it (add {' or '.join(readers)} to --scenarios)"
+        )
+
+
 def cmd_bench(args: argparse.Namespace, command: str) -> int:
     from mlmclm.bench.run import DEFAULT_SCENARIOS, SCENARIOS, SWEEP_SEQ_LENGTHS, BenchOptions, run_bench
     from mlmclm.train.device import resolve_device
@@ -455,6 +486,12 @@ def cmd_bench(args: argparse.Namespace, command: str) -> int:
     for flag in ("threads", "steps", "warmup", "repeats"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise UserError(f"--{flag} must be a positive integer (got {getattr(args, flag)})")
+    for flag in ("steps", "warmup", "repeats"):
+        if getattr(args, flag) is not None and getattr(args, flag) > _BENCH_MAX_COUNT:
+            raise UserError(f"--{flag} must be at most {_BENCH_MAX_COUNT} (got {getattr(args, flag)})")
+    _check_bench_flags_apply(args, scenarios)
+    if args.json:
+        check_output_location(args.json, "--json", is_file=True)
     if args.seq_lengths and min(args.seq_lengths) < 2:
         raise UserError("--seq-lengths must be at least 2")
     if args.attention:

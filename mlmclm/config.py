@@ -573,7 +573,7 @@ def validate(config: ExperimentConfig) -> None:
     """Check every value that types alone cannot: ranges and consistency (registered names: check_plan)."""
     _validate_experiment(config)
     _validate_data(config)
-    _validate_model(config)
+    validate_model(config.model, config)
     _validate_training(config)
     validate_statistics(config.statistics)
     _validate_probes(config)
@@ -652,9 +652,12 @@ def _validate_data(config: ExperimentConfig) -> None:
     _check_components(data, config)
 
 
-def _validate_model(config: ExperimentConfig) -> None:
-    """Shapes the transformer can be built with; each mechanism checks its own settings."""
-    model = config.model
+def validate_model(model: ModelConfig, config: ExperimentConfig | None = None) -> None:
+    """Shapes the transformer can be built with; each mechanism checks its own settings.
+
+    ``config`` is the experiment the mechanisms may cross-check against; a saved model's config (read back by
+    ``mlmclm.model.serialization``) comes without one, and is checked as part of a default experiment.
+    """
     for key in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
         require_positive(f"model.{key}", getattr(model, key))
     if model.hidden_size % model.num_heads:
@@ -670,7 +673,7 @@ def _validate_model(config: ExperimentConfig) -> None:
     require_choice("model.norm", model.norm, ("post", "pre"))
     require_positive("model.layer_norm_eps", model.layer_norm_eps)
     require_positive("model.initializer_range", model.initializer_range)
-    _check_components(model, config)
+    _check_components(model, config if config is not None else ExperimentConfig(model=model))
 
 
 def _validate_training(config: ExperimentConfig) -> None:

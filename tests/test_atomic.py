@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import mlmclm.faults as faults
-from mlmclm.atomic import DiskFullError, atomic_write, atomic_write_json
+from mlmclm.atomic import DiskFullError, atomic_write, atomic_write_dir, atomic_write_json
 
 
 @pytest.fixture
@@ -70,3 +70,21 @@ def test_other_write_errors_are_not_called_a_full_disk(tmp_path):
     with pytest.raises(OSError) as caught:
         atomic_write(tmp_path / "x.json", write)
     assert not isinstance(caught.value, DiskFullError)
+
+
+def test_a_directory_write_that_fails_leaves_nothing_behind(tmp_path):
+    def write(directory):
+        (directory / "config.json").write_text("{}")
+        raise RuntimeError("the second file could not be made")
+
+    with pytest.raises(RuntimeError):
+        atomic_write_dir(tmp_path / "out", write)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_directory_write_appears_whole_with_ordinary_permissions(tmp_path, umask):
+    umask(0o022)
+    written = atomic_write_dir(tmp_path / "out", lambda directory: (directory / "a.json").write_text("{}"))
+    assert written == tmp_path / "out" and [p.name for p in written.iterdir()] == ["a.json"]
+    assert stat.S_IMODE(written.stat().st_mode) == 0o755
+    assert list(tmp_path.iterdir()) == [written]

@@ -422,3 +422,36 @@ def test_help_of_commands_other_than_train_does_not_import_torch(command):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "False"
     assert "usage: mlmclm " + command in result.stdout
+
+
+def _files_under(path: Path) -> set[Path]:
+    return set(path.rglob("*"))
+
+
+@pytest.mark.parametrize("below", [False, True], ids=["the-file", "below-the-file"])
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["train", "--quick-test", "--dry-run", "--no-probes", "--output-dir"], "--output-dir"),
+        (["analyze", "RAW", "--output-dir"], "--output-dir"),
+        (["setup-tokenizer", "--data", "CORPUS", "--output"], "--output"),
+        (["export", "RUN", "--hf"], "--hf"),
+        (["validate", "--only", "aa", "--output-dir"], "--output-dir"),
+    ],
+    ids=["train", "analyze", "setup-tokenizer", "export", "validate"],
+)
+def test_an_output_directory_that_is_a_file_is_one_line_before_any_work(
+    capsys, tmp_path, no_data_work, trained, tiny_corpus, argv, flag, below
+):
+    """It used to be a NotADirectoryError or FileExistsError traceback, after the work for analyze."""
+    taken = tmp_path / "taken"
+    taken.write_text("a file, not a directory\n")
+    out = taken / "sub" if below else taken
+    raw_path, _ = trained
+    fill = {"RAW": str(raw_path), "CORPUS": tiny_corpus, "RUN": str(tmp_path / "run")}
+    before = _files_under(tmp_path)
+    code, _, err = run_cli(capsys, *[fill.get(arg, arg) for arg in argv], str(out))
+    assert code == 2
+    reason = f"cannot be created: {taken} is a file" if below else "is a file"
+    _assert_one_line(err, f"error: {flag} {out} {reason}, not a directory")
+    assert _files_under(tmp_path) == before  # nothing written anywhere

@@ -13,11 +13,11 @@ exported; the logits of the exported model equal ours (to float rounding). Two d
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 
 import torch
 
+from mlmclm.atomic import atomic_write_dir
 from mlmclm.errors import DataError, UserError
 from mlmclm.model.serialization import load_model
 from mlmclm.model.transformer import Transformer
@@ -80,7 +80,11 @@ def bert_state_dict(model: Transformer) -> dict[str, torch.Tensor]:
 
 
 def export_huggingface(run_dir: str | Path, out_dir: str | Path) -> Path:
-    """Write ``out_dir`` as a BertForMaskedLM model + BertTokenizerFast that ``from_pretrained`` loads."""
+    """Write ``out_dir`` as a BertForMaskedLM model + BertTokenizerFast that ``from_pretrained`` loads.
+
+    Everything is read and checked before anything is written, and the files are written into a temporary
+    sibling directory that moves into place at the end: a failed export leaves no partial ``out_dir``.
+    """
     try:
         transformers = importlib.import_module("transformers")
     except ImportError as exc:
@@ -96,6 +100,7 @@ def export_huggingface(run_dir: str | Path, out_dir: str | Path) -> Path:
         raise DataError(
             f"{tokenizer_path} is missing; the export needs the run's tokenizer next to the model"
         )
+    tokenizer = _bert_tokenizer(transformers, tokenizer_path, config["max_seq_length"])
 
     bert_config = transformers.BertConfig(
         vocab_size=config["vocab_size"],
@@ -120,18 +125,20 @@ def export_huggingface(run_dir: str | Path, out_dir: str | Path) -> Path:
             f"this transformers version ({transformers.__version__}) names BERT's weights differently "
             f"(missing {missing[:3]}, unexpected {unexpected[:3]}); please report it"
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    bert.save_pretrained(out_dir)
-    _save_tokenizer(transformers, tokenizer_path, out_dir, config["max_seq_length"])
-    return out_dir
+
+    def write(directory: Path) -> None:
+        bert.save_pretrained(directory)
+        tokenizer.save_pretrained(directory)
+
+    return atomic_write_dir(out_dir, write)
 
 
-def _save_tokenizer(transformers, tokenizer_path: Path, out_dir: Path, max_length: int) -> None:
-    try:
-        json.loads(tokenizer_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"cannot read the tokenizer {tokenizer_path}: {exc}".splitlines()[0]) from exc
-    tokenizer = transformers.BertTokenizerFast(
+def _bert_tokenizer(transformers, tokenizer_path: Path, max_length: int):
+    """The run's tokenizer as a BertTokenizerFast; a file that is no tokenizer.json is a DataError."""
+    from mlmclm.data.tokenizer import load_tokenizer
+
+    load_tokenizer(tokenizer_path)  # one line for unreadable files, bad JSON and JSON that is no tokenizer
+    return transformers.BertTokenizerFast(
         tokenizer_file=str(tokenizer_path),
         do_lower_case=True,
         unk_token="[UNK]",
@@ -141,4 +148,3 @@ def _save_tokenizer(transformers, tokenizer_path: Path, out_dir: Path, max_lengt
         mask_token="[MASK]",
         model_max_length=max_length,
     )
-    tokenizer.save_pretrained(out_dir)

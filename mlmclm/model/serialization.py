@@ -10,6 +10,7 @@ the state dict holds every tensor once and safetensors' no-shared-tensors rule i
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from mlmclm.atomic import atomic_write, atomic_write_json
-from mlmclm.config import ModelConfig, from_dict
+from mlmclm.config import ModelConfig, from_dict, validate_model
 from mlmclm.errors import ConfigError, DataError
 from mlmclm.model.transformer import Transformer
 
@@ -51,6 +52,7 @@ def model_from_config(config: dict[str, Any], source: Path) -> Transformer:
     fields = {key: value for key, value in config.items() if key not in _CONDITION_KEYS}
     try:
         model_config = from_dict(ModelConfig, fields, "model.")
+        validate_model(model_config)  # the checks train applies: a corrupt num_heads is an error, not a crash
         return Transformer(model_config, **{key: config[key] for key in _CONDITION_KEYS})
     except ConfigError as exc:
         raise DataError(f"{source} describes a model this mlmclm version cannot build: {exc}") from exc
@@ -76,8 +78,11 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> Trans
             )
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, SafetensorError, KeyError, TypeError) as exc:
         raise DataError(f"cannot read the saved model in {run_dir}: {exc}".splitlines()[0]) from exc
-    except RuntimeError as exc:  # torch.load on a truncated or foreign file
-        raise DataError(f"cannot read {torch_path}: {exc}".splitlines()[0]) from exc
+    except pickle.UnpicklingError as exc:  # its message advises weights_only=False: wrong for a corrupt file
+        raise DataError(f"cannot read {torch_path}: not a saved mlmclm model (torch's safe loader refused it)") from exc
+    except (RuntimeError, EOFError) as exc:  # torch.load on a truncated or foreign file; EOFError: an empty one
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "the file is empty or truncated"
+        raise DataError(f"cannot read {torch_path}: {reason}") from exc
     model = model_from_config(config, source)
     try:
         model.load_state_dict(state_dict)

@@ -103,3 +103,58 @@ def test_contention_mfu_is_against_the_peak_of_each_rows_thread_count(tmp_path, 
         seconds = record["ms_per_step"]["median"] / 1e3
         assert record["mfu"] == pytest.approx(record["flops_per_step"] / seconds / (1e9 * threads))
         assert data["environment"]["peak_flops_by_threads"][str(threads)] == 1e9 * threads
+
+
+@pytest.fixture
+def no_timing(monkeypatch):
+    """Fail the test if the benchmark starts: every flag check comes before the first timed step."""
+    import mlmclm.bench.run as bench_run
+
+    def forbidden(options, device):
+        raise AssertionError("run_bench was called before the error")
+
+    monkeypatch.setattr(bench_run, "run_bench", forbidden)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--seq-lengths", "128"], "--seq-lengths 128 has no effect because the scenarios are impl, attention, "
+                                   "pipeline: only the sweep scenario uses it"),
+        (["--scenarios", "impl", "--attention", "rope"], "--attention rope has no effect because the scenarios are "
+                                                         "impl: only the attention scenario uses it"),
+        (["--scenarios", "pipeline", "contention", "--objectives", "mlm"], "--objectives mlm has no effect"),
+        (["--steps", "99999999999999999999"], "--steps must be at most 10000"),
+        (["--repeats", "100000"], "--repeats must be at most 10000"),
+    ],
+)
+def test_a_flag_without_effect_or_an_endless_count_fails_before_timing(flags, message, capsys, no_timing):
+    """These used to be ignored (exit 0) or to time until killed."""
+    assert exit_code(["bench", "--quick", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {message}") and "\n" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("where", ["directory", "below-a-file"])
+def test_a_json_path_that_cannot_be_written_fails_before_timing(where, tmp_path, capsys, no_timing):
+    """An existing directory was an IsADirectoryError traceback once the whole benchmark had run."""
+    taken = tmp_path / "taken"
+    if where == "directory":
+        taken.mkdir()
+        path, message = taken, f"error: --json {taken} is a directory, not a file"
+    else:
+        taken.write_text("a file\n")
+        path = taken / "bench.json"
+        message = f"error: --json {path} cannot be created: {taken} is a file, not a directory"
+    assert exit_code(["bench", "--quick", "--scenarios", "impl", "--json", str(path)]) == 2
+    assert capsys.readouterr().err.strip() == message
+
+
+def test_flags_for_a_chosen_scenario_are_accepted(monkeypatch, capsys):
+    import mlmclm.bench.run as bench_run
+
+    seen = []
+    monkeypatch.setattr(bench_run, "run_bench", lambda options, device: seen.append(options))
+    argv = ["bench", "--quick", "--sweep", "--seq-lengths", "16", "--scenarios", "attention", "--attention", "rope"]
+    assert exit_code(argv) == 0
+    assert seen[0].scenarios == ("attention", "sweep") and seen[0].sweep_seq_lengths == (16,)

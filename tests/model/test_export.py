@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
+from mlmclm.cli import main
 from mlmclm.errors import UserError
 from mlmclm.model import save_model
 from mlmclm.model.export import export_huggingface
@@ -68,3 +71,48 @@ def test_models_without_a_bert_equivalent_are_refused_with_the_reason(
     with pytest.raises(UserError, match=message):
         export_huggingface(run_dir, tmp_path / "hf")
     assert not (tmp_path / "hf").exists()
+
+
+def _corrupt(run_dir, corruption: str) -> None:
+    if corruption == "num_heads_0":
+        config = json.loads((run_dir / "config.json").read_text())
+        (run_dir / "config.json").write_text(json.dumps({**config, "num_heads": 0}))
+    elif corruption == "empty_torch_file":
+        (run_dir / "model.safetensors").unlink()
+        (run_dir / "final_model.pt").write_bytes(b"")
+    elif corruption == "tokenizer_json_list":
+        (run_dir / "tokenizer.json").write_text("[1, 2]")
+    else:
+        (run_dir / "tokenizer.json").write_text("{not json")
+
+
+@pytest.mark.parametrize(
+    ("corruption", "message"),
+    [
+        ("num_heads_0", "model.num_heads must be > 0"),  # was a ZeroDivisionError traceback
+        ("empty_torch_file", "final_model.pt: the file is empty or truncated"),  # was a bare EOFError
+        ("tokenizer_json_list", "tokenizer.json is not a valid tokenizer.json"),  # was tokenizers' Exception
+        ("tokenizer_not_json", "tokenizer.json is not a valid tokenizer.json"),  # left config + weights behind
+    ],
+)
+def test_a_corrupt_run_is_one_error_line_and_writes_nothing(tmp_path, capsys, corruption, message):
+    _, run_dir = write_run(tmp_path, "mlm", "standard")
+    _corrupt(run_dir, corruption)
+    out = tmp_path / "exports" / "hf"
+    assert main(["export", str(run_dir), "--hf", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err and "Traceback" not in err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["run"]  # no OUT, no parent, no temp dir
+
+
+@pytest.mark.slow
+def test_an_export_into_an_existing_directory_replaces_its_files_and_keeps_the_others(tmp_path):
+    _, run_dir = write_run(tmp_path, "mlm", "standard")
+    out = tmp_path / "hf"
+    out.mkdir()
+    (out / "README.md").write_text("my notes\n")
+    (out / "config.json").write_text("{}")
+    assert export_huggingface(run_dir, out) == out
+    assert (out / "README.md").read_text() == "my notes\n"
+    assert json.loads((out / "config.json").read_text())["architectures"] == ["BertForMaskedLM"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["hf", "run"]  # the temporary directory is gone

@@ -77,3 +77,31 @@ def test_missing_or_corrupt_files_raise_one_line_data_errors(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(DataError, match="cannot build"):
         load_model(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("num_heads", 0, "model.num_heads must be > 0, got 0"),  # was a ZeroDivisionError in the attention
+        ("num_heads", 3, "must be divisible by model.num_heads"),
+        ("attention_dropout", 1.5, "model.attention_dropout must lie in"),
+    ],
+)
+def test_a_saved_config_gets_the_checks_train_applies(tmp_path, key, value, message):
+    save_model(tiny_model("mlm", "standard"), tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config[key] = value
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(DataError, match=f"cannot build.*{message}"):
+        load_model(tmp_path)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a torch file", b"\x80\x02}q\x00."], ids=["empty", "text", "pickle"])
+def test_an_empty_or_foreign_torch_file_is_a_data_error(tmp_path, content):
+    """An empty final_model.pt was a bare EOFError traceback from torch's weights-only unpickler."""
+    save_model(tiny_model("mlm", "standard"), tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    (tmp_path / "final_model.pt").write_bytes(content)
+    with pytest.raises(DataError, match="cannot read .*final_model.pt: ") as error:
+        load_model(tmp_path)
+    assert "\n" not in str(error.value)
