@@ -183,7 +183,10 @@ def test_an_output_directory_that_cannot_hold_the_lock_is_one_error_line(tmp_pat
     (tmp_path / "a_file").write_text("")
     code = main(["train", "--quick-test", "--output-dir", str(tmp_path / "a_file" / "out")])
     assert code == 2
-    assert capsys.readouterr().err.splitlines()[-1].startswith(f"error: cannot create the lock file {tmp_path}")
+    # refused up front now (atomic.check_output_location), before the lock file is tried
+    last = capsys.readouterr().err.splitlines()[-1]
+    below = tmp_path / "a_file"
+    assert last == f"error: --output-dir {below / 'out'} cannot be created: {below} is a file, not a directory"
 
 
 def _children(pid: int) -> list[int]:
