@@ -188,20 +188,22 @@ def _better_group(direction: str | None, difference: float | None, a: str, b: st
 
 def _power_part(
     effect: float | None, result: hypothesis_tests.TestResult, n: tuple[int, int], *, paired: bool,
-    permutation: bool, settings: StatisticsConfig,
+    design: CrossValidationDesign | None, settings: StatisticsConfig,
 ) -> PowerEstimate:
     """MDE at this n and runs needed for the observed Hedges' g (the bias-corrected estimate of δ; d overstates
     it at small n), with the power of the test used: the permutation test's, simulated, where the design is
-    small enough (power.py), else the t-test's; never below the test's p-value floor."""
+    small enough (power.py), the corrected t-test's in a CV grid, else the t-test's; never below the test's
+    p-value floor."""
+    cv_ratio = None if design is None else design.test_train_ratio
     options = {"paired": paired, "alpha": settings.significance_level, "power": settings.power,
-               "permutation": permutation}
+               "permutation": design is None, "cv_ratio": cv_ratio}
     mde = power.minimum_detectable_effect(*n, **options)
     needed = power.runs_needed(effect, **options)
     if needed is not None and result.min_runs_for_significance is not None:
         needed = max(needed, result.min_runs_for_significance)
 
     def method(n_a: int, n_b: int) -> str:
-        return power.power_method(n_a, n_b, paired=paired, permutation=permutation)
+        return power.power_method(n_a, n_b, paired=paired, permutation=design is None, cv_ratio=cv_ratio)
 
     return PowerEstimate(
         min_detectable_effect=mde, runs_needed=needed,
@@ -317,8 +319,7 @@ def compare_samples(
             effect_size_ci=intervals.standardized_effect_ci(d_value, n_a=int(x.size), n_b=n_b, confidence_level=level),
         ),
         power=_power_part(
-            g_value, result, (int(x.size), int(y.size)), paired=paired, permutation=design is None,
-            settings=settings,
+            g_value, result, (int(x.size), int(y.size)), paired=paired, design=design, settings=settings,
         ),
         better_group=_better_group(direction, difference, a.label, b.label),
         like_for_like=like_for_like,

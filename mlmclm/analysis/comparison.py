@@ -64,7 +64,8 @@ class PowerEstimate:
 
     min_detectable_effect: float | None
     runs_needed: int | None
-    # power.SIMULATED_SIGN_FLIP | SIMULATED_PERMUTATION (the test used, simulated) | T_TEST_POWER | NO_POWER
+    # power.SIMULATED_SIGN_FLIP | SIMULATED_PERMUTATION (the test used, simulated) | CORRECTED_T_POWER (CV)
+    # | T_TEST_POWER | NO_POWER
     min_detectable_effect_method: str = NO_POWER
     runs_needed_method: str = NO_POWER
 

@@ -18,7 +18,7 @@ import math
 import warnings
 
 import numpy as np
-from statsmodels.stats.power import TTestIndPower, TTestPower
+from statsmodels.stats.power import TTestIndPower, TTestPower, ttest_power
 
 _MIN_RUNS = 2  # a t-test needs at least two runs per group (or two pairs)
 DRAWS = 4000  # normal samples per design: Monte Carlo SE of a power near 0.8 is √(0.16/4000) ≈ 0.006
@@ -30,6 +30,7 @@ MAX_REARRANGEMENTS = 2**13
 SIMULATED_SIGN_FLIP = f"simulated sign-flip permutation test ({DRAWS} normal draws)"
 SIMULATED_PERMUTATION = f"simulated two-sample permutation test ({DRAWS} normal draws)"
 T_TEST_POWER = "t-test (statsmodels)"
+CORRECTED_T_POWER = "corrected resampled t-test (Nadeau & Bengio 2003; statsmodels ttest_power)"
 NO_POWER = "none"
 
 
@@ -80,8 +81,12 @@ def is_simulated(n_a: int, n_b: int, *, paired: bool, permutation: bool = True) 
     return permutation and min(n_a, n_b) >= _MIN_RUNS and rearrangements(n_a, n_b, paired=paired) <= MAX_REARRANGEMENTS
 
 
-def power_method(n_a: int, n_b: int, *, paired: bool, permutation: bool = True) -> str:
+def power_method(
+    n_a: int, n_b: int, *, paired: bool, permutation: bool = True, cv_ratio: float | None = None
+) -> str:
     """Which power the figures for this design come from, in the words the analysis JSON records."""
+    if cv_ratio is not None:
+        return CORRECTED_T_POWER
     if not is_simulated(n_a, n_b, paired=paired, permutation=permutation):
         return T_TEST_POWER
     return SIMULATED_SIGN_FLIP if paired else SIMULATED_PERMUTATION
@@ -178,6 +183,25 @@ def power_at(
     return _t_power(abs(effect), n_a, n_b, paired=paired, alpha=alpha)
 
 
+def corrected_t_power(effect: float, n_a: int, n_b: int, *, paired: bool, alpha: float, cv_ratio: float) -> float:
+    """Two-sided power of the corrected resampled t-test of cross-validation grids (resampled.py).
+
+    Its variance (1/n + ρ)·s², ρ = n_test/n_train, keeps the floor ρ·s² however many seeds are added, so at a
+    shift δ (in SDs) the statistic is noncentral t with λ = δ/√(1/n + ρ) (paired) or δ/√(1/n_a + 1/n_b + 2ρ)
+    (the corrected Welch test at equal spreads) on the test's own degrees of freedom: statsmodels'
+    ``ttest_power`` with nobs = 1/(1/n + ρ) and that df. Plain t-test power would ignore the floor.
+    """
+    if paired:
+        spread, df = 1 / n_a + cv_ratio, n_a - 1
+    else:
+        v_a, v_b = 1 / n_a + cv_ratio, 1 / n_b + cv_ratio
+        spread, df = v_a + v_b, (v_a + v_b) ** 2 / (v_a**2 / (n_a - 1) + v_b**2 / (n_b - 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = float(ttest_power(abs(effect), nobs=1 / spread, alpha=alpha, df=df, alternative="two-sided"))
+    return value if math.isfinite(value) else 1.0  # nan only far in the tail, where power is 1
+
+
 def _smallest_powered_effect(powered) -> float | None:
     """Bisection for the smallest effect that is ``powered``, which holds from some effect on."""
     low, high = 0.0, 1.0
@@ -192,16 +216,23 @@ def _smallest_powered_effect(powered) -> float | None:
 
 
 def minimum_detectable_effect(
-    n_a: int, n_b: int, *, paired: bool, alpha: float, power: float, permutation: bool = True
+    n_a: int, n_b: int, *, paired: bool, alpha: float, power: float, permutation: bool = True,
+    cv_ratio: float | None = None,
 ) -> float | None:
     """Smallest |d| (|d_z| when paired) detected with probability ``power`` at two-sided level ``alpha``.
 
-    The permutation test's power where it is simulated (:func:`is_simulated`), found by bisection on δ; else
-    the t-test's (statsmodels ``solve_power``). ``None`` below two runs per group, or when the test cannot
-    reach α at this n at all (the p-value floor, e.g. 5 pairs: 2/2⁵ > 0.05).
+    The permutation test's power where it is simulated (:func:`is_simulated`), found by bisection on δ; the
+    corrected t-test's with ``cv_ratio`` (n_test/n_train of a CV grid, :func:`corrected_t_power`); else the
+    t-test's (statsmodels ``solve_power``). ``None`` below two runs per group, or when the test cannot reach α
+    at this n at all (the p-value floor, e.g. 5 pairs: 2/2⁵ > 0.05).
     """
     if min(n_a, n_b) < _MIN_RUNS:
         return None
+    if cv_ratio is not None:
+        return _smallest_powered_effect(
+            lambda effect: corrected_t_power(effect, n_a, n_b, paired=paired, alpha=alpha, cv_ratio=cv_ratio)
+            >= power
+        )
     if not is_simulated(n_a, n_b, paired=paired, permutation=permutation):
         return _t_minimum_detectable_effect(n_a, n_b, paired=paired, alpha=alpha, power=power)
     if _rejection_bounds(n_a, n_b, paired, alpha) is None:
@@ -212,12 +243,13 @@ def minimum_detectable_effect(
 
 
 def _t_runs_needed(effect: float, *, paired: bool, alpha: float, power: float, max_runs: int) -> int | None:
-    """Smallest n with t-test power ≥ ``power``: integer doubling-then-bisection on the power function (which
-    rises with n), where ``solve_power``'s continuous root finder fails for very large or very small effects."""
+    """Smallest n with t-test power ≥ ``power``."""
+    return _smallest_powered_n(lambda n: _t_power(effect, n, n, paired=paired, alpha=alpha) >= power, max_runs)
 
-    def powered(n: int) -> bool:
-        return _t_power(effect, n, n, paired=paired, alpha=alpha) >= power
 
+def _smallest_powered_n(powered, max_runs: int) -> int | None:
+    """Integer doubling-then-bisection on a power function that rises with n, where ``solve_power``'s
+    continuous root finder fails for very large or very small effects; None beyond ``max_runs``."""
     low, high = _MIN_RUNS, _MIN_RUNS
     while not powered(high):
         if high >= max_runs:
@@ -229,6 +261,14 @@ def _t_runs_needed(effect: float, *, paired: bool, alpha: float, power: float, m
     return high
 
 
+def _normal_power_limit(effect: float, alpha: float, cv_ratio: float, paired: bool) -> float:
+    """The corrected t-test's power as n → ∞: a z-test with noncentrality δ/√ρ (δ/√(2ρ) unpaired)."""
+    spread = cv_ratio if paired else 2 * cv_ratio
+    if spread <= 0:
+        return 1.0
+    return float(ttest_power(effect, nobs=1 / spread, alpha=alpha, df=np.inf, alternative="two-sided"))
+
+
 def runs_needed(
     effect_size: float | None,
     *,
@@ -236,6 +276,7 @@ def runs_needed(
     alpha: float,
     power: float,
     permutation: bool = True,
+    cv_ratio: float | None = None,
     max_runs: int = 100_000,
 ) -> int | None:
     """Smallest runs per condition (pairs when paired) that detect ``effect_size`` with probability ``power``.
@@ -243,11 +284,20 @@ def runs_needed(
     Under normality the t-test is uniformly most powerful unbiased (Lehmann & Romano 2005, ch. 5), so no n
     below the t-test's answer suffices for the permutation test either: the search starts there and steps up
     while the permutation test's power is simulated (:func:`power_at`). ``None`` when the effect is
-    zero/undefined or needs more than ``max_runs``.
+    zero/undefined or needs more than ``max_runs``. With ``cv_ratio`` (a CV grid) it is the (fold, seed)
+    pairs the corrected t-test needs, or None when even infinitely many cannot reach ``power``: its variance
+    floor ρ·s² (:func:`corrected_t_power`) caps the power that more seeds can buy.
     """
     if effect_size is None or not math.isfinite(effect_size) or effect_size == 0:
         return None
     effect = abs(effect_size)
+    if cv_ratio is not None:
+        if _normal_power_limit(effect, alpha, cv_ratio, paired) < power:
+            return None
+        return _smallest_powered_n(
+            lambda n: corrected_t_power(effect, n, n, paired=paired, alpha=alpha, cv_ratio=cv_ratio) >= power,
+            max_runs,
+        )
     n = _t_runs_needed(effect, paired=paired, alpha=alpha, power=power, max_runs=max_runs)
     if n is None or not permutation:
         return n

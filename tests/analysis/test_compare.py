@@ -180,7 +180,7 @@ def test_power_figures_name_the_power_they_rest_on(analysis):
         assert comparison.power.min_detectable_effect is None
         assert comparison.power.min_detectable_effect_method == power.NO_POWER
     cross_validated = analyze(make_raw_results(folds=(0, 1, 2), failed_run=False), FAST, metrics=["val_loss"])
-    assert {c.power.min_detectable_effect_method for c in cross_validated.comparisons} == {power.T_TEST_POWER}
+    assert {c.power.min_detectable_effect_method for c in cross_validated.comparisons} == {power.CORRECTED_T_POWER}
 
 
 def test_without_folds_intervals_are_t_intervals_and_tests_permutation_tests(analysis):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
 from mlmclm.analysis import hypothesis_tests, power
@@ -119,6 +120,37 @@ def test_runs_needed_never_grows_with_the_effect(paired, permutation):
 
 def test_the_schema_lists_every_power_method():
     properties = json.loads(SCHEMA.read_text())["properties"]["comparisons"]["items"]["properties"]
-    methods = {power.SIMULATED_SIGN_FLIP, power.SIMULATED_PERMUTATION, power.T_TEST_POWER, power.NO_POWER}
+    methods = {power.SIMULATED_SIGN_FLIP, power.SIMULATED_PERMUTATION, power.T_TEST_POWER, power.CORRECTED_T_POWER,
+               power.NO_POWER}
     for field in ("min_detectable_effect_method", "runs_needed_method"):
         assert set(properties[field]["enum"]) == methods
+
+
+@pytest.mark.parametrize(("n_a", "n_b", "paired"), [(9, 9, True), (6, 6, False), (6, 9, False)])
+def test_corrected_t_power_is_the_noncentral_t_of_the_corrected_statistic(n_a, n_b, paired):
+    """3-fold CV (ρ = 0.5): λ = δ/√(1/n + ρ) paired, δ/√(1/n_a + 1/n_b + 2ρ) with Welch's df unpaired (scipy)."""
+    rho, alpha, delta = 0.5, 0.05, 1.7
+    if paired:
+        spread, df = 1 / n_a + rho, n_a - 1
+    else:
+        v_a, v_b = 1 / n_a + rho, 1 / n_b + rho
+        spread, df = v_a + v_b, (v_a + v_b) ** 2 / (v_a**2 / (n_a - 1) + v_b**2 / (n_b - 1))
+    critical, noncentrality = stats.t.ppf(1 - alpha / 2, df), delta / np.sqrt(spread)
+    expected = stats.nct.sf(critical, df, noncentrality) + stats.nct.cdf(-critical, df, noncentrality)
+    got = power.corrected_t_power(delta, n_a, n_b, paired=paired, alpha=alpha, cv_ratio=rho)
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_under_cross_validation_the_mde_is_larger_and_seeds_cannot_buy_every_effect():
+    """The corrected test's variance floor ρ·s²: 9 (fold, seed) pairs of 3-fold CV detect 2.50, not the plain
+    t-test's 1.07, and δ = 1 stays below 80% power however many seeds are added (limit 0.29)."""
+    options = {"paired": True, "alpha": 0.05, "power": 0.8}
+    corrected = power.minimum_detectable_effect(9, 9, cv_ratio=0.5, **options)
+    plain = power.minimum_detectable_effect(9, 9, permutation=False, **options)
+    assert corrected == pytest.approx(2.502, abs=0.005) and plain == pytest.approx(1.067, abs=0.005)
+    assert power.corrected_t_power(corrected, 9, 9, paired=True, alpha=0.05, cv_ratio=0.5) == pytest.approx(0.8)
+    assert power.runs_needed(1.0, cv_ratio=0.5, **options) is None
+    needed = power.runs_needed(2.5, cv_ratio=0.5, **options)
+    assert power.minimum_detectable_effect(needed, needed, cv_ratio=0.5, **options) <= 2.5
+    assert power.minimum_detectable_effect(needed - 1, needed - 1, cv_ratio=0.5, **options) > 2.5
+    assert power.power_method(9, 9, paired=True, cv_ratio=0.5) == power.CORRECTED_T_POWER
