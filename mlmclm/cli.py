@@ -357,7 +357,7 @@ def _reanalysis_prefix(name: str | None, experiment_name: str) -> str:
     """File prefix of an ``analyze`` run: never the experiment's own, so the training report is kept."""
     from mlmclm.config import is_plain_name
 
-    prefix = name or f"{experiment_name}_reanalysis"
+    prefix = f"{experiment_name}_reanalysis" if name is None else name  # "" is a mistake, not the default
     if not is_plain_name(prefix):
         raise UserError(f"--name {prefix!r} must be a plain file name (letters, digits, '.', '_', '-')")
     if prefix == experiment_name:

@@ -589,6 +589,8 @@ def _validate_experiment(config: ExperimentConfig) -> None:
             f"experiment_name {config.experiment_name!r} must be a plain file name "
             "(letters, digits, '.', '_', '-'; no slashes or '..')"
         )
+    if not config.output_dir.strip():  # "" silently wrote the results and the cache into the current directory
+        raise ConfigError("output_dir must not be empty (use '.' for the current directory)")
     if not config.objectives:
         raise ConfigError("objectives must name at least one of: " + ", ".join(OBJECTIVES))
     for objective in config.objectives:

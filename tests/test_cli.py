@@ -301,7 +301,7 @@ def test_analyze_writes_beside_the_training_report_and_reproduces_itself(capsys,
 
 @pytest.mark.parametrize(
     ("name", "message"),
-    [("synthetic", "would overwrite the training report"), ("../x", "plain file name")],
+    [("synthetic", "would overwrite the training report"), ("../x", "plain file name"), ("", "plain file name")],
 )
 def test_analyze_refuses_a_name_that_overwrites_or_escapes(capsys, trained, name, message):
     raw_path, training_report = trained

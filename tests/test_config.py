@@ -313,3 +313,9 @@ def test_a_bad_config_file_value_is_refused_even_where_a_later_layer_overrides_i
     with pytest.raises(ConfigError, match=re.escape(message)) as raised:
         resolve_config(path, quick_test=True, overrides={"training": {"batch_size": 4, "learning_rate": 1e-3}})
     assert str(raised.value).startswith(f"--config {path}: ")
+
+
+def test_an_empty_output_dir_is_refused():
+    """'' silently put the results and the cache into the current directory."""
+    with pytest.raises(ConfigError, match="output_dir must not be empty"):
+        resolve_config(quick_test=True, overrides={"output_dir": ""})

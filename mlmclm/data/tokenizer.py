@@ -7,10 +7,12 @@ Training uses Hugging Face ``tokenizers`` with BERT's uncased normaliser and pre
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,6 +154,21 @@ def load_tokenizer(path: str | Path) -> TokenizerInfo:
     )
 
 
+@contextlib.contextmanager
+def _hub_logs_silenced() -> Iterator[None]:
+    """The Hub client logs every retry of a failed request (offline: 46 lines, twice each) before it gives up;
+    the failure becomes one error line here, so its warnings are held back while the tokenizer loads."""
+    loggers = [logging.getLogger(name) for name in ("huggingface_hub", "transformers")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def fetch_hub_tokenizer(name: str, cache_dir: str | Path) -> Path:
     """Save the fast tokenizer of Hub model ``name`` as ``tokenizer.json`` under the cache (once) and return it.
 
@@ -167,7 +184,8 @@ def fetch_hub_tokenizer(name: str, cache_dir: str | Path) -> Path:
     except ImportError as exc:
         raise DataError(f"--tokenizer {HUB_PREFIX}{name} needs transformers: pip install 'mlmclm[hf]'") from exc
     try:
-        loaded = AutoTokenizer.from_pretrained(name, use_fast=True)
+        with _hub_logs_silenced():
+            loaded = AutoTokenizer.from_pretrained(name, use_fast=True)
     except Exception as exc:  # network, missing repo, auth: one line with the library's reason
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"cannot load tokenizer {name!r} from the Hugging Face Hub: {reason}") from exc

@@ -105,6 +105,24 @@ def test_a_failed_hub_download_is_one_line(tmp_path, monkeypatch):
     assert "\n" not in str(info.value) and "couldn't connect" in str(info.value)
 
 
+def test_the_hub_clients_retry_warnings_do_not_reach_the_user(tmp_path, monkeypatch, caplog):
+    """Offline, huggingface_hub logged 46 lines of retries before the one error line; they are held back."""
+    transformers = pytest.importorskip("transformers")
+    import logging
+
+    def retrying(name, **kwargs):
+        for attempt in range(1, 6):
+            logging.getLogger("huggingface_hub.utils._http").warning("Retrying in 1s [Retry %d/5].", attempt)
+        raise OSError("We couldn't connect to the Hub.")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", retrying)
+    before = logging.getLogger("huggingface_hub").level
+    with caplog.at_level(logging.INFO), pytest.raises(DataError):
+        fetch_hub_tokenizer("bert-base-uncased", tmp_path)
+    assert not [record for record in caplog.records if "Retry" in record.getMessage()]
+    assert logging.getLogger("huggingface_hub").level == before  # restored afterwards
+
+
 _TRAIN_IN_A_FRESH_PROCESS = """
 import sys
 sys.path.insert(0, sys.argv[2])
