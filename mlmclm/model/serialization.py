@@ -87,5 +87,7 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> Trans
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as exc:
-        raise DataError(f"weights in {source} do not fit its config: {exc}".splitlines()[0]) from exc
+        # torch's message is a header line, then one line per mismatch: keep the first mismatch, which says what
+        details = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+        raise DataError(f"weights in {source} do not fit its config: {details[0] if details else exc}") from exc
     return model.to(device).eval()
