@@ -13,7 +13,7 @@ from mlmclm.analysis import Analysis, analyze
 from mlmclm.analysis.analysis_log import AnalysisLogEntry, new_log_entry
 from mlmclm.analysis.compare import final_runs
 from mlmclm.analysis.overtaking import analyze_overtaking, curve_metrics
-from mlmclm.atomic import atomic_write_json, atomic_write_text
+from mlmclm.atomic import atomic_write_dir, atomic_write_json, atomic_write_text
 from mlmclm.config import StatisticsConfig
 from mlmclm.errors import UserError
 from mlmclm.grid.records import RunRecord
@@ -43,14 +43,32 @@ def write_analysis(
     training command, so the report says how it was made. ``log_path`` is the experiment's analysis log
     (``<experiment>_analysis_log.json`` beside the raw results): this analysis is appended to it, and the
     whole log goes into the analysis JSON and the report.
+
+    All or nothing: every file is written into a temporary sibling directory and moved into ``output_dir``
+    only once the report is rendered (:func:`~mlmclm.atomic.atomic_write_dir`), so a failure half-way (a
+    figure, the report) leaves the previous outputs as they were and no mix of old and new.
     """
     output_dir = Path(output_dir)
     name = experiment_name or str(raw_results.get("experiment_name") or "experiment")
-    prefix = file_prefix or name
     analysis = analyze(raw_results, stats_cfg, metrics)
     if log_path is not None:
         log = extended_analysis_log(Path(log_path), raw_results, analysis, metrics, analyze_command)
         analysis = dataclasses.replace(analysis, analysis_log=log)
+    staged: dict[str, Path] = {}
+    atomic_write_dir(output_dir, lambda stage: staged.update(
+        _write_outputs(stage, analysis, raw_results, stats_cfg, name, file_prefix or name, analyze_command)
+    ))
+    written = {kind: output_dir / path.name for kind, path in staged.items() if path is not None}
+    if log_path is not None:  # last: an analysis that failed half-way is not logged as made
+        atomic_write_json(Path(log_path), {"schema_version": 1, "entries": plain(analysis.analysis_log)})
+    return written
+
+
+def _write_outputs(
+    output_dir: Path, analysis: Analysis, raw_results: Mapping[str, Any], stats_cfg: StatisticsConfig, name: str,
+    prefix: str, analyze_command: str | None,
+) -> dict[str, Path]:
+    """The JSON documents, the figures and the report, in ``output_dir`` (the staging directory)."""
     runs = run_records(raw_results)
     figures = {kind: output_dir / f"{prefix}_{suffix}" for kind, suffix in FIGURE_SUFFIXES.items()}
     written = {
@@ -73,8 +91,6 @@ def write_analysis(
         analysis, raw_results, name, figure_names, analyze_command=analyze_command, optional_sections=sections
     )
     written["report"] = atomic_write_text(output_dir / f"{prefix}_report.md", report)
-    if log_path is not None:  # last: an analysis that failed half-way is not logged as made
-        atomic_write_json(Path(log_path), {"schema_version": 1, "entries": plain(analysis.analysis_log)})
     return written
 
 

@@ -191,3 +191,22 @@ def test_an_analysis_that_fails_before_its_report_is_not_logged(tmp_path, monkey
         write_analysis(raw, FAST, tmp_path / "again", "synthetic", metrics=["val_loss"], log_path=log)
     assert log.read_bytes() == before
     assert len(json.loads(before)["entries"]) == 1
+
+
+def test_a_failure_half_way_leaves_the_previous_outputs_and_no_new_ones(tmp_path, monkeypatch):
+    """All or nothing: a figure that fails after the JSON documents were written leaves no new file and the
+    previous report untouched (before, the JSON and the first PNGs stayed beside an old report)."""
+    from mlmclm.report import plots
+
+    write_analysis(make_raw_results(), FAST, tmp_path, "synthetic")
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a plotting bug")
+
+    monkeypatch.setattr(plots, "plot_effect_sizes", broken)
+    changed = make_raw_results(seed=1)  # other numbers: a half-written set would differ from the old one
+    with pytest.raises(RuntimeError, match="a plotting bug"):
+        write_analysis(changed, FAST, tmp_path, "synthetic")
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
+    assert not [path for path in tmp_path.parent.iterdir() if path.name.startswith(f".{tmp_path.name}.")]
