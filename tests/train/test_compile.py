@@ -9,29 +9,18 @@ import torch
 from safetensors.torch import load_file
 from torch._dynamo.utils import counters
 
-from mlmclm.components import resolve_config
-from mlmclm.data import prepare_data
 from mlmclm.grid.plan import RunSpec
 from mlmclm.grid.results import config_fingerprint
 from mlmclm.model import Transformer
 from mlmclm.train.trainer import train_run, training_loss
+from tests.train.tiny_setup import tiny_experiment
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """A tiny packed config without dropout (dropout draws differ between compiled and eager code)."""
-    overrides = {
-        "device": "cpu",
-        "data": {"max_documents": 300, "vocab_size": 300, "max_seq_length": 32, "packing": True,
-                 "cache_dir": str(tmp_path_factory.mktemp("cache"))},
-        "model": {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32,
-                  "hidden_dropout": 0.0, "attention_dropout": 0.0},
-        "training": {"batch_size": 4, "learning_rate": 1e-3, "eval_interval": 3, "eval_max_batches": 2,
-                     "checkpoint_interval": 100},
-        "probes": {"enabled": False},
-    }
-    config = resolve_config(overrides=overrides)
-    return config, prepare_data(config)
+    """Packed rows, no dropout (dropout draws differ between compiled and eager code)."""
+    return tiny_experiment(tmp_path_factory.mktemp("cache"), data={"packing": True},
+                           training={"batch_size": 4, "eval_interval": 3, "checkpoint_interval": 100})
 
 
 def test_compile_is_off_by_default_and_part_of_what_a_run_computes(tiny):

@@ -10,8 +10,6 @@ import pytest
 import torch
 
 import mlmclm.train.trainer as trainer_module
-from mlmclm.components import resolve_config
-from mlmclm.data import prepare_data
 from mlmclm.grid.plan import RunSpec
 from mlmclm.model import Transformer
 from mlmclm.train.checkpoint import (
@@ -24,24 +22,14 @@ from mlmclm.train.checkpoint import (
 from mlmclm.train.device import Precision
 from mlmclm.train.optim import build_optimizer, build_scheduler
 from mlmclm.train.trainer import CHECKPOINT_NAME, train_run
+from tests.train.tiny_setup import tiny_experiment
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A tiny config without dropout and its prepared data."""
-    cache = tmp_path_factory.mktemp("cache")
-    overrides = {
-        "device": "cpu",
-        "data": {"max_documents": 300, "vocab_size": 300, "max_seq_length": 32, "sliding_window_stride": 16,
-                 "cache_dir": str(cache)},
-        "model": {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32,
-                  "hidden_dropout": 0.0, "attention_dropout": 0.0},
-        "training": {"batch_size": 8, "learning_rate": 1e-3, "eval_interval": 2, "eval_max_batches": 2,
-                     "checkpoint_interval": 2},
-        "probes": {"enabled": False},
-    }
-    config = resolve_config(overrides=overrides)
-    return config, prepare_data(config)
+    return tiny_experiment(tmp_path_factory.mktemp("cache"), data={"sliding_window_stride": 16},
+                           training={"batch_size": 8, "eval_interval": 2, "checkpoint_interval": 2})
 
 
 SPEC = RunSpec("mlm", "standard", None, seed=5, run_index=0)
