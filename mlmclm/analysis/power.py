@@ -5,9 +5,10 @@ reported. Without cross-validation the comparisons are decided by exact permutat
 paired differences, the two-sample permutation test otherwise; :mod:`mlmclm.analysis.hypothesis_tests`), whose
 p-value has a floor; near it their power is well below the t-test's (6 pairs at d_z = 1.435: 0.64, not 0.81).
 Where the rearrangements are few enough to enumerate, power is therefore that of the permutation test itself,
-simulated under a normal shift; beyond, and for the corrected t-tests of cross-validation, it is the t-test's
-(statsmodels ``TTestPower`` / ``TTestIndPower``), which there is within Monte Carlo error of the permutation test's
-(docs/statistics.md, Power).
+simulated under a normal shift; beyond, it is the t-test's (statsmodels ``TTestPower`` / ``TTestIndPower``),
+which there is within Monte Carlo error of the permutation test's. Cross-validation grids are decided by the
+corrected resampled t-test, so their power is that test's (:func:`corrected_t_power`), whose variance floor
+more seeds cannot remove (docs/statistics.md, Power).
 """
 
 from __future__ import annotations
