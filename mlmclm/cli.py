@@ -215,7 +215,7 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
     output_dir = Path(config.output_dir)
     with removed_if_refused(output_dir), experiment_lock(output_dir, config.experiment_name, command):
         raw_path = run_grid(config, command, quiet=args.quiet)
-        status = _analyze_and_print(load_raw_results(raw_path), raw_path, config.statistics, Path(config.output_dir))
+        status = _analyze_and_print(load_raw_results(raw_path), raw_path, config.statistics, output_dir)
     distributed.barrier()
     return status
 
@@ -484,11 +484,11 @@ def cmd_bench(args: argparse.Namespace, command: str) -> int:
         raise UserError(f"unknown --scenarios {', '.join(unknown)} (valid: {', '.join(SCENARIOS)})")
     scenarios += ["sweep"] * args.sweep + ["contention"] * args.contention
     for flag in ("threads", "steps", "warmup", "repeats"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            raise UserError(f"--{flag} must be a positive integer (got {getattr(args, flag)})")
-    for flag in ("steps", "warmup", "repeats"):
-        if getattr(args, flag) is not None and getattr(args, flag) > _BENCH_MAX_COUNT:
-            raise UserError(f"--{flag} must be at most {_BENCH_MAX_COUNT} (got {getattr(args, flag)})")
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise UserError(f"--{flag} must be a positive integer (got {value})")
+        if value is not None and flag != "threads" and value > _BENCH_MAX_COUNT:
+            raise UserError(f"--{flag} must be at most {_BENCH_MAX_COUNT} (got {value})")
     _check_bench_flags_apply(args, scenarios)
     if args.json:
         check_output_location(args.json, "--json", is_file=True)

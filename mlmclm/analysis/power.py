@@ -175,10 +175,14 @@ def simulated_power(effect: float, n_a: int, n_b: int, *, paired: bool, alpha: f
 
 
 def power_at(
-    effect: float, n_a: int, n_b: int, *, paired: bool, alpha: float, permutation: bool = True
+    effect: float, n_a: int, n_b: int, *, paired: bool, alpha: float, permutation: bool = True,
+    cv_ratio: float | None = None,
 ) -> float:
-    """Two-sided power at |effect| of the comparison's test: the permutation test's where it is simulated
-    (:func:`is_simulated`), else the t-test's. ``permutation`` is False for the corrected t-tests of CV grids."""
+    """Two-sided power at |effect| of the comparison's test: the corrected t-test's with ``cv_ratio`` (a CV
+    grid's n_test/n_train, :func:`corrected_t_power`), the permutation test's where it is simulated
+    (:func:`is_simulated`), else the t-test's (``permutation=False`` asks for the t-test's figure)."""
+    if cv_ratio is not None:
+        return corrected_t_power(effect, n_a, n_b, paired=paired, alpha=alpha, cv_ratio=cv_ratio)
     if is_simulated(n_a, n_b, paired=paired, permutation=permutation):
         return simulated_power(effect, n_a, n_b, paired=paired, alpha=alpha)
     return _t_power(abs(effect), n_a, n_b, paired=paired, alpha=alpha)
@@ -231,8 +235,7 @@ def minimum_detectable_effect(
         return None
     if cv_ratio is not None:
         return _smallest_powered_effect(
-            lambda effect: corrected_t_power(effect, n_a, n_b, paired=paired, alpha=alpha, cv_ratio=cv_ratio)
-            >= power
+            lambda effect: power_at(effect, n_a, n_b, paired=paired, alpha=alpha, cv_ratio=cv_ratio) >= power
         )
     if not is_simulated(n_a, n_b, paired=paired, permutation=permutation):
         return _t_minimum_detectable_effect(n_a, n_b, paired=paired, alpha=alpha, power=power)
@@ -241,11 +244,6 @@ def minimum_detectable_effect(
     return _smallest_powered_effect(
         lambda effect: simulated_power(effect, n_a, n_b, paired=paired, alpha=alpha) >= power
     )
-
-
-def _t_runs_needed(effect: float, *, paired: bool, alpha: float, power: float, max_runs: int) -> int | None:
-    """Smallest n with t-test power ≥ ``power``."""
-    return _smallest_powered_n(lambda n: _t_power(effect, n, n, paired=paired, alpha=alpha) >= power, max_runs)
 
 
 def _smallest_powered_n(powered, max_runs: int) -> int | None:
@@ -296,10 +294,9 @@ def runs_needed(
         if _normal_power_limit(effect, alpha, cv_ratio, paired) < power:
             return None
         return _smallest_powered_n(
-            lambda n: corrected_t_power(effect, n, n, paired=paired, alpha=alpha, cv_ratio=cv_ratio) >= power,
-            max_runs,
+            lambda n: power_at(effect, n, n, paired=paired, alpha=alpha, cv_ratio=cv_ratio) >= power, max_runs
         )
-    n = _t_runs_needed(effect, paired=paired, alpha=alpha, power=power, max_runs=max_runs)
+    n = _smallest_powered_n(lambda n: _t_power(effect, n, n, paired=paired, alpha=alpha) >= power, max_runs)
     if n is None or not permutation:
         return n
     while is_simulated(n, n, paired=paired) and simulated_power(effect, n, n, paired=paired, alpha=alpha) < power:

@@ -16,7 +16,6 @@ from scipy.stats import binomtest
 from mlmclm.analysis.comparison import Comparison
 from mlmclm.analysis.conditions import condition_label
 from mlmclm.analysis.power import power_at
-from mlmclm.analysis.resampled import NO_CV_CORRECTION
 from mlmclm.validate.arms import Arm, merge_arms
 from mlmclm.validate.grids import AA, PLANTED, PLANTED_TINY, STANDARD, aa_seeds
 from mlmclm.validate.reading import analyze_document, comparison_numbers, describe_comparison, find_comparison
@@ -93,5 +92,5 @@ def repetition_finding(raws: dict, preset: ValidationPreset) -> Finding:
 def _power_of_test_used(comparison: Comparison, effect: float, alpha: float) -> float:
     return power_at(
         effect, comparison.n_a, comparison.n_b, paired=comparison.paired, alpha=alpha,
-        permutation=comparison.test.cv_correction == NO_CV_CORRECTION,
+        cv_ratio=comparison.test.cv_test_train_ratio,
     )
