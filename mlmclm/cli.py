@@ -19,6 +19,7 @@ from typing import Any
 from mlmclm.atomic import check_output_location
 from mlmclm.errors import UserError
 from mlmclm.objectives import OBJECTIVES
+from mlmclm.train.threads import check_threads
 
 log = logging.getLogger("mlmclm")
 EXIT_USAGE = 2
@@ -190,6 +191,8 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
 
     config = _resolve(args)
     _check_device(config.device)
+    if config.executor == "local":  # a Ray cluster's nodes may have more cores than this one
+        check_threads(config.training.threads, "--threads" if getattr(args, "threads", None) else "training.threads")
     check_output_location(config.output_dir, "--output-dir" if args.output_dir else "output_dir")
     rank = _join_data_parallel_job(config)
     from mlmclm.train import distributed
@@ -489,6 +492,7 @@ def cmd_bench(args: argparse.Namespace, command: str) -> int:
             raise UserError(f"--{flag} must be a positive integer (got {value})")
         if value is not None and flag != "threads" and value > _BENCH_MAX_COUNT:
             raise UserError(f"--{flag} must be at most {_BENCH_MAX_COUNT} (got {value})")
+    check_threads(args.threads, "--threads")
     _check_bench_flags_apply(args, scenarios)
     if args.json:
         check_output_location(args.json, "--json", is_file=True)

@@ -13,12 +13,34 @@ import os
 ONE_THREAD_MAX_HIDDEN = 128
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS says, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+def check_threads(threads: int | None, source: str) -> None:
+    """Refuse more intra-op threads than this process has cores, before anything runs.
+
+    More threads than cores never speeds a run up and is the oversubscription that collapses throughput
+    (docs/performance.md#cpu-threads); far more crashed torch outright (``--threads 1000000``: a segmentation
+    fault in the first matrix product, torch 2.13).
+    """
+    from mlmclm.errors import UserError
+
+    cores = available_cores()
+    if threads is not None and threads > cores:
+        raise UserError(f"{source} {threads} is more than the {cores} CPU cores this process can use")
+
+
 def default_threads(workers: int, hidden_size: int | None = None, cores: int | None = None) -> int:
     """Intra-op threads per run when ``training.threads`` is unset: one for small models, else the cores
     divided among the runs that train at the same time."""
     if hidden_size is not None and hidden_size <= ONE_THREAD_MAX_HIDDEN:
         return 1
-    return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
+    return max(1, (cores or available_cores()) // max(1, workers))
 
 
 def yield_while_waiting() -> None:

@@ -71,3 +71,36 @@ def test_a_run_limits_torch_blas_and_tokenizer_pools_to_its_share():
 
 def test_a_users_rayon_setting_wins():
     assert _pools_after_limit(1, RAYON_NUM_THREADS="3")["rayon"] == "3"
+
+
+def _train_exit(argv: list[str]) -> int:
+    from mlmclm.cli import main
+
+    try:
+        return main(argv) or 0
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+def test_more_threads_than_cores_is_refused_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    """``--threads 1000000`` was a segmentation fault in torch's first matrix product."""
+    import mlmclm.train.threads as threads
+
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    out = tmp_path / "exp"
+    assert _train_exit(["train", "--quick-test", "--threads", "3", "--output-dir", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == "error: --threads 3 is more than the 2 CPU cores this process can use"
+    config = tmp_path / "c.yaml"
+    config.write_text("training:\n  threads: 64\n")
+    assert _train_exit(["train", "--config", str(config), "--output-dir", str(out)]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: training.threads 64 is more than the 2 CPU cores")
+    assert not out.exists()
+
+
+def test_the_cores_are_the_process_affinity_not_the_machine_count(monkeypatch):
+    import mlmclm.train.threads as threads
+
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    assert threads.available_cores() == 1
+    assert default_threads(workers=1, hidden_size=256) == 1
+    threads.check_threads(1, "--threads")  # within the cores: accepted
