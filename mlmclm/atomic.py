@@ -92,6 +92,7 @@ def atomic_write_dir(path: str | Path, write: Callable[[Path], None]) -> Path:
     try:
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp's 0o700 would hide the result from collaborators
         write(tmp)
+        _ordinary_file_modes(tmp)
         fault_point(f"write:{path.name}", tmp)
         if not path.exists():
             os.rename(tmp, path)
@@ -107,6 +108,15 @@ def atomic_write_dir(path: str | Path, write: Callable[[Path], None]) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def _ordinary_file_modes(directory: Path) -> None:
+    """Give every file a writer left the mode an ordinary write would: safetensors, under transformers'
+    ``save_pretrained``, writes ``model.safetensors`` owner-only (0o600)."""
+    mode = 0o666 & ~current_umask()
+    for item in directory.rglob("*"):
+        if item.is_file() and not item.is_symlink():
+            os.chmod(item, mode)
 
 
 def _is_disk_full(exc: BaseException | None, directory: Path) -> bool:

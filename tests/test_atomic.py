@@ -88,3 +88,18 @@ def test_a_directory_write_appears_whole_with_ordinary_permissions(tmp_path, uma
     assert written == tmp_path / "out" and [p.name for p in written.iterdir()] == ["a.json"]
     assert stat.S_IMODE(written.stat().st_mode) == 0o755
     assert list(tmp_path.iterdir()) == [written]
+
+
+def test_files_a_writer_made_owner_only_get_ordinary_permissions(tmp_path, umask):
+    """safetensors (under transformers' save_pretrained) writes model.safetensors with mode 0o600."""
+    umask(0o022)
+
+    def write(directory):
+        (directory / "nested").mkdir()
+        for path in (directory / "model.safetensors", directory / "nested" / "b.json"):
+            path.write_text("{}")
+            os.chmod(path, 0o600)
+
+    written = atomic_write_dir(tmp_path / "out", write)
+    assert stat.S_IMODE((written / "model.safetensors").stat().st_mode) == 0o644
+    assert stat.S_IMODE((written / "nested" / "b.json").stat().st_mode) == 0o644

@@ -127,14 +127,17 @@ def test_analyze_with_other_settings_and_bad_input(trained, tmp_path, capsys):
     assert len(errors) == 3 and all(line.startswith("error: ") for line in errors)
 
 
-def test_a_trained_run_loads_and_exports_to_transformers(trained, tmp_path):
+def test_a_trained_run_loads_and_exports_to_transformers(trained, tmp_path, capfd):
     transformers = pytest.importorskip("transformers", reason="the [hf] extra is not installed")
     run_dir = trained / "experiments" / "standard_mlm_run0"
     model = mlmclm.load_model(run_dir)
     assert model.config["objective"] == "mlm" and model.config["attention"] == "standard"
     ids = torch.tensor([[2, 10, 11, 12, 3]])
     ours = model(ids)
+    capfd.readouterr()
     assert main(["export", str(run_dir), "--hf", str(tmp_path / "hf")]) == 0
+    assert capfd.readouterr().err == "", "transformers' progress bar for one small file is noise"
+    assert transformers.utils.logging.is_progress_bar_enabled(), "the user's progress-bar setting is restored"
     theirs = transformers.BertForMaskedLM.from_pretrained(tmp_path / "hf").eval()
     with torch.no_grad():
         assert torch.allclose(theirs(input_ids=ids).logits, ours, atol=1e-4)

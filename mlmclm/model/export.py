@@ -127,8 +127,15 @@ def export_huggingface(run_dir: str | Path, out_dir: str | Path) -> Path:
         )
 
     def write(directory: Path) -> None:
-        bert.save_pretrained(directory)
-        tokenizer.save_pretrained(directory)
+        bars = transformers.utils.logging
+        shown = bars.is_progress_bar_enabled()
+        bars.disable_progress_bar()  # a "Writing model shards" bar for one small file is noise on stderr
+        try:
+            bert.save_pretrained(directory)
+            tokenizer.save_pretrained(directory)
+        finally:
+            if shown:
+                bars.enable_progress_bar()
 
     return atomic_write_dir(out_dir, write)
 

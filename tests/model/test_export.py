@@ -53,6 +53,8 @@ def test_exported_bert_reproduces_our_logits_and_tokenizer(tmp_path):
     real = batch["attention_mask"].bool()
     torch.testing.assert_close(theirs[real], ours[real], rtol=0, atol=1e-4)
     assert ours.abs().max() > 0.1, "logits must be non-trivial for the comparison to mean something"
+    modes = {path.name: path.stat().st_mode & 0o777 for path in out_dir.iterdir()}
+    assert modes["model.safetensors"] == modes["config.json"], "safetensors' owner-only 0o600 hid the weights"
 
 
 @pytest.mark.parametrize(
