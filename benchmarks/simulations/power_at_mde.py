@@ -66,13 +66,13 @@ def experiment(effect: float, n_a: int, n_b: int, paired: bool, rng: np.random.G
     seeds_b = range(n_b) if paired else range(n_a, n_a + n_b)  # shared seeds pair the runs
     comparison = compare_samples(_sample("rope", a, range(n_a)), _sample("standard", b, seeds_b),
                                  family=FAMILY, settings=SETTINGS)
-    return correct_families([comparison], SETTINGS)[0] if corrected else comparison
+    return correct_families([comparison], SETTINGS, design=None)[0] if corrected else comparison
 
 
 def family_experiment(effect: float, n_a: int, n_b: int, paired: bool, m: int, rng: np.random.Generator):
     """m comparisons of one family, corrected together (Holm), only the first with a shift of ``effect``."""
     comparisons = [experiment(effect if i == 0 else 0.0, n_a, n_b, paired, rng, corrected=False) for i in range(m)]
-    return correct_families(comparisons, SETTINGS)
+    return correct_families(comparisons, SETTINGS, design=None)
 
 
 def reported_family_mde(n_a: int, n_b: int, paired: bool, m: int) -> float | None:

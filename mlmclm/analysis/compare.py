@@ -371,11 +371,12 @@ def cross_objective_caveat(first: str, second: str) -> str:
 
 
 def correct_families(
-    comparisons: Sequence[Comparison], settings: StatisticsConfig, design: CrossValidationDesign | None = None
+    comparisons: Sequence[Comparison], settings: StatisticsConfig, *, design: CrossValidationDesign | None
 ) -> list[Comparison]:
     """Adjust p-values within each family; decisions use the adjusted p-values. Power is added at the family
     level α/m too (m: the family's comparisons with a p-value), the level the correction asks of a comparison;
-    ``design`` is the cross-validation design the comparisons were made under.
+    ``design`` is the cross-validation design the comparisons were made under (None: none), required so that a
+    CV grid's family figures never fall back to the permutation test's power unnoticed.
 
     A difference of means at the floating-point rounding level is never significant, whatever its p: the
     permutation test of exactly tied runs can still reject on rounding (docs/statistics.md, Floating-point
@@ -549,7 +550,7 @@ def analyze(
         records, objectives, attentions, confidence_level=settings.confidence_level,
         correction=settings.correction, alpha=settings.significance_level,
     )
-    corrected = tuple(correct_families(comparisons, settings, design))
+    corrected = tuple(correct_families(comparisons, settings, design=design))
     families = dict.fromkeys(comparison.family for comparison in corrected)
     return Analysis(
         metrics=chosen,

@@ -54,7 +54,7 @@ def _family(
         b = a if i < tied else rng.standard_normal(n_b)
         comparisons.append(compare_samples(_sample(f"a{i}", a, keys_a), _sample(f"b{i}", b, keys_b),
                                            family=FAMILY, settings=settings, design=design, family_size=m))
-    return correct_families(comparisons, settings, design)
+    return correct_families(comparisons, settings, design=design)
 
 
 def _options(c: Comparison, level: float, design: CrossValidationDesign | None) -> dict:
