@@ -59,7 +59,7 @@ from mlmclm.analysis.endpoint import (
 from mlmclm.analysis.families import MLM_VS_CLM, Family
 from mlmclm.analysis.intervals import ConfidenceInterval
 from mlmclm.analysis.item_level import ItemLevelComparison, compare_items
-from mlmclm.analysis.multiple_comparisons import adjust_pvalues
+from mlmclm.analysis.multiple_comparisons import adjust_pvalues, family_alpha
 from mlmclm.analysis.profiles import PerformanceProfile, performance_profile, profile_thresholds
 from mlmclm.analysis.ranking import MechanismRanking, rank_mechanisms
 from mlmclm.analysis.resampled import CrossValidationDesign
@@ -186,6 +186,27 @@ def _better_group(direction: str | None, difference: float | None, a: str, b: st
     return a if a_is_lower == (direction == "lower") else b
 
 
+def _power_figures(
+    effect: float | None, floor_runs: int | None, n: tuple[int, int], *, paired: bool,
+    design: CrossValidationDesign | None, settings: StatisticsConfig, alpha: float,
+) -> tuple[float | None, int | None, str, str]:
+    """MDE at this n, runs needed for ``effect`` (never below ``floor_runs``, where the test's p-value floor
+    first reaches ``alpha``) and the power each rests on, at two-sided level ``alpha``."""
+    cv_ratio = None if design is None else design.test_train_ratio
+    options = {"paired": paired, "alpha": alpha, "power": settings.power, "permutation": design is None,
+               "cv_ratio": cv_ratio}
+    mde = power.minimum_detectable_effect(*n, **options)
+    needed = power.runs_needed(effect, **options)
+    if needed is not None and floor_runs is not None:
+        needed = max(needed, floor_runs)
+
+    def method(n_a: int, n_b: int) -> str:
+        return power.power_method(n_a, n_b, paired=paired, permutation=design is None, cv_ratio=cv_ratio)
+
+    return (mde, needed, power.NO_POWER if mde is None else method(*n),
+            power.NO_POWER if needed is None else method(needed, needed))
+
+
 def _power_part(
     effect: float | None, result: hypothesis_tests.TestResult, n: tuple[int, int], *, paired: bool,
     design: CrossValidationDesign | None, settings: StatisticsConfig,
@@ -193,22 +214,31 @@ def _power_part(
     """MDE at this n and runs needed for the observed Hedges' g (the bias-corrected estimate of δ; d overstates
     it at small n), with the power of the test used: the permutation test's, simulated, where the design is
     small enough (power.py), the corrected t-test's in a CV grid, else the t-test's; never below the test's
-    p-value floor."""
-    cv_ratio = None if design is None else design.test_train_ratio
-    options = {"paired": paired, "alpha": settings.significance_level, "power": settings.power,
-               "permutation": design is None, "cv_ratio": cv_ratio}
-    mde = power.minimum_detectable_effect(*n, **options)
-    needed = power.runs_needed(effect, **options)
-    if needed is not None and result.min_runs_for_significance is not None:
-        needed = max(needed, result.min_runs_for_significance)
+    p-value floor. The family-level figures wait for the family (:func:`correct_families`)."""
+    mde, needed, mde_method, needed_method = _power_figures(
+        effect, result.min_runs_for_significance, n, paired=paired, design=design, settings=settings,
+        alpha=settings.significance_level,
+    )
+    return PowerEstimate(min_detectable_effect=mde, runs_needed=needed, min_detectable_effect_method=mde_method,
+                         runs_needed_method=needed_method)
 
-    def method(n_a: int, n_b: int) -> str:
-        return power.power_method(n_a, n_b, paired=paired, permutation=design is None, cv_ratio=cv_ratio)
 
-    return PowerEstimate(
-        min_detectable_effect=mde, runs_needed=needed,
-        min_detectable_effect_method=power.NO_POWER if mde is None else method(*n),
-        runs_needed_method=power.NO_POWER if needed is None else method(needed, needed),
+def _family_power(
+    c: Comparison, level: float, settings: StatisticsConfig, design: CrossValidationDesign | None
+) -> PowerEstimate:
+    """The power record with the same figures at the family level ``level`` (α/m, multiple_comparisons.py),
+    the same test's power at that level; its p-value floor must reach α/m too (the floor behind runs needed)."""
+    if level == settings.significance_level:  # m = 1, or no correction: the per-comparison figures
+        figures = (c.power.min_detectable_effect, c.power.runs_needed, c.power.min_detectable_effect_method,
+                   c.power.runs_needed_method)
+    else:
+        figures = _power_figures(
+            c.effect.hedges_g, hypothesis_tests.min_runs_for_significance(c.test.name, level), (c.n_a, c.n_b),
+            paired=c.paired, design=design, settings=settings, alpha=level,
+        )
+    return dataclasses.replace(
+        c.power, family_alpha=level, min_detectable_effect_family=figures[0], runs_needed_family=figures[1],
+        min_detectable_effect_family_method=figures[2], runs_needed_family_method=figures[3],
     )
 
 
@@ -340,8 +370,13 @@ def cross_objective_caveat(first: str, second: str) -> str:
     )
 
 
-def correct_families(comparisons: Sequence[Comparison], settings: StatisticsConfig) -> list[Comparison]:
-    """Adjust p-values within each family; decisions use the adjusted p-values.
+def correct_families(
+    comparisons: Sequence[Comparison], settings: StatisticsConfig, *, design: CrossValidationDesign | None
+) -> list[Comparison]:
+    """Adjust p-values within each family; decisions use the adjusted p-values. Power is added at the family
+    level α/m too (m: the family's comparisons with a p-value), the level the correction asks of a comparison;
+    ``design`` is the cross-validation design the comparisons were made under (None: none), required so that a
+    CV grid's family figures never fall back to the permutation test's power unnoticed.
 
     A difference of means at the floating-point rounding level is never significant, whatever its p: the
     permutation test of exactly tied runs can still reject on rounding (docs/statistics.md, Floating-point
@@ -350,11 +385,9 @@ def correct_families(comparisons: Sequence[Comparison], settings: StatisticsConf
     corrected = list(comparisons)
     for family in dict.fromkeys(comparison.family for comparison in comparisons):
         index = [i for i, comparison in enumerate(comparisons) if comparison.family == family]
-        adjusted = adjust_pvalues(
-            [comparisons[i].test.p_value for i in index],
-            method=settings.correction,
-            alpha=settings.significance_level,
-        )
+        pvalues = [comparisons[i].test.p_value for i in index]
+        adjusted = adjust_pvalues(pvalues, method=settings.correction, alpha=settings.significance_level)
+        level = family_alpha(settings.correction, settings.significance_level, sum(p is not None for p in pvalues))
         for position, i in enumerate(index):
             comparison = comparisons[i]
             test = dataclasses.replace(
@@ -362,7 +395,8 @@ def correct_families(comparisons: Sequence[Comparison], settings: StatisticsConf
                 p_adjusted=adjusted.p_adjusted[position],
                 significant=bool(adjusted.reject[position]) and not comparison.noise_level,
             )
-            corrected[i] = dataclasses.replace(comparison, test=test)
+            power_record = _family_power(comparison, level, settings, design)
+            corrected[i] = dataclasses.replace(comparison, test=test, power=power_record)
     return corrected
 
 
@@ -516,7 +550,7 @@ def analyze(
         records, objectives, attentions, confidence_level=settings.confidence_level,
         correction=settings.correction, alpha=settings.significance_level,
     )
-    corrected = tuple(correct_families(comparisons, settings))
+    corrected = tuple(correct_families(comparisons, settings, design=design))
     families = dict.fromkeys(comparison.family for comparison in corrected)
     return Analysis(
         metrics=chosen,

@@ -68,6 +68,13 @@ class PowerEstimate:
     # | T_TEST_POWER | NO_POWER
     min_detectable_effect_method: str = NO_POWER
     runs_needed_method: str = NO_POWER
+    # The same at the family level α/m (m: the family's comparisons with a p-value; α without correction), the
+    # level a comparison must reach once its family is corrected (docs/statistics.md, Power); None before then.
+    family_alpha: float | None = None
+    min_detectable_effect_family: float | None = None
+    runs_needed_family: int | None = None
+    min_detectable_effect_family_method: str = NO_POWER
+    runs_needed_family_method: str = NO_POWER
 
 
 @dataclass(frozen=True)
@@ -120,7 +127,11 @@ class Comparison:
             "rank_biserial_ci": dataclasses.asdict(effect.rank_biserial_ci),
             "min_detectable_effect": power.min_detectable_effect, "runs_needed": power.runs_needed,
             "min_detectable_effect_method": power.min_detectable_effect_method,
-            "runs_needed_method": power.runs_needed_method,
+            "runs_needed_method": power.runs_needed_method, "family_alpha": power.family_alpha,
+            "min_detectable_effect_family": power.min_detectable_effect_family,
+            "runs_needed_family": power.runs_needed_family,
+            "min_detectable_effect_family_method": power.min_detectable_effect_family_method,
+            "runs_needed_family_method": power.runs_needed_family_method,
             "can_reach_significance": test.can_reach_significance, "min_achievable_p": test.min_achievable_p,
             "min_runs_for_significance": test.min_runs_for_significance, "better_group": self.better_group,
             "like_for_like": self.like_for_like, "caveat": self.caveat, "cv_correction": test.cv_correction,

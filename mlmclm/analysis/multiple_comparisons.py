@@ -48,6 +48,27 @@ def adjust_pvalues(pvalues: Sequence[float | None], *, method: str, alpha: float
     return AdjustedPValues(tuple(adjusted), tuple(reject), method, alpha)
 
 
+def family_alpha(method: str, alpha: float, m: int) -> float:
+    """The level at which a comparison is significant in a family of ``m`` tested ones whatever the others' p.
+
+    Notes
+    -----
+    α/m under every correction (α under ``none``). Each correction rejects every p ≤ α/m: Bonferroni exactly
+    those; Holm's steps α/m, α/(m−1), ... and Benjamini–Hochberg's kα/m all start there. So P(p ≤ α/m) is a
+    lower bound on a comparison's power after correction: exact for Bonferroni, and for Holm and BH the worst
+    case, reached when only that comparison carries an effect (up to the chance that a null comparison is
+    rejected first). The power analogue of G*Power's Bonferroni-adjusted α (Faul et al. 2007).
+
+    References
+    ----------
+    Holm, S. (1979). A simple sequentially rejective multiple test procedure. *Scand. J. Stat.* 6:65–70.
+    Faul, F., Erdfelder, E., Lang, A.-G. & Buchner, A. (2007). G*Power 3. *Behav. Res. Methods* 39:175–191.
+    """
+    if method not in CORRECTIONS:
+        raise ConfigError(f"unknown correction {method!r} (valid: {', '.join(CORRECTIONS)})")
+    return alpha if method == "none" else alpha / max(m, 1)
+
+
 @contextmanager
 def _without_forced_collection() -> Iterator[None]:
     """statsmodels' Holm branch ends with ``gc.collect()`` (multitest.py) to free one temporary array. In a

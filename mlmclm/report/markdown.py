@@ -330,7 +330,9 @@ def _table_legend(analysis: Analysis) -> list[str]:
         f"paired) and *g* Hedges' g with the {level} noncentral-t CI of the effect; *r* is the rank-biserial "
         f"correlation; *MDE* is the smallest |d| detectable with {s.power:.0%} power at this n, and *runs* "
         f"the runs per condition (pairs when paired) needed to detect the observed g with {s.power:.0%} "
-        f"power{_power_methods(analysis)}. Not significant is not evidence of no difference.",
+        f"power{_power_methods(analysis)}; *family* gives both at α/m, the level that the correction asks "
+        "of each of the family's m tested comparisons (exact for Bonferroni, the worst case for Holm and BH): "
+        "plan runs on it. Not significant is not evidence of no difference.",
         "",
     ]
 
@@ -339,7 +341,9 @@ def _power_methods(analysis: Analysis) -> str:
     """The powers behind the MDE and runs columns, as the records name them (docs/statistics.md, Power)."""
     methods = dict.fromkeys(
         method for c in analysis.comparisons
-        for method in (c.power.min_detectable_effect_method, c.power.runs_needed_method) if method != NO_POWER
+        for method in (c.power.min_detectable_effect_method, c.power.runs_needed_method,
+                       c.power.min_detectable_effect_family_method, c.power.runs_needed_family_method)
+        if method != NO_POWER
     )
     return f", by the power of the test used ({'; '.join(methods)})" if methods else ""
 
@@ -381,9 +385,21 @@ def _effect_cell(c: Comparison) -> str:
     return f"{fmt_statistic(c.effect.hedges_g, 3)} {_ci(c.effect.effect_size_ci)}"
 
 
+def _is_family_stricter(c: Comparison) -> bool:
+    """Whether the family's correction asks this comparison for less than α (m > 1 tested comparisons)."""
+    return c.power.family_alpha is not None and c.power.family_alpha < c.test.alpha
+
+
 def _power_cell(c: Comparison) -> str:
-    runs = c.power.runs_needed if c.power.runs_needed is not None and not is_noise_level(c) else "n/a"
-    return f"{fmt(c.power.min_detectable_effect, 3)} / {runs}"
+    """MDE / runs at α, then at the family level α/m where that is stricter (comparison.PowerEstimate)."""
+
+    def runs(needed: int | None) -> int | str:
+        return needed if needed is not None and not is_noise_level(c) else "n/a"
+
+    cell = f"{fmt(c.power.min_detectable_effect, 3)} / {runs(c.power.runs_needed)}"
+    if _is_family_stricter(c):
+        cell += f"; family {fmt(c.power.min_detectable_effect_family, 3)} / {runs(c.power.runs_needed_family)}"
+    return cell
 
 
 def _notes(c: Comparison) -> str:
@@ -534,21 +550,41 @@ def _key_results(analysis: Analysis) -> list[str]:
             "up to floating-point rounding (the tables show a − b = 0), so neither group is better; where the runs "
             "themselves are equal up to rounding, p and the effect sizes are marked void."
         )
-    blocked = [c for c in tested if not c.test.can_reach_significance]
+    return lines + _power_line(analysis, tested) + [""]
+
+
+def _effect_range(effects: list[float]) -> str:
+    low, high = fmt(min(effects), 3), fmt(max(effects), 3)
+    return f"|d| = {low if low == high else f'{low} to {high}'}"
+
+
+def _family_mde_words(tested: list[Comparison], correction: str) -> str:
+    """The MDEs at the family level α/m, where some family has m > 1 tested comparisons; else nothing."""
+    if not any(_is_family_stricter(c) for c in tested):
+        return ""
+    family = [c.power.min_detectable_effect_family for c in tested if c.power.min_detectable_effect_family is not None]
+    floored = sum(c.power.min_detectable_effect is not None and c.power.min_detectable_effect_family is None
+                  for c in tested)
+    found = _effect_range(family) if family else "none"
+    if floored:
+        found += f" ({f'none for {floored}: ' if family else ''}the p-value floor is above α/m)"
+    return f"; within its family, at α/m after {CORRECTION_NAMES[correction]} correction, {found} (plan runs on this)"
+
+
+def _power_line(analysis: Analysis, tested: list[Comparison]) -> list[str]:
+    """The MDEs of the tested comparisons at α and, where a family has m > 1 of them, at the family level α/m."""
     detectable = [c.power.min_detectable_effect for c in tested if c.power.min_detectable_effect is not None]
-    if detectable:
-        low, high = fmt(min(detectable), 3), fmt(max(detectable), 3)
-        sentence = (
-            f"- Power: at these n the smallest effect detectable with {analysis.settings.power:.0%} power is "
-            f"|d| = {low if low == high else f'{low} to {high}'}"
-        )
-        if blocked:
-            sentence += (
-                f"; {len(blocked)} of {len(tested)} comparisons used a permutation test that cannot reach "
-                "significance at this n"
-            )
-        lines.append(sentence + ".")
-    return lines + [""]
+    if not detectable:
+        return []
+    s = analysis.settings
+    sentence = (f"- Power: at these n the smallest effect detectable with {s.power:.0%} power is "
+                f"{_effect_range(detectable)} for a comparison alone (α = {s.significance_level:g})"
+                f"{_family_mde_words(tested, s.correction)}")
+    blocked = [c for c in tested if not c.test.can_reach_significance]
+    if blocked:
+        sentence += (f"; {len(blocked)} of {len(tested)} comparisons used a permutation test that cannot reach "
+                     "significance at this n")
+    return [sentence + "."]
 
 
 def _mlm_vs_clm(analysis: Analysis, figures: Mapping[str, str]) -> list[str]:

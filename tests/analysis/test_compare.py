@@ -225,7 +225,7 @@ def test_a_noise_level_difference_is_never_significant_whatever_its_p(analysis):
     real = analysis.comparisons_in("mlm_vs_clm/val_loss")[0]
     real = dataclasses.replace(real, test=dataclasses.replace(real.test, p_value=0.001))
     noise = dataclasses.replace(real, mean_a=0.3, mean_b=0.3 - 1e-17, mean_difference=1e-17)
-    corrected = correct_families([real, noise], FAST)
+    corrected = correct_families([real, noise], FAST, design=None)
     assert [c.test.p_adjusted for c in corrected] == pytest.approx([0.002, 0.002])  # Holm keeps both p's
     assert [c.test.significant for c in corrected] == [True, False]
 

@@ -10,7 +10,7 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 
 from mlmclm.analysis import hypothesis_tests as ht
-from mlmclm.analysis.multiple_comparisons import adjust_pvalues
+from mlmclm.analysis.multiple_comparisons import adjust_pvalues, family_alpha
 from mlmclm.errors import ConfigError
 
 ALPHA = 0.05
@@ -107,3 +107,18 @@ def test_holm_runs_without_statsmodels_forced_collection_and_restores_gc(monkeyp
     calls.clear()
     adjust_pvalues(pvalues, method="holm", alpha=0.05)
     assert calls == []
+
+
+@pytest.mark.parametrize("method", ["holm", "bonferroni", "fdr_bh"])
+def test_every_correction_rejects_a_p_at_alpha_over_m_whatever_the_others(method):
+    """The family level of power (family_alpha): a p just at α/m is rejected even when every other p is 1."""
+    level = family_alpha(method, ALPHA, 4)
+    assert level == pytest.approx(ALPHA / 4)
+    assert adjust_pvalues([level, 1.0, 1.0, 1.0], method=method, alpha=ALPHA).reject[0]
+    assert not adjust_pvalues([level * 1.01, 1.0, 1.0, 1.0], method=method, alpha=ALPHA).reject[0]
+
+
+def test_without_correction_or_with_one_comparison_the_family_level_is_alpha():
+    assert family_alpha("none", ALPHA, 6) == ALPHA == family_alpha("holm", ALPHA, 1)
+    with pytest.raises(ConfigError):
+        family_alpha("sidak", ALPHA, 3)

@@ -122,7 +122,8 @@ def test_the_schema_lists_every_power_method():
     properties = json.loads(SCHEMA.read_text())["properties"]["comparisons"]["items"]["properties"]
     methods = {power.SIMULATED_SIGN_FLIP, power.SIMULATED_PERMUTATION, power.T_TEST_POWER, power.CORRECTED_T_POWER,
                power.NO_POWER}
-    for field in ("min_detectable_effect_method", "runs_needed_method"):
+    for field in ("min_detectable_effect_method", "runs_needed_method", "min_detectable_effect_family_method",
+                  "runs_needed_family_method"):
         assert set(properties[field]["enum"]) == methods
 
 
