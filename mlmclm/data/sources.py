@@ -6,6 +6,7 @@ A source yields raw document strings in file order; cleaning, deduplication and 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import importlib
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from mlmclm.config import FORMATS_BY_SUFFIX
+from mlmclm.data.hub import datasets_offline, hub_unreachable_reason
 from mlmclm.errors import DataError
 
 
@@ -214,9 +216,17 @@ def _hf_documents(spec: str, text_field: str) -> Iterator[str]:
     name, _, config = spec.partition(":")
     if not name:
         raise DataError("data.path 'hf:' needs a dataset name, e.g. hf:wikitext:wikitext-2-raw-v1")
+    unreachable = hub_unreachable_reason(name, repo_type="dataset")
     try:
-        loaded = datasets.load_dataset(name, config or None)
+        with datasets_offline(datasets) if unreachable is not None else contextlib.nullcontext():
+            loaded = datasets.load_dataset(name, config or None)
     except Exception as exc:  # datasets raises many unrelated types for a missing or unreachable dataset
+        if unreachable is not None:
+            raise DataError(
+                f"cannot load Hugging Face dataset {spec!r}: the Hugging Face Hub could not be reached "
+                f"({unreachable}) and the dataset is not in the local datasets cache; connect once to download "
+                "it, or set HF_HUB_OFFLINE=1 to use only the cache, or give a local corpus file"
+            ) from exc
         raise DataError(f"cannot load Hugging Face dataset {spec!r}: {str(exc).splitlines()[0]}") from exc
     for split in sorted(loaded):
         columns = loaded[split].column_names

@@ -19,6 +19,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from mlmclm.atomic import atomic_write_text
+from mlmclm.data.hub import hub_unreachable_reason
 from mlmclm.errors import DataError
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -172,7 +173,9 @@ def _hub_logs_silenced() -> Iterator[None]:
 def fetch_hub_tokenizer(name: str, cache_dir: str | Path) -> Path:
     """Save the fast tokenizer of Hub model ``name`` as ``tokenizer.json`` under the cache (once) and return it.
 
-    The only networked path of the data layer; later runs read the cached file and stay offline.
+    The only networked path of the tokenizer; later runs read the cached file and stay offline. When the Hub
+    does not answer at all, the tokenizer comes from the local Hugging Face cache or the call fails at once
+    (:mod:`mlmclm.data.hub`).
     """
     if not _HUB_NAME.match(name) or ".." in name:
         raise DataError(f"{HUB_PREFIX}{name} is not a Hugging Face Hub model name (expected NAME or ORG/NAME)")
@@ -183,10 +186,17 @@ def fetch_hub_tokenizer(name: str, cache_dir: str | Path) -> Path:
         from transformers import AutoTokenizer
     except ImportError as exc:
         raise DataError(f"--tokenizer {HUB_PREFIX}{name} needs transformers: pip install 'mlmclm[hf]'") from exc
+    unreachable = hub_unreachable_reason(name)
     try:
         with _hub_logs_silenced():
-            loaded = AutoTokenizer.from_pretrained(name, use_fast=True)
+            loaded = AutoTokenizer.from_pretrained(name, use_fast=True, local_files_only=unreachable is not None)
     except Exception as exc:  # network, missing repo, auth: one line with the library's reason
+        if unreachable is not None:
+            raise DataError(
+                f"cannot load tokenizer {name!r}: the Hugging Face Hub could not be reached ({unreachable}) and "
+                "the tokenizer is not in the local Hugging Face cache; connect once to download it, or set "
+                "HF_HUB_OFFLINE=1 to use only the cache, or give a local tokenizer.json path"
+            ) from exc
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"cannot load tokenizer {name!r} from the Hugging Face Hub: {reason}") from exc
     backend = getattr(loaded, "backend_tokenizer", None)

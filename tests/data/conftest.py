@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import socket
+import time
+
 import numpy as np
 import pytest
 
@@ -76,3 +80,34 @@ def tiny_documents(tiny_tokenizer) -> TokenizedDocuments:
 @pytest.fixture
 def data_cfg() -> DataConfig:
     return DataConfig().replace(max_seq_length=64, sliding_window_stride=24, vocab_size=200, min_document_chars=5)
+
+
+@pytest.fixture
+def hub_answers(monkeypatch):
+    """The Hugging Face Hub answers (the tests stand in for its downloads; no network in tests)."""
+    from mlmclm.data import sources, tokenizer
+
+    for module in (sources, tokenizer):
+        monkeypatch.setattr(module, "hub_unreachable_reason", lambda repo_id, repo_type="model": None)
+
+
+@pytest.fixture
+def unreachable_hub(monkeypatch) -> list:
+    """No host resolves and no connection opens, as on a machine without network; returns the attempts made.
+
+    The Hub client's backoff sleeps are skipped, so that a retry loop shows up in the count, not as minutes.
+    """
+    attempts = []
+
+    def no_name(host, *args, **kwargs):
+        attempts.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    def refused(self, address):
+        attempts.append(address)
+        raise ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_name)
+    monkeypatch.setattr(socket.socket, "connect", refused)
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    return attempts

@@ -96,7 +96,7 @@ def test_gzip_variants_read_like_plain_files(tmp_path, name):
     assert corpus_texts(tmp_path / name) == DOCS
 
 
-def test_hf_source_reads_every_split_of_a_dataset(monkeypatch):
+def test_hf_source_reads_every_split_of_a_dataset(monkeypatch, hub_answers):
     class Split:
         def __init__(self, texts):
             self.column_names, self.texts = ["text"], texts
@@ -142,7 +142,7 @@ def test_parquet_nulls_count_as_empty_documents(tmp_path):
     assert corpus.texts == DOCS[:2] and corpus.counts["dropped_empty"] == 1
 
 
-def test_hf_column_that_is_not_text_is_a_one_line_data_error(monkeypatch):
+def test_hf_column_that_is_not_text_is_a_one_line_data_error(monkeypatch, hub_answers):
     class Split:
         column_names = ["text"]
 
@@ -154,6 +154,32 @@ def test_hf_column_that_is_not_text_is_a_one_line_data_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", fake)
     with pytest.raises(DataError, match=r"split 'train' row 1: column 'text' must hold strings, got list"):
         corpus_texts("hf:fake")
+
+
+def test_an_unreachable_hub_reads_the_datasets_cache_only_and_fails_in_one_line(monkeypatch):
+    """Offline, datasets retried the dataset card with backoff (about 25 s); it now goes straight to its cache."""
+    from mlmclm.data import sources
+
+    hub_constants = pytest.importorskip("huggingface_hub.constants")
+    offline_during_load = []
+
+    def load_dataset(name, config):
+        offline_during_load.append((fake.config.HF_HUB_OFFLINE, hub_constants.HF_HUB_OFFLINE))
+        raise ConnectionError(f"Couldn't reach '{name}' on the Hub (OfflineModeIsEnabled)")
+
+    fake = types.ModuleType("datasets")
+    fake.config = types.SimpleNamespace(HF_HUB_OFFLINE=False)
+    fake.load_dataset = load_dataset
+    monkeypatch.setitem(sys.modules, "datasets", fake)
+    monkeypatch.setattr(sources, "hub_unreachable_reason", lambda repo_id, repo_type: "Connection refused")
+    hub_offline = hub_constants.HF_HUB_OFFLINE
+    with pytest.raises(DataError) as caught:
+        corpus_texts("hf:some-org/docs")
+    assert offline_during_load == [(True, True)]  # the cache only, no request
+    assert (fake.config.HF_HUB_OFFLINE, hub_constants.HF_HUB_OFFLINE) == (False, hub_offline)  # restored
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("cannot load Hugging Face dataset 'some-org/docs'")
+    assert "could not be reached (Connection refused)" in message and "HF_HUB_OFFLINE=1" in message
 
 
 def test_hf_source_without_datasets_is_a_clear_error(monkeypatch):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from tokenizers import Tokenizer, models
 
+from mlmclm.cli import main
 from mlmclm.data.tokenizer import SPECIAL_TOKENS, fetch_hub_tokenizer, load_tokenizer
 from mlmclm.errors import DataError
 
@@ -71,7 +73,21 @@ def test_trained_tokenizer_decodes_word_pieces_back_into_words(tiny_tokenizer):
     assert tokenizer.decode(ids) == "quilbexthuzan ka lo"
 
 
-def test_a_named_hub_tokenizer_is_fetched_once_then_read_from_the_cache(tiny_tokenizer, tmp_path, monkeypatch):
+def _hf_cache_with(hub_cache, repo, tokenizer_file):
+    """A Hub model as huggingface_hub caches it: refs/main names a snapshot holding the model's files."""
+    commit = "0" * 40
+    snapshot = hub_cache / f"models--{repo.replace('/', '--')}" / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    shutil.copy(tokenizer_file, snapshot / "tokenizer.json")
+    (snapshot / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "PreTrainedTokenizerFast"}))
+    (snapshot / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text(commit)
+
+
+def test_a_named_hub_tokenizer_is_fetched_once_then_read_from_the_cache(
+    tiny_tokenizer, tmp_path, monkeypatch, hub_answers
+):
     transformers = pytest.importorskip("transformers")
     calls = []
 
@@ -93,7 +109,7 @@ def test_hub_names_that_are_not_plain_model_ids_are_refused(name, tmp_path):
         fetch_hub_tokenizer(name, tmp_path)
 
 
-def test_a_failed_hub_download_is_one_line(tmp_path, monkeypatch):
+def test_a_failed_hub_download_is_one_line(tmp_path, monkeypatch, hub_answers):
     transformers = pytest.importorskip("transformers")
 
     def offline(name, **kwargs):
@@ -105,7 +121,7 @@ def test_a_failed_hub_download_is_one_line(tmp_path, monkeypatch):
     assert "\n" not in str(info.value) and "couldn't connect" in str(info.value)
 
 
-def test_the_hub_clients_retry_warnings_do_not_reach_the_user(tmp_path, monkeypatch, caplog):
+def test_the_hub_clients_retry_warnings_do_not_reach_the_user(tmp_path, monkeypatch, caplog, hub_answers):
     """Offline, huggingface_hub logged 46 lines of retries before the one error line; they are held back."""
     transformers = pytest.importorskip("transformers")
     import logging
@@ -121,6 +137,35 @@ def test_the_hub_clients_retry_warnings_do_not_reach_the_user(tmp_path, monkeypa
         fetch_hub_tokenizer("bert-base-uncased", tmp_path)
     assert not [record for record in caplog.records if "Retry" in record.getMessage()]
     assert logging.getLogger("huggingface_hub").level == before  # restored afterwards
+
+
+def test_an_unreachable_hub_ends_train_at_once_with_one_error_line(tmp_path, monkeypatch, capsys, unreachable_hub):
+    """Offline, the Hub client retried each file with backoff (about 50 s) before the error; one request now."""
+    pytest.importorskip("transformers")
+    hub_constants = pytest.importorskip("huggingface_hub.constants")
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hf"))  # an empty HF cache
+    output = tmp_path / "out"
+    code = main(["train", "--quick-test", "--tokenizer", "hf:some-org/some-bert", "--output-dir", str(output)])
+    assert code == 2
+    assert 0 < len(unreachable_hub) <= 2  # no retry loop (there were 19); see test_hub.py
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: cannot load tokenizer 'some-org/some-bert'")
+    assert "could not be reached" in errors[0] and "HF_HUB_OFFLINE=1" in errors[0]
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("offline", [False, True], ids=["hub-unreachable", "HF_HUB_OFFLINE"])
+def test_a_tokenizer_in_the_hf_cache_loads_without_the_hub(
+    tiny_tokenizer, tmp_path, monkeypatch, unreachable_hub, offline
+):
+    pytest.importorskip("transformers")
+    hub_constants = pytest.importorskip("huggingface_hub.constants")
+    _hf_cache_with(tmp_path / "hf", "some-org/some-bert", tiny_tokenizer.path)
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", offline)
+    path = fetch_hub_tokenizer("some-org/some-bert", tmp_path / "cache")
+    assert load_tokenizer(path).tokenizer.get_vocab() == tiny_tokenizer.tokenizer.get_vocab()
+    assert len(unreachable_hub) <= (0 if offline else 2)  # offline: not even the one request
 
 
 _TRAIN_IN_A_FRESH_PROCESS = """
