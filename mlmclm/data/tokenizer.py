@@ -157,8 +157,9 @@ def load_tokenizer(path: str | Path) -> TokenizerInfo:
 
 @contextlib.contextmanager
 def _hub_logs_silenced() -> Iterator[None]:
-    """The Hub client logs every retry of a failed request (offline: 46 lines, twice each) before it gives up;
-    the failure becomes one error line here, so its warnings are held back while the tokenizer loads."""
+    """The Hub client logs every retry of a failed request before it gives up (a Hub answering 5xx still gets
+    retried; one that does not answer at all is caught before, mlmclm.data.hub); the failure becomes one error
+    line here, so its warnings are held back while the tokenizer loads."""
     loggers = [logging.getLogger(name) for name in ("huggingface_hub", "transformers")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
