@@ -11,6 +11,7 @@ import yaml
 
 from mlmclm.components import resolve_config
 from mlmclm.config import (
+    CONFIG_DIR,
     DEFAULT_CONFIG_PATH,
     QUICK_TEST_CONFIG_PATH,
     ExperimentConfig,
@@ -319,3 +320,19 @@ def test_an_empty_output_dir_is_refused():
     """'' silently put the results and the cache into the current directory."""
     with pytest.raises(ConfigError, match="output_dir must not be empty"):
         resolve_config(quick_test=True, overrides={"output_dir": ""})
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in CONFIG_DIR.glob("*.yaml")))
+def test_every_shipped_preset_is_a_valid_config_on_its_own(name):
+    """A preset file with a misspelt key or an invalid value would fail only when someone first trains it."""
+    config = resolve_config(CONFIG_DIR / name)
+    assert config.experiment_name
+
+
+def test_cpu_order_is_cpu_small_trained_longer_on_smaller_batches():
+    """cpu_order's measurements (docs/validation.md) are cpu_small's model and data at another step budget."""
+    small, order = (yaml.safe_load((CONFIG_DIR / f"{name}.yaml").read_text()) for name in ("cpu_small", "cpu_order"))
+    for section in ("data", "model", "probes"):
+        assert order[section] == small[section]
+    assert (order["training"]["max_steps"], order["training"]["batch_size"]) == (10000, 8)
+    assert order["training"]["learning_rate"] == small["training"]["learning_rate"]
