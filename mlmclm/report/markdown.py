@@ -15,6 +15,7 @@ from mlmclm.analysis import Analysis, Comparison
 from mlmclm.analysis.compare import CROSS_OBJECTIVE_CAVEAT
 from mlmclm.analysis.conditions import condition_label, is_like_for_like, is_probe_metric
 from mlmclm.analysis.families import Family
+from mlmclm.analysis.hypothesis_tests import min_runs_for_significance
 from mlmclm.analysis.power import NO_POWER
 from mlmclm.grid.invocations import contributing_invocations
 from mlmclm.objectives import OBJECTIVE_DEFINITIONS, uses_masking
@@ -402,6 +403,17 @@ def _power_cell(c: Comparison) -> str:
     return cell
 
 
+def _family_floor_words(c: Comparison) -> str:
+    """Where the family's level α/m is below this test's p-value floor: the n at which the floor reaches it
+    (the family's correction asks each comparison for p ≤ α/m first, multiple_comparisons.family_alpha)."""
+    floor = c.test.min_achievable_p
+    if not _is_family_stricter(c) or floor is None or c.test.p_value is None or floor <= c.power.family_alpha:
+        return ""
+    needed = min_runs_for_significance(c.test.name, c.power.family_alpha)
+    unit = "pairs" if c.paired else "runs per condition"
+    return f" (≥ {needed} {unit} within this family of comparisons)" if needed else ""
+
+
 def _notes(c: Comparison) -> str:
     notes = []
     if is_void_comparison(c):
@@ -413,7 +425,12 @@ def _notes(c: Comparison) -> str:
         unit = "pairs" if c.paired else "runs per condition"
         notes.append(
             f"⚠ cannot reach significance: the smallest possible p at this n is {fmt(c.test.min_achievable_p, 3)}; "
-            f"≥ {c.test.min_runs_for_significance} {unit} needed"
+            f"≥ {c.test.min_runs_for_significance} {unit} needed{_family_floor_words(c)}"
+        )
+    elif _family_floor_words(c):
+        notes.append(
+            f"⚠ cannot reach significance after correction: the smallest possible p at this n is "
+            f"{fmt(c.test.min_achievable_p, 3)}, above α/m = {fmt(c.power.family_alpha, 3)}{_family_floor_words(c)}"
         )
     if is_noise_level(c) and not is_void_comparison(c):
         notes.append("equal means (a − b = 0 up to floating-point rounding): neither is better")

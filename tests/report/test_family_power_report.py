@@ -47,3 +47,23 @@ def test_without_correction_there_is_no_family_figure():
     report, comparisons = _report(dataclasses.replace(FAST, correction="none"))
     assert "; family " not in report and "within its family" not in report
     assert all(c.power.family_alpha == FAST.significance_level for c in comparisons)
+
+
+def test_a_comparison_that_can_reach_alpha_but_not_its_family_level_says_so():
+    """6 pairs: the sign-flip floor 2/64 = 0.031 is below α = 0.05 but above α/3 = 0.0167, so after Holm over
+    three comparisons none can be significant; the row said nothing before."""
+    raw = make_raw_results(seeds=tuple(range(6)), failed_run=False)
+    analysis = analyze(raw, FAST, metrics=["val_loss"])
+    report = render_report(analysis, raw, "synthetic", {kind: f"{kind}.png" for kind in FIGURE_SUFFIXES})
+    paired = [c for c in analysis.comparisons if c.paired and c.test.p_value is not None]
+    assert paired and all(c.test.can_reach_significance for c in paired)
+    note = ("⚠ cannot reach significance after correction: the smallest possible p at this n is 0.0312, above "
+            "α/m = 0.0167 (≥ 7 pairs within this family of comparisons)")
+    assert report.count(note) == len(paired)
+
+
+def test_below_the_floor_at_alpha_the_family_runs_are_named_too():
+    raw = make_raw_results(seeds=tuple(range(3)), failed_run=False)
+    analysis = analyze(raw, FAST, metrics=["val_loss"])
+    report = render_report(analysis, raw, "synthetic", {kind: f"{kind}.png" for kind in FIGURE_SUFFIXES})
+    assert "≥ 6 pairs needed (≥ 7 pairs within this family of comparisons)" in report
