@@ -192,7 +192,7 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
     config = _resolve(args)
     _check_device(config.device)
     if config.executor == "local":  # a Ray cluster's nodes may have more cores than this one
-        check_threads(config.training.threads, "--threads" if getattr(args, "threads", None) else "training.threads")
+        check_threads(config.training.threads, "--threads" if args.threads else "training.threads")
     check_output_location(config.output_dir, "--output-dir" if args.output_dir else "output_dir")
     rank = _join_data_parallel_job(config)
     from mlmclm.train import distributed

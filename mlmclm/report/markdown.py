@@ -416,6 +416,7 @@ def _family_floor_words(c: Comparison) -> str:
 
 def _notes(c: Comparison) -> str:
     notes = []
+    family_floor = _family_floor_words(c)
     if is_void_comparison(c):
         notes.append("no difference: the runs' values are equal up to floating-point rounding, so p and effect "
                      "sizes are void")
@@ -425,12 +426,12 @@ def _notes(c: Comparison) -> str:
         unit = "pairs" if c.paired else "runs per condition"
         notes.append(
             f"⚠ cannot reach significance: the smallest possible p at this n is {fmt(c.test.min_achievable_p, 3)}; "
-            f"≥ {c.test.min_runs_for_significance} {unit} needed{_family_floor_words(c)}"
+            f"≥ {c.test.min_runs_for_significance} {unit} needed{family_floor}"
         )
-    elif _family_floor_words(c):
+    elif family_floor:
         notes.append(
             f"⚠ cannot reach significance after correction: the smallest possible p at this n is "
-            f"{fmt(c.test.min_achievable_p, 3)}, above α/m = {fmt(c.power.family_alpha, 3)}{_family_floor_words(c)}"
+            f"{fmt(c.test.min_achievable_p, 3)}, above α/m = {fmt(c.power.family_alpha, 3)}{family_floor}"
         )
     if is_noise_level(c) and not is_void_comparison(c):
         notes.append("equal means (a − b = 0 up to floating-point rounding): neither is better")
